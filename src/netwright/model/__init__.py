@@ -1,0 +1,51 @@
+"""The model: the spec's kinds (`spec`), a node's rendered config (`config`) and its desired kernel state (`state`)."""
+
+from __future__ import annotations
+
+from netwright.model.spec import (
+    API_GROUP,
+    API_VERSION,
+    GROUP_VERSION,
+    Backend,
+    BackendType,
+    BgpSettings,
+    BGPPeer,
+    ClusterSpec,
+    GracefulRestart,
+    IPBlock,
+    IPPool,
+    Network,
+    NetworkType,
+    Node,
+    Requirement,
+    SecretRef,
+    SecretValue,
+    Selector,
+    Source,
+    VxlanSettings,
+    block_name,
+)
+
+__all__ = [
+    "API_GROUP",
+    "API_VERSION",
+    "GROUP_VERSION",
+    "BGPPeer",
+    "Backend",
+    "BackendType",
+    "BgpSettings",
+    "ClusterSpec",
+    "GracefulRestart",
+    "IPBlock",
+    "IPPool",
+    "Network",
+    "NetworkType",
+    "Node",
+    "Requirement",
+    "SecretRef",
+    "SecretValue",
+    "Selector",
+    "Source",
+    "VxlanSettings",
+    "block_name",
+]
