@@ -1,0 +1,159 @@
+"""Validate a spec directory into a `ClusterSpec`, or list every problem in it.
+
+The order is fixed: read every file, sort documents by kind, check each
+netwright document against its CRD's own schema and CEL rules (defaults
+applied, strictly: unknown fields are errors), build the model, then run the
+cross-object checks. Problems from every stage are collected, never raised one
+by one, and a document that failed its schema is left out of the later checks
+so one mistake is not reported three times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from netwright.errors import Issue, ValidationError
+from netwright.model.spec import API_GROUP, API_VERSION, GROUP_VERSION, ClusterSpec
+from netwright.validate import building
+from netwright.validate.checks import Located, check_cluster
+from netwright.validate.loading import Document, load_directory
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from netwright.validate._schema import CrdSchemas
+
+#: Kinds a spec directory describes, and how each becomes a model value.
+_BUILDERS: dict[str, Callable[[Document, list[Issue]], Any]] = {
+    "Backend": building.build_backend,
+    "IPPool": building.build_pool,
+    "Network": building.build_network,
+    "BGPPeer": building.build_peer,
+    "IPBlock": building.build_block,
+}
+#: Managed kinds that only the operator writes; a spec directory may carry them (an export).
+_MANAGED_ONLY = frozenset({"NodeNetworkConfig"})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoadedSpec:
+    """A valid cluster, with the documents it came from (for locating later problems)."""
+
+    cluster: ClusterSpec
+    located: Located
+    ignored: tuple[Document, ...] = ()
+
+
+@dataclass(slots=True)
+class _Collected:
+    objects: dict[str, list[Any]] = field(default_factory=dict)
+    docs: dict[tuple[str, str], Document] = field(default_factory=dict)
+    ignored: list[Document] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+
+def _schemas() -> CrdSchemas:
+    from netwright.validate._schema import CrdSchemas  # noqa: PLC0415 - loaded once, at the edge
+
+    return CrdSchemas.from_package()
+
+
+def _claim_name(found: _Collected, kind: str, doc: Document) -> bool:
+    """Record `Kind/name`; a second document with the same name is an issue."""
+    key = (kind, doc.name)
+    first = found.docs.setdefault(key, doc)
+    if first is doc:
+        return True
+    found.issues.append(
+        doc.issue(
+            "metadata.name",
+            f"{kind}/{doc.name} is defined twice; first at {first.file}:{first.line}",
+            kind=kind,
+        )
+    )
+    return False
+
+
+def _collect(documents: Sequence[Document], schemas: CrdSchemas) -> _Collected:
+    found = _Collected(objects={k: [] for k in (*_BUILDERS, "Node", "Secret")})
+    crd_kinds = set(schemas.kinds())
+    for doc in documents:
+        if not isinstance(doc.data, dict):
+            found.issues.append(
+                doc.issue("", f"a document must be a mapping, not {type(doc.data).__name__}")
+            )
+            continue
+        api_version, kind = doc.api_version, doc.kind
+        if api_version == "v1" and kind in ("Node", "Secret"):
+            if not _claim_name(found, kind, doc):
+                continue
+            if kind == "Node":
+                node = building.build_node(doc, found.issues)
+                if node is not None:
+                    found.objects["Node"].append(node)
+            else:
+                found.objects["Secret"].extend(building.build_secret(doc, found.issues))
+            continue
+        if api_version.split("/")[0] != API_GROUP:
+            found.ignored.append(doc)
+            continue
+        if api_version != GROUP_VERSION:
+            found.issues.append(
+                doc.issue(
+                    "apiVersion",
+                    f"{api_version} is not served; netwright speaks {API_GROUP}/{API_VERSION}",
+                )
+            )
+            continue
+        if kind not in crd_kinds:
+            found.issues.append(
+                doc.issue("kind", f"{kind!r} is not a netwright kind; known: {', '.join(sorted(crd_kinds))}")
+            )
+            continue
+        defaulted, problems = schemas.validate(kind, doc.data)
+        if problems:
+            found.issues.extend(doc.issue(p.path, p.message) for p in problems)
+            continue
+        if kind in _MANAGED_ONLY:
+            found.ignored.append(doc)
+            continue
+        if not _claim_name(found, kind, doc):
+            continue
+        built = _BUILDERS[kind](
+            Document(doc.file, doc.relpath, doc.line, defaulted, doc.node), found.issues
+        )
+        if built is not None:
+            found.objects[kind].append(built)
+    return found
+
+
+def validate_documents(
+    documents: Sequence[Document], schemas: CrdSchemas | None = None
+) -> tuple[LoadedSpec | None, list[Issue]]:
+    """The cluster the documents describe, or every problem with them."""
+    found = _collect(documents, schemas or _schemas())
+    cluster = ClusterSpec(
+        nodes=tuple(found.objects["Node"]),
+        backends=tuple(found.objects["Backend"]),
+        pools=tuple(found.objects["IPPool"]),
+        networks=tuple(found.objects["Network"]),
+        peers=tuple(found.objects["BGPPeer"]),
+        blocks=tuple(found.objects["IPBlock"]),
+        secrets=dict(found.objects["Secret"]),
+    )
+    located = Located(found.docs)
+    issues = found.issues + check_cluster(cluster, located)
+    if issues:
+        return None, issues
+    return LoadedSpec(cluster=cluster, located=located, ignored=tuple(found.ignored)), []
+
+
+def load_spec(directory: str, schemas: CrdSchemas | None = None) -> LoadedSpec:
+    """Load and validate a spec directory; raise `ValidationError` listing every problem."""
+    documents, issues = load_directory(directory)
+    spec, problems = validate_documents(documents, schemas)
+    issues += problems
+    if issues or spec is None:
+        raise ValidationError(issues)
+    return spec
