@@ -1,0 +1,347 @@
+"""The `netwright` command line: the one place that turns errors into exit codes.
+
+Exit codes (`API.md`): 0 success, 1 an error while acting (kernel, files),
+2 invalid input (nothing is applied), 3 `plan --exit-code` with changes pending.
+Heavy modules (pyroute2, jinja2, kopf) are imported inside the command that
+needs them: `netwright validate` never pays for the engine or the operator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+from netwright import __version__
+from netwright.errors import AllocationError, Issue, NetwrightError, ValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from netwright.ipam import Allocation
+    from netwright.model.config import NodeConfig, NodeFacts
+    from netwright.model.spec import IPBlock
+    from netwright.validate import LoadedSpec
+
+EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_PENDING = 0, 1, 2, 3
+
+
+class _Fail(Exception):  # noqa: N818 - an exit, not an error class of the API
+    def __init__(self, code: int, lines: Sequence[str]) -> None:
+        self.code = code
+        self.lines = lines
+
+
+def _err(*lines: str) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def _load(args: argparse.Namespace) -> LoadedSpec:
+    from netwright.validate import load_spec  # noqa: PLC0415
+
+    spec = load_spec(args.dir)
+    if args.verbose:
+        for doc in spec.ignored:
+            _err(f"{doc.file}:{doc.line}: ignored {doc.api_version} {doc.kind}/{doc.name}")
+    return spec
+
+
+def _allocate(spec: LoadedSpec) -> Allocation:
+    from netwright.ipam import allocate  # noqa: PLC0415
+
+    return allocate(spec.cluster)
+
+
+# -- validate -----------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    spec = _load(args)
+    c = spec.cluster
+    counts = [
+        (len(c.nodes), "Node"),
+        (len(c.backends), "Backend"),
+        (len(c.pools), "IPPool"),
+        (len(c.networks), "Network"),
+        (len(c.peers), "BGPPeer"),
+        (len(c.blocks), "IPBlock"),
+    ]
+    summary = ", ".join(f"{n} {kind}{'' if n == 1 else 's'}" for n, kind in counts)
+    print(f"{args.dir}: valid ({summary})")
+    return EXIT_OK
+
+
+# -- allocate -----------------------------------------------------------------
+
+
+def ipblocks_yaml(blocks: Sequence[IPBlock]) -> str:
+    """The whole `ipblocks.yaml`, sorted (pool, then address), written by hand for speed.
+
+    Names, pools and nodes are quoted as JSON strings (valid YAML) so that a node
+    called `123` stays a string.
+    """
+    from netwright.model.spec import GROUP_VERSION  # noqa: PLC0415
+
+    parts = [
+        "# Managed by `netwright allocate --write`: one IPBlock per node and pool.\n"
+        "# Rewritten whole on every allocation; edit the IPPools, not this file.\n"
+    ]
+    for b in blocks:
+        parts.append(
+            f"---\napiVersion: {GROUP_VERSION}\nkind: IPBlock\n"
+            f"metadata:\n  name: {json.dumps(b.name)}\n"
+            f"spec:\n  pool: {json.dumps(b.pool)}\n  cidr: {b.cidr}\n  node: {json.dumps(b.node)}\n"
+        )
+    return "".join(parts)
+
+
+def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
+    """Write `text` to `path` so a reader sees the old or the new file, never half of one."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".netwright-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cmd_allocate(args: argparse.Namespace) -> int:
+    from netwright.validate import IPBLOCKS_FILE  # noqa: PLC0415
+
+    spec = _load(args)
+    result = _allocate(spec)
+    if args.write:
+        target = os.path.join(args.dir, IPBLOCKS_FILE)
+        text = ipblocks_yaml(result.blocks)
+        current = None
+        if os.path.exists(target):
+            with open(target, encoding="utf-8") as stream:
+                current = stream.read()
+        if current != text:
+            write_atomic(target, text)
+        print(
+            f"{target}: {len(result.blocks)} blocks "
+            f"({len(result.added)} added, {len(result.freed)} freed"
+            f"{'' if current != text else ', unchanged'})"
+        )
+        return EXIT_OK
+    if args.output in ("yaml", "json"):
+        from netwright._serialize import dump  # noqa: PLC0415
+        from netwright.model.spec import GROUP_VERSION  # noqa: PLC0415
+
+        docs = [
+            {
+                "apiVersion": GROUP_VERSION,
+                "kind": "IPBlock",
+                "metadata": {"name": b.name},
+                "spec": {"pool": b.pool, "cidr": str(b.cidr), "node": b.node},
+            }
+            for b in result.blocks
+        ]
+        sys.stdout.write(ipblocks_yaml(result.blocks) if args.output == "yaml" else dump(docs, "json"))
+        return EXIT_OK
+    added = set(result.added)
+    width = max((len(b.pool) for b in result.blocks), default=4)
+    print(f"  {'POOL':<{width}}  {'CIDR':<20} NODE")
+    for b in result.blocks:
+        print(f"{'+' if b in added else ' '} {b.pool:<{width}}  {b.cidr!s:<20} {b.node}")
+    for b in result.freed:
+        print(f"- {b.pool:<{width}}  {b.cidr!s:<20} {b.node} (node gone: freed)")
+    print(f"{len(result.blocks)} blocks, {len(result.added)} new, {len(result.freed)} freed")
+    return EXIT_OK
+
+
+# -- render / plan / apply ----------------------------------------------------
+
+
+def _facts(args: argparse.Namespace) -> NodeFacts:
+    from netwright.model.config import NodeFacts  # noqa: PLC0415
+
+    return NodeFacts(underlay_mtu=args.underlay_mtu, root=args.root)
+
+
+def _node_config(args: argparse.Namespace, facts: NodeFacts) -> tuple[NodeConfig, Any, Any]:
+    from netwright.render import ClusterIndex, peers_of, render_node  # noqa: PLC0415
+
+    spec = _load(args)
+    if spec.cluster.node(args.node) is None:
+        names = ", ".join(n.name for n in spec.cluster.nodes[:10])
+        raise _Fail(EXIT_INVALID, [f"{args.dir}: Node/{args.node} is not in the spec (nodes: {names})"])
+    blocks = _allocate(spec).blocks
+    index = ClusterIndex.build(spec.cluster, blocks)
+    config = render_node(index, args.node, facts)
+    return config, peers_of(index, args.node), spec
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from netwright._serialize import dump  # noqa: PLC0415
+    from netwright.model.spec import GROUP_VERSION  # noqa: PLC0415
+
+    config, _, _ = _node_config(args, _facts(args))
+    doc = {
+        "apiVersion": GROUP_VERSION,
+        "kind": "NodeNetworkConfig",
+        "metadata": {"name": args.node},
+        "spec": config.to_dict(),
+    }
+    sys.stdout.write(dump(doc, "json" if args.output == "json" else "yaml"))
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from netwright._serialize import dump  # noqa: PLC0415
+    from netwright.plan import plan_node  # noqa: PLC0415
+
+    facts = _facts(args)
+    config, peers, _ = _node_config(args, facts)
+    state = plan_node(config, peers, facts)
+    sys.stdout.write(dump(state, "json" if args.output == "json" else "yaml"))
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    del args
+    raise _Fail(EXIT_ERROR, ["netwright apply: the engine is not part of this build yet"])
+
+
+# -- the parser ---------------------------------------------------------------
+
+
+def _spec_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="a spec directory (every *.yaml/*.yml under it)")
+
+
+def _node_args(p: argparse.ArgumentParser, *, live: bool) -> None:
+    p.add_argument("--node", required=True, metavar="N", help="the Node to work on")
+    p.add_argument(
+        "--underlay-mtu",
+        type=int,
+        default=1500,
+        metavar="N",
+        help="the underlay MTU where no live node says it (default 1500)",
+    )
+    p.add_argument(
+        "--root",
+        default="/",
+        metavar="PATH",
+        help="prefix of every file path the node owns (conflists, BIRD config, state)",
+    )
+    if live:
+        p.add_argument(
+            "--netns", metavar="NS", help="work in this named network namespace, not the current one"
+        )
+
+
+def _output(p: argparse.ArgumentParser, choices: Sequence[str] = ("text", "yaml", "json")) -> None:
+    p.add_argument(
+        "-o", "--output", choices=choices, default=choices[0], help="output format (default %(default)s)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netwright",
+        description="Declarative pod networking: validate a spec directory (IPPool, Network, "
+        "Backend, BGPPeer and v1 Nodes), allocate per-node blocks, render a node's "
+        "configuration, and plan or apply it on a live node.",
+        epilog="Exit codes: 0 ok, 1 error while acting, 2 invalid input, "
+        "3 changes pending (plan --exit-code).",
+    )
+    parser.add_argument("--version", action="version", version=f"netwright {__version__}")
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="store_true", help="say more (ignored documents, ...)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "validate",
+        parents=[parent],
+        help="check a spec directory: schema, CEL rules and cross-object rules",
+        description="Check every document against its CRD schema (strictly: unknown fields are "
+        "errors) and CEL rules, then the rules between objects. Prints every problem, "
+        "one per line: file:line: Kind/name: field: what is wrong and what is allowed.",
+    )
+    _spec_dir(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "allocate",
+        parents=[parent],
+        help="per-node IPBlocks for every pool; --write stores them in DIR/ipblocks.yaml",
+        description="Allocate one block per selected node and pool: existing blocks never move, "
+        "blocks of departed nodes are freed, joining nodes get the lowest free blocks.",
+    )
+    _spec_dir(p)
+    p.add_argument("--write", action="store_true", help="rewrite DIR/ipblocks.yaml (and no other file)")
+    _output(p)
+    p.set_defaults(func=cmd_allocate)
+
+    p = sub.add_parser(
+        "render",
+        parents=[parent],
+        help="a node's NodeNetworkConfig: blocks, conflists, tunnel, BIRD config",
+    )
+    _spec_dir(p)
+    _node_args(p, live=False)
+    _output(p, ("yaml", "json"))
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser(
+        "plan",
+        parents=[parent],
+        help="the changes apply would make to a node",
+    )
+    _spec_dir(p)
+    _node_args(p, live=True)
+    p.add_argument("--exit-code", action="store_true", help="exit 3 when changes are pending")
+    _output(p)
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("apply", parents=[parent], help="make a node match its plan")
+    _spec_dir(p)
+    _node_args(p, live=True)
+    p.add_argument("--check", action="store_true", help="only show the changes (= plan)")
+    _output(p)
+    p.set_defaults(func=cmd_apply)
+    return parser
+
+
+def _report(issues: Sequence[Issue], what: str) -> None:
+    for issue in issues:
+        _err(str(issue))
+    _err(f"{len(issues)} problem{'' if len(issues) == 1 else 's'}; {what}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ValidationError as exc:
+        _report(exc.issues, "nothing was applied")
+        return EXIT_INVALID
+    except AllocationError as exc:
+        _report(exc.issues, "nothing was written")
+        return EXIT_INVALID
+    except _Fail as exc:
+        _err(*exc.lines)
+        return exc.code
+    except NetwrightError as exc:
+        _err(f"netwright: {exc}")
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
