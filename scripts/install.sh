@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install everything netwright and its tests need on a fresh Debian 12 machine, as root.
+# Safe to run again: apt and pip only add what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+echo "==> apt: iproute2, nftables, iptables, the CNI reference plugins, BIRD 2" >&2
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    iproute2 nftables iptables iputils-ping tcpdump \
+    containernetworking-plugins bird2 >/dev/null
+
+echo "==> pip: netwright (editable) with its test and lint groups" >&2
+python3 -m pip install -q --disable-pip-version-check -U 'pip>=25.1'
+python3 -m pip install -q --disable-pip-version-check -e . --group test --group lint
+echo "==> installed: $(netwright --version)" >&2
