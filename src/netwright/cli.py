@@ -180,8 +180,8 @@ def _node_config(args: argparse.Namespace, facts: NodeFacts) -> tuple[NodeConfig
         raise _Fail(EXIT_INVALID, [f"{args.dir}: Node/{args.node} is not in the spec (nodes: {names})"])
     blocks = _allocate(spec).blocks
     index = ClusterIndex.build(spec.cluster, blocks)
-    config = render_node(index, args.node, facts)
-    return config, peers_of(index, args.node), spec
+    config = render_node(spec.cluster, args.node, blocks, facts, index=index)
+    return config, peers_of(spec.cluster, blocks, args.node, index=index), spec
 
 
 def cmd_render(args: argparse.Namespace) -> int:

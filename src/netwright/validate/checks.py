@@ -31,6 +31,11 @@ class Located:
     """The document of every named object, to report issues at its fields."""
 
     docs: Mapping[tuple[str, str], Document]
+    #: Objects that were reported already: a reference to one is not a second problem.
+    invalid: frozenset[tuple[str, str]] = frozenset()
+
+    def missing(self, kind: str, name: str, existing: Mapping[str, object]) -> bool:
+        return name not in existing and (kind, name) not in self.invalid
 
     def issue(self, kind: str, name: str, path: str, message: str) -> Issue:
         return self.docs[(kind, name)].issue(path, message, kind=kind)
@@ -85,6 +90,8 @@ def check_pools(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
     for pool in cluster.pools:
         backend = backends.get(pool.backend)
         if backend is None:
+            if not at.missing("Backend", pool.backend, backends):
+                continue
             issues.append(
                 at.issue(
                     "IPPool",
@@ -157,6 +164,8 @@ def check_networks(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> No
         for i, name in enumerate(net.ip_pools):
             pool = pools.get(name)
             if pool is None:
+                if not at.missing("IPPool", name, pools):
+                    continue
                 issues.append(
                     at.issue(
                         "Network",
@@ -251,6 +260,8 @@ def check_blocks(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None
                 )
             )
         if pool is None:
+            if not at.missing("IPPool", block.pool, pools):
+                continue
             issues.append(
                 at.issue(
                     "IPBlock",

@@ -51,6 +51,8 @@ class _Collected:
     docs: dict[tuple[str, str], Document] = field(default_factory=dict)
     ignored: list[Document] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    #: Kind/name of documents that failed on their own: references to them are not new problems.
+    invalid: set[tuple[str, str]] = field(default_factory=set)
 
 
 def _schemas() -> CrdSchemas:
@@ -92,6 +94,8 @@ def _collect(documents: Sequence[Document], schemas: CrdSchemas) -> _Collected:
                 node = building.build_node(doc, found.issues)
                 if node is not None:
                     found.objects["Node"].append(node)
+                else:
+                    found.invalid.add((kind, doc.name))
             else:
                 found.objects["Secret"].extend(building.build_secret(doc, found.issues))
             continue
@@ -114,6 +118,7 @@ def _collect(documents: Sequence[Document], schemas: CrdSchemas) -> _Collected:
         defaulted, problems = schemas.validate(kind, doc.data)
         if problems:
             found.issues.extend(doc.issue(p.path, p.message) for p in problems)
+            found.invalid.add((kind, doc.name))
             continue
         if kind in _MANAGED_ONLY:
             found.ignored.append(doc)
@@ -125,6 +130,8 @@ def _collect(documents: Sequence[Document], schemas: CrdSchemas) -> _Collected:
         )
         if built is not None:
             found.objects[kind].append(built)
+        else:
+            found.invalid.add((kind, doc.name))
     return found
 
 
@@ -142,7 +149,7 @@ def validate_documents(
         blocks=tuple(found.objects["IPBlock"]),
         secrets=dict(found.objects["Secret"]),
     )
-    located = Located(found.docs)
+    located = Located(found.docs, frozenset(found.invalid))
     issues = found.issues + check_cluster(cluster, located)
     if issues:
         return None, issues
