@@ -20,7 +20,9 @@ What it must not do:
 
 Rules are compiled once per distinct text (cel-python's parser is slow to build
 and each compile costs about a millisecond) and lazily, so validating documents
-whose kinds carry no rules (IPBlock) never builds a CEL environment.
+whose kinds carry no rules (IPBlock) never builds a CEL environment. A rule's
+`messageExpression` is evaluated like the API server does, falling back to
+its `message`.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class CelRule:
 
     rule: str
     message: str = ""
+    message_expression: str = ""
     field_path: str = ""
     reason: str = "FieldValueInvalid"
 
@@ -78,6 +81,7 @@ class CelRule:
         return cls(
             rule=str(raw["rule"]),
             message=str(raw.get("message", "")),
+            message_expression=str(raw.get("messageExpression", "")),
             field_path=str(raw.get("fieldPath", "")),
             reason=str(raw.get("reason", "FieldValueInvalid")),
         )
@@ -229,14 +233,32 @@ def evaluate(rules: Sequence[CelRule], value: Any, path: str) -> list[CelViolati
             message = f"{rule.text} (the rule could not be evaluated: {reason})"
             violations.append(CelViolation(where, message, rule.reason))
             continue
-        if isinstance(result, celtypes.BoolType):
-            if result:
-                continue
-            message = rule.text
-        else:
+        if not isinstance(result, celtypes.BoolType | bool):
             message = f"{rule.text} (the rule returned {result!r}, not a boolean)"
-        found, field_value = _lookup(value, steps)
-        if found and isinstance(field_value, bool | int | float | str):
-            message = f"{message} (got {_show(field_value)})"
+        elif result:
+            continue
+        else:
+            message = _message(rule, activation, value, steps)
         violations.append(CelViolation(where, message, rule.reason))
     return violations
+
+
+def _message(
+    rule: CelRule, activation: dict[str, Any], value: Any, steps: Sequence[str]
+) -> str:
+    """The rule's messageExpression when it yields a usable string (as the API
+    server does: otherwise it falls back to message); else its message, with
+    the field's value when that is a scalar."""
+    from celpy.evaluation import CELEvalError, CELUnsupportedError  # noqa: PLC0415
+
+    if rule.message_expression:
+        try:
+            text = compile_rule(rule.message_expression).evaluate(activation)
+        except (CELEvalError, CELUnsupportedError):
+            text = None
+        if isinstance(text, str) and text.strip() and "\n" not in text:
+            return str(text)
+    found, field_value = _lookup(value, steps)
+    if found and isinstance(field_value, bool | int | float | str):
+        return f"{rule.text} (got {_show(field_value)})"
+    return rule.text

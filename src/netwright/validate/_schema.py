@@ -68,7 +68,8 @@ class _Ctx:
     """What one validation run collects: issues, and CEL rules to run later.
 
     `broken` counts the problems that leave a value without the shape its
-    schema promises (a wrong type, a missing required field). A node's CEL
+    schema promises (a wrong type, a missing required field, a value outside
+    its enum). A node's CEL
     rules run only when its subtree has none: a rule reading a field of the
     wrong type could only fail to evaluate. Other problems (a value out of
     range, not in an enum) do not stop the rules, so all problems are
@@ -389,6 +390,9 @@ def _with_checks(
     type_check: Callable[[Any, str, _Ctx], tuple[bool, Any]],
     checks: Sequence[Callable[[Any], str | None]],
 ) -> Callable[[Any, str, _Ctx], Any]:
+    # A value outside its enum is a discriminator gone wrong (`type: vxlan2`):
+    # rules that read it would only add noise, so it counts as broken.
+    breaking = frozenset(c for c in checks if getattr(c, "__name__", "") == "enum")
     if not checks:
 
         def plain(value: Any, path: str, ctx: _Ctx) -> Any:
@@ -402,7 +406,10 @@ def _with_checks(
             for check in checks:
                 message = check(value)
                 if message is not None:
-                    ctx.add(path, message)
+                    if check in breaking:
+                        ctx.add_broken(path, message)
+                    else:
+                        ctx.add(path, message)
         return value
 
     return checked
