@@ -1,0 +1,95 @@
+"""The engine: observe a node, diff it against the desired state, apply the difference.
+
+`run(state, target, check=...)` is what the front ends call (CLI `plan`/`apply`,
+Ansible modules, the node agent). `observe` and `apply` are the only functions that
+touch the node, both through `netwright.kernel`; `diff` is pure. Only objects
+netwright owns are changed (`Ownership`); foreign objects in the way are reported as
+conflicts, never overwritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from netwright.engine.applying import ApplyResult, apply, apply_with, check_kinds
+from netwright.engine.diffing import Change, Conflict, Delta, Op, Ownership, diff
+from netwright.engine.observing import ObservedState, observe, observe_with
+from netwright.kernel import Target, open_session
+
+if TYPE_CHECKING:
+    from netwright.model.state import NodeState
+
+__all__ = [
+    "ApplyResult",
+    "Change",
+    "Conflict",
+    "Delta",
+    "ObservedState",
+    "Op",
+    "Ownership",
+    "Report",
+    "Target",
+    "apply",
+    "diff",
+    "observe",
+    "run",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Report:
+    """What one engine run found (`delta`) and, unless in check mode, did (`result`)."""
+
+    node: str
+    target: Target
+    check: bool
+    delta: Delta
+    result: ApplyResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed and nothing conflicts (check mode: nothing conflicts)."""
+        if self.result is None:
+            return not self.delta.conflicts
+        return self.result.ok
+
+    @property
+    def pending(self) -> bool:
+        """Check mode: changes are pending (`plan --exit-code` exits 3)."""
+        return not self.delta.empty
+
+    def lines(self) -> list[str]:
+        head = f"node {self.node} ({self.target}): "
+        counts = self.delta.summary()
+        head += f"{counts['add']} to add, {counts['change']} to change, {counts['delete']} to delete"
+        out = [head, *self.delta.lines()]
+        if self.result is not None:
+            out.extend(self.result.lines())
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "target": {"netns": self.target.netns, "root": self.target.root},
+            "check": self.check,
+            "ok": self.ok,
+            "delta": self.delta.to_json(),
+            "result": None if self.result is None else self.result.to_json(),
+        }
+
+
+def run(state: NodeState, target: Target, *, check: bool) -> Report:
+    """Observe `target`, diff against `state`, and apply unless `check`.
+
+    Raises `UnsupportedKernelError` (before changing anything) when the state needs a
+    link type the kernel lacks, and `KernelError` when the target cannot be read.
+    """
+    with open_session(target) as session:
+        observed = observe_with(session, state)
+        delta = diff(state, observed)
+        if check:
+            return Report(node=state.node, target=target, check=True, delta=delta)
+        check_kinds(session, delta)
+        result = apply_with(session, delta)
+        return Report(node=state.node, target=target, check=False, delta=delta, result=result)

@@ -1,0 +1,217 @@
+"""How changes read: one line per object in `ip`'s own words, and plain JSON.
+
+What it must not do: reveal a secret. A file's content is shown as its `content`
+(placeholders, never `materialize()`), and an observed file's old content only
+when the observer could show it (`FileRecord.text` is None otherwise).
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+from netwright.kernel import host
+from netwright.kernel.records import Nexthop
+from netwright.model.state import (
+    RT_PROTO_NETWRIGHT,
+    RT_TABLE_MAIN,
+    Address,
+    BirdControl,
+    FdbEntry,
+    File,
+    Link,
+    Neighbour,
+    NftTable,
+    Route,
+    Sysctl,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    from netwright.engine.diffing import Change
+
+_SIGN = {"add": "+", "delete": "-", "change": "~"}
+
+
+def _link(link: Link) -> str:
+    parts = [f"link {link.name} type {link.kind}"]
+    if link.vxlan is not None:
+        vx = link.vxlan
+        parts.append(f"id {vx.vni} local {vx.local}")
+        if vx.dev:
+            parts.append(f"dev {vx.dev}")
+        parts.append(f"dstport {vx.port}")
+        parts.append("learning" if vx.learning else "nolearning")
+    if link.mtu is not None:
+        parts.append(f"mtu {link.mtu}")
+    if link.mac is not None:
+        parts.append(f"address {link.mac}")
+    parts.append("up" if link.up else "down")
+    return " ".join(parts)
+
+
+def _route(route: Route, nhid: int = 0) -> str:
+    parts = [f"route {route.dst}"]
+    if nhid:
+        parts.append(f"nhid {nhid}")
+    if route.gateway is not None:
+        parts.append(f"via {route.gateway}")
+    if route.dev is not None:
+        parts.append(f"dev {route.dev}")
+    if route.onlink:
+        parts.append("onlink")
+    if route.table != RT_TABLE_MAIN:
+        parts.append(f"table {route.table}")
+    if route.metric:
+        parts.append(f"metric {route.metric}")
+    if route.src is not None:
+        parts.append(f"src {route.src}")
+    parts.append(f"proto {RT_PROTO_NETWRIGHT}")
+    return " ".join(parts)
+
+
+def text(kind: str, obj: Any, nhid: int = 0) -> str:  # noqa: PLR0911 - one case per kind
+    if isinstance(obj, Link):
+        return _link(obj)
+    if isinstance(obj, Address):
+        return f"address {obj.address} dev {obj.dev}"
+    if isinstance(obj, Route):
+        return _route(obj, nhid)
+    if isinstance(obj, Nexthop):
+        onlink = " onlink" if obj.onlink else ""
+        return f"nexthop id {obj.id} via {obj.gateway} dev {obj.dev}{onlink} proto {RT_PROTO_NETWRIGHT}"
+    if isinstance(obj, Neighbour):
+        return f"neighbour {obj.ip} lladdr {obj.mac} dev {obj.dev} nud permanent"
+    if isinstance(obj, FdbEntry):
+        return f"fdb {obj.mac} dev {obj.dev} dst {obj.dst} self permanent"
+    if isinstance(obj, Sysctl):
+        return f"sysctl {obj.name} = {obj.value}"
+    if isinstance(obj, NftTable | host.NftRecord):
+        return f"nft table {obj.family} {obj.name}"
+    if isinstance(obj, File):
+        group = obj.group or obj.owner
+        return f"file {obj.path} mode {obj.mode:04o} {obj.owner}:{group}"
+    if isinstance(obj, host.FileRecord):
+        return f"file {obj.path} mode {obj.mode:04o} {obj.owner}:{obj.group}"
+    if isinstance(obj, BirdControl):
+        return f"bird configure {obj.config} via {obj.socket}"
+    return f"{kind} {obj}"
+
+
+def key_text(kind: str, key: Hashable) -> str:
+    if kind == "route" and isinstance(key, tuple):
+        table, dst, metric = key
+        return f"{dst} table {table} metric {metric}"
+    if kind == "nexthop":
+        return f"id {key}"
+    if isinstance(key, tuple):
+        return " ".join(str(k) for k in key)
+    return str(key)
+
+
+def sort_key(kind: str, key: Hashable) -> tuple[Any, ...]:
+    """Deterministic order for deletes; addresses sort numerically, not as text."""
+    if isinstance(key, tuple):
+        return tuple(
+            (getattr(k, "version", 0), type(k).__name__, k if hasattr(k, "version") or isinstance(k, int) else str(k))
+            for k in key
+        )
+    return (kind, str(key))
+
+
+def _field_value(obj: Any, name: str) -> str:
+    if obj is None:
+        return "(none)"
+    if isinstance(obj, host.FileRecord) and name == "content":
+        return "(old content)"
+    if isinstance(obj, File) and name == "content":
+        return "(new content)"
+    if name == "up":
+        return "up" if obj.up else "down"
+    if name == "mode":
+        return f"{obj.mode:04o}"
+    if name == "state":
+        return "permanent" if isinstance(obj, Neighbour | FdbEntry) else "not permanent"
+    value = getattr(obj, name, None)
+    return "(none)" if value is None else str(value)
+
+
+def change_line(c: Change) -> str:
+    sign = _SIGN[str(c.op)]
+    implied = " (goes with its link or nexthop)" if c.implied else ""
+    if str(c.op) == "change" and c.fields and c.kind in {"link", "sysctl", "neighbour", "fdb", "file"}:
+        diffs = ", ".join(f"{f} {_field_value(c.before, f)} -> {_field_value(c.after, f)}" for f in c.fields)
+        return f"{sign} {text(c.kind, c.after)}  [{diffs}]"
+    obj = c.after if c.after is not None else c.before
+    line = f"{sign} {text(c.kind, obj, c.nhid)}{implied}"
+    if str(c.op) == "change" and c.before is not None and c.kind == "route":
+        line += f"  [was: {text(c.kind, c.before)}]"
+    return line
+
+
+def change_lines(c: Change) -> list[str]:
+    """The change's line, plus content lines for files and nft tables."""
+    out = [change_line(c)]
+    if c.kind == "file" and isinstance(c.after, File) and (str(c.op) == "add" or "content" in c.fields):
+        old = c.before.text if isinstance(c.before, host.FileRecord) else ""
+        if old is None:
+            out.append("    (old content not shown: not world-readable, or it may hold a secret)")
+            old = ""
+        new = c.after.content
+        if str(c.op) == "add":
+            out.extend(f"    + {line}" for line in new.splitlines())
+        else:
+            diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1)
+            out.extend(f"    {line}" for line in list(diff)[2:])
+    if c.kind == "nft" and isinstance(c.after, NftTable):
+        out.extend(f"    {line}" for line in c.after.text.splitlines())
+    return out
+
+
+def _json_value(kind: str, obj: Any) -> Any:  # noqa: PLR0911 - one case per type
+    if obj is None:
+        return None
+    if isinstance(obj, File):
+        return {"path": obj.path, "content": obj.content, "mode": f"{obj.mode:04o}", "owner": obj.owner, "group": obj.group}
+    if isinstance(obj, host.FileRecord):
+        return {"path": obj.path, "content": obj.text, "mode": f"{obj.mode:04o}", "owner": obj.owner, "group": obj.group}
+    if isinstance(obj, NftTable):
+        return {"family": obj.family, "name": obj.name, "text": obj.text}
+    if isinstance(obj, host.NftRecord):
+        return {"family": obj.family, "name": obj.name, "text": obj.text}
+    if isinstance(obj, Link):
+        vx = obj.vxlan
+        return {
+            "name": obj.name, "kind": obj.kind, "mtu": obj.mtu, "mac": obj.mac, "up": obj.up,
+            "vxlan": None if vx is None else {
+                "vni": vx.vni, "port": vx.port, "local": str(vx.local), "dev": vx.dev, "learning": vx.learning,
+            },
+        }
+    if hasattr(obj, "__dataclass_fields__"):
+        out = {}
+        for name in obj.__dataclass_fields__:
+            if name == "secrets":
+                continue
+            value = getattr(obj, name)
+            out[name] = value if isinstance(value, bool | int | str) or value is None else str(value)
+        return out
+    return str(obj)
+
+
+def change_json(c: Change) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "op": str(c.op),
+        "kind": c.kind,
+        "key": key_text(c.kind, c.key),
+        "text": change_line(c),
+        "before": _json_value(c.kind, c.before),
+        "after": _json_value(c.kind, c.after),
+    }
+    if c.fields:
+        out["fields"] = list(c.fields)
+    if c.nhid:
+        out["nhid"] = c.nhid
+    if c.implied:
+        out["implied"] = True
+    return out

@@ -1,0 +1,268 @@
+"""Apply: carry out a `Delta` on a target, in its order, and report every outcome.
+
+Why it exists: the diff decided; this module only acts, and says what happened to
+each change (`ApplyResult.done` / `.failed`), so that every front end can report
+it and a second run can converge.
+
+What it must not do: decide anything the delta does not say, stop at the first
+failure (independent changes go on; changes that depend on a failed link are
+reported as not attempted), leave a link half-made, or start at all when the delta
+needs a link type the kernel lacks.
+
+The hard cases:
+
+- Unsupported link types must be found before anything changes: each kind the
+  delta creates is probed first, in the target namespace, with a throwaway link
+  (`Session.probe_kind`); EOPNOTSUPP raises `UnsupportedKernelError`
+  ("kernel lacks ipip support"). Probing, not a list of kinds, because modules,
+  built-ins and autoloading differ per host and only the kernel knows. Check mode
+  never gets here: a probe writes, briefly.
+- Bulk objects (nexthops, routes, neighbours, fdb) in a row go out as one netlink
+  batch with one ack barrier; errors come back per message and are mapped to their
+  change. "Already gone" (ENOENT, ESRCH, ENODEV) on a delete is success, as is an
+  address that is already there (Calico `deleteRoute`, pyroute2 `ensure()`).
+- Changes marked `implied` are not sent: they vanished with their link or nexthop.
+  They are reported done only if that link or nexthop delete succeeded.
+- BIRD is reloaded only after its config file was written successfully.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from netwright.engine import _render
+from netwright.errors import KernelError, UnsupportedKernelError
+from netwright.kernel import host, open_session
+from netwright.kernel.records import NetlinkFailure, Nexthop
+from netwright.model.state import LINK_ALIAS, NFT_FAMILY, NFT_TABLE, RT_PROTO_NETWRIGHT, File
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from netwright.engine.diffing import Change, Conflict, Delta
+    from netwright.kernel import Session, Target
+
+_BULK = frozenset({"nexthop", "route", "neighbour", "fdb"})
+_GONE = frozenset({errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApplyResult:
+    done: tuple[Change, ...] = ()
+    #: (change, error text naming the object and the errno)
+    failed: tuple[tuple[Change, str], ...] = ()
+    #: Not applied: a foreign object holds the place (from the delta).
+    conflicts: tuple[Conflict, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.conflicts
+
+    def lines(self) -> list[str]:
+        out = [f"done: {len(self.done)} change(s), failed: {len(self.failed)}, conflicts: {len(self.conflicts)}"]
+        out.extend(f"failed: {error}" for _c, error in self.failed)
+        out.extend(f"conflict: {c}" for c in self.conflicts)
+        out.extend(f"note: {n}" for n in self.notes)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "done": len(self.done),
+            "failed": [{"change": _render.change_json(c), "error": e} for c, e in self.failed],
+            "conflicts": [str(c) for c in self.conflicts],
+            "notes": list(self.notes),
+        }
+
+
+def _dev(change: Change) -> str | None:
+    obj = change.after if change.after is not None else change.before
+    dev = getattr(obj, "dev", None)
+    return dev if isinstance(dev, str) else None
+
+
+def check_kinds(session: Session, delta: Delta) -> None:
+    """Raise `UnsupportedKernelError` if the delta creates a link of a kind the kernel lacks."""
+    seen: set[str] = set()
+    for c in delta.changes:
+        if c.kind == "link" and str(c.op) == "add" and c.after.kind not in seen:
+            seen.add(c.after.kind)
+            if not session.probe_kind(c.after):
+                raise UnsupportedKernelError(
+                    f"link {c.after.name}: kernel lacks {c.after.kind} support; nothing was applied"
+                )
+
+
+class _Applier:
+    def __init__(self, session: Session, delta: Delta) -> None:
+        self.s = session
+        self.delta = delta
+        self.done: list[Change] = []
+        self.failed: list[tuple[Change, str]] = []
+        self.failed_links: set[str] = set()
+        self.failed_nexthops: set[int] = set()
+        self.failed_files: set[str] = set()
+        self.implied: list[Change] = []
+        self.files_written: set[str] = set()
+        self.files_removed: set[str] = set()
+
+    def fail(self, change: Change, error: str) -> None:
+        self.failed.append((change, error))
+        if change.kind == "link":
+            self.failed_links.add(str(change.key))
+        elif change.kind == "nexthop":
+            self.failed_nexthops.add(int(change.key))  # type: ignore[call-overload]
+        elif change.kind == "file":
+            self.failed_files.add(str(change.key))
+
+    def blocked(self, change: Change) -> bool:
+        dev = _dev(change)
+        if dev is not None and dev in self.failed_links and str(change.op) != "delete":
+            self.failed.append((change, f"{_render.text(change.kind, change.after)}: not attempted, link {dev} failed"))
+            return True
+        return False
+
+    def run(self) -> ApplyResult:
+        changes = self.delta.changes
+        i = 0
+        while i < len(changes):
+            c = changes[i]
+            if c.kind in _BULK:
+                j = i
+                while j < len(changes) and changes[j].kind in _BULK:
+                    j += 1
+                self.bulk(changes[i:j])
+                i = j
+                continue
+            if c.implied:
+                self.implied.append(c)
+            elif not self.blocked(c):
+                try:
+                    self.one(c)
+                except KernelError as exc:
+                    self.fail(c, str(exc))
+                except OSError as exc:
+                    self.fail(c, f"{_render.text(c.kind, c.after or c.before)}: {exc}")
+                else:
+                    self.done.append(c)
+            i += 1
+        self.finish_files()
+        for c in self.implied:
+            dev = _dev(c)
+            if (dev is not None and dev in self.failed_links) or (c.nhid and c.nhid in self.failed_nexthops):
+                self.failed.append((c, f"{_render.text(c.kind, c.before, c.nhid)}: still there, its link or nexthop was not removed"))
+            else:
+                self.done.append(c)
+        return ApplyResult(
+            done=tuple(self.done), failed=tuple(self.failed),
+            conflicts=self.delta.conflicts, notes=self.delta.notes,
+        )
+
+    # ------------------------------------------------------------ one at a time
+
+    def one(self, c: Change) -> None:  # noqa: PLR0912 - one branch per kind and op
+        op = str(c.op)
+        if c.kind == "link":
+            if op == "add":
+                self.s.create_link(c.after, alias=LINK_ALIAS)
+            elif op == "delete":
+                self.s.delete_link(str(c.key))
+            else:
+                self.s.set_link(
+                    c.after.name,
+                    mtu=c.after.mtu if "mtu" in c.fields else None,
+                    mac=c.after.mac if "mac" in c.fields else None,
+                    up=c.after.up if "up" in c.fields else None,
+                )
+        elif c.kind == "address":
+            if op == "add":
+                try:
+                    self.s.add_address(c.after)
+                except NetlinkFailure as exc:
+                    if exc.errno != errno.EEXIST:
+                        raise
+            else:
+                self.s.delete_address(c.before)
+        elif c.kind == "sysctl":
+            self.s.write_sysctl(c.after.path, c.after.value)
+        elif c.kind == "nft":
+            host.nft_replace(self.s, c.after if op != "delete" else None, family=NFT_FAMILY, name=NFT_TABLE)
+        elif c.kind == "file":
+            if op == "delete":
+                host.remove_file(str(c.key))
+                self.files_removed.add(str(c.key))
+            else:
+                f: File = c.after
+                host.write_file(f, group=f.group or "root")
+                self.files_written.add(f.path)
+        elif c.kind == "bird":
+            if c.after.config in self.failed_files:
+                raise KernelError(f"bird {c.after.socket}: not reloaded, writing {c.after.config} failed")
+            host.bird_configure(c.after.socket, c.after.config)
+        else:
+            raise KernelError(f"{c.kind}: unknown kind of change")
+
+    def finish_files(self) -> None:
+        if not self.files_written and not self.files_removed:
+            return
+        root = self.s.target.root
+        owned = (host.owned_files(root) | self.files_written) - self.files_removed
+        host.write_owned_files(root, owned)
+
+    # ------------------------------------------------------------ in bulk
+
+    def message(self, c: Change) -> Any:
+        op = str(c.op)
+        if c.kind == "nexthop":
+            nh: Nexthop = c.after if op == "add" else c.before
+            return self.s.nexthop_message(nh, delete=op == "delete", protocol=RT_PROTO_NETWRIGHT)
+        if c.kind == "route":
+            if op == "delete":
+                return self.s.route_message(c.before, op="delete", protocol=RT_PROTO_NETWRIGHT)
+            return self.s.route_message(
+                c.after, op="add" if op == "add" else "replace", nhid=c.nhid, protocol=RT_PROTO_NETWRIGHT,
+            )
+        if c.kind == "neighbour":
+            return self.s.neighbour_message(c.after if op != "delete" else c.before, delete=op == "delete")
+        return self.s.fdb_message(
+            c.after if op != "delete" else c.before, delete=op == "delete", replace=op == "change",
+        )
+
+    def bulk(self, changes: Sequence[Change]) -> None:
+        sent: list[Change] = []
+        messages = []
+        for c in changes:
+            if c.implied:
+                self.implied.append(c)
+                continue
+            if self.blocked(c):
+                continue
+            try:
+                messages.append(self.message(c))
+            except KernelError as exc:
+                self.fail(c, f"{_render.text(c.kind, c.after or c.before, c.nhid)}: {exc}")
+                continue
+            sent.append(c)
+        failures = {f.index: f for f in self.s.transact(messages)}
+        for index, c in enumerate(sent):
+            failure = failures.get(index)
+            if failure is None or (str(c.op) == "delete" and failure.errno in _GONE):
+                self.done.append(c)
+            else:
+                what = _render.text(c.kind, c.after if c.after is not None else c.before, c.nhid)
+                self.fail(c, f"{what}: {failure}")
+
+
+def apply_with(session: Session, delta: Delta) -> ApplyResult:
+    """Apply through an open session (the engine's `run` shares one with observe)."""
+    check_kinds(session, delta)
+    return _Applier(session, delta).run()
+
+
+def apply(target: Target, delta: Delta) -> ApplyResult:
+    """Make the changes of `delta` on `target`; raises `UnsupportedKernelError` before any."""
+    with open_session(target) as session:
+        return apply_with(session, delta)

@@ -1,0 +1,524 @@
+"""Diff: desired state against observed state, as a `Delta` of changes. Pure.
+
+Why it exists: deciding what to change is the part of the engine worth testing
+exhaustively, so it takes two values and returns one, without I/O (`STYLE.md`
+section 2). `apply` then only carries the decisions out.
+
+What it must not do: touch the kernel or the disk, change or delete anything that
+`Ownership` does not grant to netwright, or overwrite a foreign object: a foreign
+object at a desired key becomes a `Conflict` naming both, and nothing that depends
+on it is planned.
+
+The hard cases, each handled below:
+
+- A link whose kind or vxlan settings differ cannot be changed in place (the kernel
+  refuses to change a VNI or port of a live VTEP): it is deleted and created again,
+  and everything the kernel hangs on it (addresses, routes, neighbours, fdb,
+  nexthops) vanishes with it. Such objects are planned as adds if still desired,
+  and listed as `implied` deletes if not, which apply does not send.
+- Routes with a gateway go through nexthop objects (LAB-NOTES gotcha 15: the fib_info
+  hash ignores the gateway, so plain routes cost O(n^2) at thousands of peers).
+  Nexthop ids are chosen here, never reused from foreign objects; an existing
+  netwright nexthop with the same gateway, device and onlink flag is shared; one
+  that no remaining route uses is deleted last (after routes moved off it), and the
+  routes that vanish with it are implied deletes. A nexthop that a foreign route
+  uses is never deleted. An equal route that is plain, not by nexthop, is left alone.
+- An IPv6 route's metric 0 is stored as 1024 (`Route.key` normalises it).
+- Sysctls are never deleted, only set; a missing optional one is a note, not a change.
+- Files compare by the digest of their materialised content (secrets in clear), and
+  their old content is shown only when it cannot hold a secret.
+- A group or owner that does not exist on the host: the file is written as root
+  (so said in the notes), and compared as root, so that a second run is a no-op.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from netwright.engine import _render
+from netwright.kernel import host
+from netwright.kernel.records import Nexthop
+from netwright.model.state import (
+    LINK_ALIAS,
+    NFT_FAMILY,
+    NFT_TABLE,
+    RT_PROTO_NETWRIGHT,
+    Address,
+    File,
+    Sysctl,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterable
+
+    from netwright.engine.observing import ObservedState
+    from netwright.kernel.records import LinkRecord, NexthopRecord, RouteRecord
+    from netwright.model.state import Link, NodeState, Route
+
+#: Kinds in dependency order: adds go forward, deletes backward.
+KINDS = ("link", "address", "nexthop", "route", "neighbour", "fdb", "sysctl", "nft", "file", "bird")
+#: First id tried for a new nexthop object ("nw"); taken ids are skipped.
+NHID_BASE = 0x6E770001
+
+
+class Op(StrEnum):
+    ADD = "add"
+    CHANGE = "change"
+    DELETE = "delete"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Change:
+    """One planned change. `before`/`after` are model values (or kernel records)."""
+
+    op: Op
+    kind: str
+    key: Hashable
+    before: Any = None
+    after: Any = None
+    #: For routes: the nexthop object the route goes through (0: a plain route).
+    nhid: int = 0
+    #: Vanishes with its link or nexthop: shown, but apply sends nothing for it.
+    implied: bool = False
+    #: For a change: the fields that differ.
+    fields: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return _render.change_line(self)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Conflict:
+    """A foreign object where netwright's must go; never overwritten."""
+
+    kind: str
+    key: Hashable
+    ours: str
+    theirs: str
+
+    def __str__(self) -> str:
+        return f"{self.ours}: conflicts with {self.theirs}, which netwright does not own"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Delta:
+    """The changes that make observed equal desired, in the order they must happen."""
+
+    changes: tuple[Change, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(str(c.op) for c in self.changes)
+        return {str(op): counts.get(str(op), 0) for op in Op} | {"conflict": len(self.conflicts)}
+
+    def by_kind(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for c in self.changes:
+            out.setdefault(c.kind, {}).setdefault(str(c.op), 0)
+            out[c.kind][str(c.op)] += 1
+        return out
+
+    def lines(self) -> list[str]:
+        """The diff for people: one `+`/`-`/`~` line per change, then conflicts and notes."""
+        out: list[str] = []
+        for c in self.changes:
+            out.extend(_render.change_lines(c))
+        out.extend(f"! {c}" for c in self.conflicts)
+        out.extend(f"# {n}" for n in self.notes)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary(),
+            "changes": [_render.change_json(c) for c in self.changes],
+            "conflicts": [
+                {"kind": c.kind, "key": _render.key_text(c.kind, c.key), "message": str(c)}
+                for c in self.conflicts
+            ],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Ownership:
+    """What netwright may change or delete on a node (`DESIGN.md`, Ownership on the host).
+
+    Routes and nexthop objects of its protocol; links carrying its alias;
+    neighbour and fdb entries on its VTEPs; its own nft table; the files its
+    state file lists. Everything else is read-only.
+    """
+
+    protocol: int = RT_PROTO_NETWRIGHT
+    alias: str = LINK_ALIAS
+    nft_table: tuple[str, str] = (NFT_FAMILY, NFT_TABLE)
+    files: frozenset[str] = frozenset()
+
+    def link(self, rec: LinkRecord) -> bool:
+        return rec.alias == self.alias
+
+    def vtep(self, rec: LinkRecord) -> bool:
+        return self.link(rec) and rec.link.kind == "vxlan"
+
+    def route(self, rec: RouteRecord) -> bool:
+        return rec.protocol == self.protocol
+
+    def nexthop(self, rec: NexthopRecord) -> bool:
+        return rec.protocol == self.protocol
+
+    def nft(self, family: str, name: str) -> bool:
+        return (family, name) == self.nft_table
+
+    def file(self, path: str) -> bool:
+        return path in self.files
+
+
+@dataclass(kw_only=True)
+class _Plan:
+    changes: dict[tuple[str, str], list[Change]] = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def put(self, change: Change) -> None:
+        self.changes.setdefault((change.kind, str(change.op)), []).append(change)
+
+    def add(self, kind: str, key: Hashable, after: Any, **kw: Any) -> None:
+        self.put(Change(op=Op.ADD, kind=kind, key=key, after=after, **kw))
+
+    def delete(self, kind: str, key: Hashable, before: Any, **kw: Any) -> None:
+        self.put(Change(op=Op.DELETE, kind=kind, key=key, before=before, **kw))
+
+    def change(self, kind: str, key: Hashable, before: Any, after: Any, **kw: Any) -> None:
+        self.put(Change(op=Op.CHANGE, kind=kind, key=key, before=before, after=after, **kw))
+
+    def conflict(self, kind: str, key: Hashable, ours: str, theirs: str) -> None:
+        self.conflicts.append(Conflict(kind=kind, key=key, ours=ours, theirs=theirs))
+
+    def ordered(self) -> tuple[Change, ...]:
+        def take(kind: str, op: Op) -> list[Change]:
+            items = self.changes.get((kind, str(op)), [])
+            return sorted(items, key=lambda c: _render.sort_key(c.kind, c.key)) if op is Op.DELETE else items
+
+        out: list[Change] = []
+        for kind in reversed(KINDS):
+            if kind != "nexthop":
+                out.extend(take(kind, Op.DELETE))
+        for kind in KINDS:
+            out.extend(take(kind, Op.CHANGE))
+            out.extend(take(kind, Op.ADD))
+        # Last: a nexthop delete takes its routes along, so routes move off it first.
+        out.extend(take("nexthop", Op.DELETE))
+        return tuple(out)
+
+
+def _link_recreate(want: Link, have: Link) -> bool:
+    if want.kind != have.kind:
+        return True
+    if want.vxlan is None:
+        return False
+    return want.vxlan != have.vxlan
+
+
+def _link_fields(want: Link, have: Link) -> tuple[str, ...]:
+    fields = []
+    if want.mtu is not None and want.mtu != have.mtu:
+        fields.append("mtu")
+    if want.mac is not None and want.mac.lower() != (have.mac or "").lower():
+        fields.append("mac")
+    if want.up != have.up:
+        fields.append("up")
+    return tuple(fields)
+
+
+def _route_fields(want: Route, rec: RouteRecord) -> tuple[str, ...]:
+    have = rec.route
+    fields = []
+    if not rec.unicast:
+        fields.append("type")
+    if want.gateway != have.gateway:
+        fields.append("gateway")
+    if want.dev is not None and want.dev != have.dev:
+        fields.append("dev")
+    if want.onlink != have.onlink:
+        fields.append("onlink")
+    if want.src != have.src:
+        fields.append("src")
+    return tuple(fields)
+
+
+def _norm_sysctl(value: str) -> str:
+    return " ".join(value.split())
+
+
+class _Ids:
+    """Fresh nexthop ids: never one the namespace already uses (ours or not)."""
+
+    def __init__(self, used: Iterable[int]) -> None:
+        self._used = set(used)
+        self._next = NHID_BASE
+
+    def take(self) -> int:
+        while self._next in self._used:
+            self._next += 1
+        self._used.add(self._next)
+        return self._next
+
+
+def diff(desired: NodeState, observed: ObservedState, *, ownership: Ownership | None = None) -> Delta:
+    """The changes that turn `observed` into `desired`, touching only what netwright owns."""
+    own = ownership or Ownership(files=observed.owned_files)
+    plan = _Plan()
+    links = observed.links
+
+    # --- links
+    gone: set[str] = set()  # owned links deleted or re-created: their dependants vanish
+    blocked: set[str] = set()  # desired names held by foreign links
+    wanted_links = {lk.name: lk for lk in desired.links}
+    for link in desired.links:
+        rec = links.get(link.name)
+        if rec is None:
+            plan.add("link", link.key, link)
+        elif not own.link(rec):
+            blocked.add(link.name)
+            plan.conflict("link", link.key, _render.text("link", link), "existing " + _render.text("link", rec.link))
+        elif _link_recreate(link, rec.link):
+            gone.add(link.name)
+            plan.delete("link", link.key, rec.link, fields=("kind", "vxlan"))
+            plan.add("link", link.key, link)
+        elif fields := _link_fields(link, rec.link):
+            plan.change("link", link.key, rec.link, link, fields=fields)
+    for name, rec in sorted(links.items()):
+        if own.link(rec) and name not in wanted_links:
+            gone.add(name)
+            plan.delete("link", name, rec.link)
+    devs = set(wanted_links) - blocked  # where netwright may put addresses and entries
+
+    def dev_problem(kind: str, key: Hashable, ours: str, dev: str) -> bool:
+        """True if `dev` cannot take netwright's object (a conflict is recorded unless blocked)."""
+        if dev in devs:
+            return False
+        if dev not in blocked:
+            rec = links.get(dev)
+            theirs = f"existing link {dev}" if rec is not None else f"link {dev}, absent from the desired links"
+            plan.conflict(kind, key, ours, theirs)
+        return True
+
+    # --- addresses
+    have_addr = {
+        (a.dev, a.address): a for a in observed.addresses
+        if a.dev in links and own.link(links[a.dev]) and not a.link_local
+    }
+    want_addr: set[Hashable] = set()
+    for a in desired.addresses:
+        want_addr.add(a.key)
+        if dev_problem("address", a.key, _render.text("address", a), a.dev):
+            continue
+        if a.key in have_addr and a.dev not in gone:
+            continue
+        plan.add("address", a.key, a)
+    for akey, arec in have_addr.items():
+        if akey not in want_addr:
+            plan.delete("address", akey, Address(dev=arec.dev, address=arec.address), implied=arec.dev in gone)
+
+    # --- nexthops and routes
+    _diff_routes(desired, observed, own, plan, gone, blocked)
+
+    # --- neighbours and fdb (on netwright's VTEPs)
+    have_n = {
+        r.neighbour.key: r for r in observed.neighbours
+        if r.neighbour.dev in links and own.vtep(links[r.neighbour.dev])
+    }
+    want_n: set[Hashable] = set()
+    for n in desired.neighbours:
+        want_n.add(n.key)
+        if dev_problem("neighbour", n.key, _render.text("neighbour", n), n.dev):
+            continue
+        nrec = have_n.get(n.key)
+        if nrec is None or n.dev in gone:
+            plan.add("neighbour", n.key, n)
+        elif not nrec.permanent or nrec.neighbour.mac != n.mac.lower():
+            fields = tuple(f for f, bad in (("mac", nrec.neighbour.mac != n.mac.lower()), ("state", not nrec.permanent)) if bad)
+            plan.change("neighbour", n.key, nrec.neighbour, n, fields=fields)
+    for nkey, nrec in sorted(have_n.items(), key=lambda kv: _render.sort_key("neighbour", kv[0])):
+        if nkey not in want_n and nrec.permanent:
+            plan.delete("neighbour", nkey, nrec.neighbour, implied=nrec.neighbour.dev in gone)
+
+    have_f = {r.entry.key: r for r in observed.fdb if r.entry.dev in links and own.vtep(links[r.entry.dev])}
+    want_f: set[Hashable] = set()
+    for f in desired.fdb:
+        fkey = (f.dev, f.mac.lower(), f.dst)
+        want_f.add(fkey)
+        if dev_problem("fdb", f.key, _render.text("fdb", f), f.dev):
+            continue
+        frec = have_f.get(fkey)
+        if frec is None or f.dev in gone:
+            plan.add("fdb", f.key, f)
+        elif not frec.permanent:
+            plan.change("fdb", f.key, frec.entry, f, fields=("state",))
+    for fkey2, frec in have_f.items():
+        if fkey2 not in want_f and frec.permanent:
+            plan.delete("fdb", fkey2, frec.entry, implied=frec.entry.dev in gone)
+
+    # --- sysctls
+    for s in desired.sysctls:
+        current = observed.sysctls.get(s.name)
+        if current is None:
+            if s.optional:
+                plan.notes.append(f"sysctl {s.name}: not in this kernel, skipped")
+            else:
+                plan.change("sysctl", s.key, None, s, fields=("value",))
+        elif _norm_sysctl(current) != _norm_sysctl(s.value):
+            plan.change("sysctl", s.key, Sysctl(name=s.name, value=current), s, fields=("value",))
+
+    # --- nft
+    nft = observed.nft
+    if desired.nft is not None:
+        if nft is None:
+            plan.add("nft", desired.nft.key, desired.nft)
+        elif nft.digest != host.nft_digest(desired.nft):
+            plan.change("nft", desired.nft.key, nft, desired.nft, fields=("rules",))
+    elif nft is not None and own.nft(nft.family, nft.name):
+        plan.delete("nft", (nft.family, nft.name), nft)
+
+    # --- files, then BIRD
+    changed_files = _diff_files(desired, observed, own, plan)
+    if desired.bird is not None and desired.bird.config in changed_files:
+        plan.change("bird", desired.bird.socket, None, desired.bird, fields=("config",))
+
+    return Delta(changes=plan.ordered(), conflicts=tuple(plan.conflicts), notes=tuple(plan.notes))
+
+
+def _diff_routes(
+    desired: NodeState,
+    observed: ObservedState,
+    own: Ownership,
+    plan: _Plan,
+    gone: set[str],
+    blocked: set[str],
+) -> None:
+    use_nh = observed.nexthops is not None
+    owned_nh: dict[int, Nexthop] = {}
+    for r in observed.nexthops or ():
+        if own.nexthop(r) and r.nexthop is not None:
+            owned_nh[r.id] = r.nexthop
+    shared: dict[tuple[Any, str, bool], Nexthop] = {}
+    for nh in sorted(owned_nh.values(), key=lambda n: n.id):
+        if nh.dev not in gone:
+            shared.setdefault(nh.key, nh)
+    ids = _Ids(r.id for r in observed.nexthops or ())
+    keep: set[int] = set()
+    new: dict[tuple[Any, str, bool], Nexthop] = {}
+    have = {r.route.key: r for r in observed.routes}
+    want: set[Hashable] = set()
+
+    for route in desired.routes:
+        key = route.key
+        want.add(key)
+        if route.dev is not None and route.dev in blocked:
+            continue
+        rec = have.get(key)
+        if rec is not None and not own.route(rec):
+            theirs = f"existing {_render.text('route', rec.route)} proto {rec.protocol}"
+            plan.conflict("route", key, _render.text("route", route), theirs)
+            continue
+        vanished = rec is not None and rec.route.dev in gone
+        fields = () if rec is None or vanished else _route_fields(route, rec)
+        if rec is not None and not vanished and not fields:
+            if rec.nhid:
+                keep.add(rec.nhid)
+            continue
+        nhid = 0
+        if use_nh and route.gateway is not None and route.dev is not None:
+            nkey = (route.gateway, route.dev, route.onlink)
+            found = shared.get(nkey) or new.get(nkey)
+            if found is None:
+                found = Nexthop(id=ids.take(), gateway=route.gateway, dev=route.dev, onlink=route.onlink)
+                new[nkey] = found
+            nhid = found.id
+            keep.add(found.id)
+        if rec is None or vanished:
+            plan.add("route", key, route, nhid=nhid)
+        else:
+            plan.change("route", key, rec.route, route, nhid=nhid, fields=fields)
+
+    for nh in new.values():
+        plan.add("nexthop", nh.id, nh)
+    dropped: set[int] = set()
+    for nhid, nh in sorted(owned_nh.items()):
+        if nhid in keep:
+            continue
+        if nhid in observed.foreign_nexthop_users:
+            plan.notes.append(f"{_render.text('nexthop', nh)}: kept, routes netwright does not own use it")
+            continue
+        dropped.add(nhid)
+        plan.delete("nexthop", nhid, nh, implied=nh.dev in gone)
+    for key, rec in have.items():
+        if own.route(rec) and key not in want:
+            implied = rec.route.dev in gone or rec.nhid in dropped
+            plan.delete("route", key, rec.route, nhid=rec.nhid, implied=implied)
+
+
+def _diff_files(desired: NodeState, observed: ObservedState, own: Ownership, plan: _Plan) -> set[str]:
+    changed: set[str] = set()
+    wanted = set()
+    for f in desired.files:
+        wanted.add(f.path)
+        target = _effective(f, observed, plan)
+        rec = observed.files.get(f.path)
+        if rec is not None and f.secrets:
+            rec = dataclasses.replace(rec, text=None)
+        if rec is None:
+            plan.add("file", f.path, target)
+            changed.add(f.path)
+            continue
+        if not rec.regular:
+            plan.conflict("file", f.path, _render.text("file", target), f"existing non-regular file {f.path}")
+            continue
+        fields = tuple(
+            name for name, differs in (
+                ("content", rec.digest != host.content_digest(f)),
+                ("mode", rec.mode != target.mode),
+                ("owner", rec.owner != target.owner),
+                ("group", rec.group != target.group),
+            ) if differs
+        )
+        if not fields:
+            continue
+        if not own.file(f.path):
+            plan.conflict("file", f.path, _render.text("file", target), f"existing file {f.path} ({', '.join(fields)} differ)")
+            continue
+        plan.change("file", f.path, rec, target, fields=fields)
+        changed.add(f.path)
+    for path in sorted(observed.owned_files - wanted):
+        plan.delete("file", path, observed.files.get(path))
+    return changed
+
+
+def _effective(f: File, observed: ObservedState, plan: _Plan) -> File:
+    """`f` with owner and group as this host can honour them (missing ones: root)."""
+    account = observed.users.get(f.owner)
+    owner = f.owner
+    if account is None or account.uid is None:
+        plan.notes.append(f"file {f.path}: user {f.owner} does not exist; owner root instead")
+        owner = "root"
+        primary: str | None = "root"
+    else:
+        primary = account.group
+    group = f.group if f.group is not None else primary or "root"
+    if group != "root" and group not in observed.groups:
+        plan.notes.append(f"file {f.path}: group {group} does not exist; group root instead")
+        group = "root"
+    if owner == f.owner and group == f.group:
+        return f
+    return dataclasses.replace(f, owner=owner, group=group)

@@ -1,0 +1,111 @@
+"""Observe: read what a node has now, as far as the desired state needs to know.
+
+Why it exists: the diff is pure and compares two values; this module produces the
+second one, `ObservedState`, from a live target through `netwright.kernel`.
+
+What it must not do: write anything, anywhere (no link, no sysctl, no file, not even
+netwright's state file), or read the spec. It reads netwright's own objects
+(protocol 211 routes and nexthops, links with the alias marker, entries on its
+VTEPs, its nft table, the files its state file lists) plus the foreign objects
+that sit where a desired one must go, so that the diff can report conflicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from netwright.kernel import host, open_session
+from netwright.model.state import LINK_ALIAS, NFT_FAMILY, NFT_TABLE, RT_PROTO_NETWRIGHT
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from netwright.kernel import (
+        AddressRecord,
+        FdbRecord,
+        LinkRecord,
+        NeighbourRecord,
+        NexthopRecord,
+        RouteRecord,
+        Session,
+        Target,
+    )
+    from netwright.model.state import NodeState
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ObservedState:
+    """What the target has now; every collection is as the kernel reported it."""
+
+    links: Mapping[str, LinkRecord] = field(default_factory=dict)
+    addresses: tuple[AddressRecord, ...] = ()
+    #: Routes of protocol 211 plus foreign routes at desired keys.
+    routes: tuple[RouteRecord, ...] = ()
+    #: Every nexthop object; None when the kernel has no nexthop objects.
+    nexthops: tuple[NexthopRecord, ...] | None = ()
+    #: Nexthop ids that routes of other protocols use.
+    foreign_nexthop_users: frozenset[int] = frozenset()
+    neighbours: tuple[NeighbourRecord, ...] = ()
+    fdb: tuple[FdbRecord, ...] = ()
+    #: Desired sysctls' current values; None where the kernel lacks one.
+    sysctls: Mapping[str, str | None] = field(default_factory=dict)
+    nft: host.NftRecord | None = None
+    #: Desired and owned files as found on disk; None where absent.
+    files: Mapping[str, host.FileRecord | None] = field(default_factory=dict)
+    #: Files netwright's state file lists as written by netwright.
+    owned_files: frozenset[str] = frozenset()
+    #: Owners named by desired files, as the host knows them.
+    users: Mapping[str, host.Account] = field(default_factory=dict)
+    #: Groups named by desired files that exist on this host.
+    groups: frozenset[str] = frozenset()
+
+
+def _vteps(links: Mapping[str, LinkRecord]) -> list[str]:
+    return [n for n, r in links.items() if r.alias == LINK_ALIAS and r.link.kind == "vxlan"]
+
+
+def observe_with(session: Session, desired: NodeState) -> ObservedState:
+    """Observe through an open session (the engine's `run` shares one with apply)."""
+    session.refresh_links()
+    links = dict(session.links())
+    owned = [n for n, r in links.items() if r.alias == LINK_ALIAS]
+    addr_devs = set(owned) | {lk.name for lk in desired.links} | {a.dev for a in desired.addresses}
+    nh_records = session.nexthops()
+    nexthops = {
+        r.id: r.nexthop for r in nh_records or ()
+        if r.protocol == RT_PROTO_NETWRIGHT and r.nexthop is not None
+    }
+    routes, foreign_nh = session.routes(
+        protocol=RT_PROTO_NETWRIGHT, keys=[r.key for r in desired.routes], nexthops=nexthops,
+    )
+    vteps = _vteps(links)
+    sysctls = {s.name: session.read_sysctl(s.path) for s in desired.sysctls}
+    nft = host.nft_read(session, NFT_FAMILY, NFT_TABLE)
+    owned_files = host.owned_files(session.target.root)
+    paths = {f.path for f in desired.files} | set(owned_files)
+    files = {p: host.read_file(p) for p in sorted(paths)}
+    users = {f.owner: host.lookup_user(f.owner) for f in desired.files}
+    named = {f.group for f in desired.files} | {u.group for u in users.values()}
+    groups = frozenset(g for g in named if g is not None and host.group_exists(g))
+    return ObservedState(
+        links=links,
+        addresses=tuple(session.addresses(sorted(addr_devs))),
+        routes=tuple(routes),
+        nexthops=None if nh_records is None else tuple(nh_records),
+        foreign_nexthop_users=frozenset(foreign_nh),
+        neighbours=tuple(session.neighbours(vteps)),
+        fdb=tuple(session.fdb(vteps)),
+        sysctls=sysctls,
+        nft=nft,
+        files=files,
+        owned_files=owned_files,
+        users=users,
+        groups=groups,
+    )
+
+
+def observe(target: Target, desired: NodeState) -> ObservedState:
+    """Read the target's current state: everything `diff(desired, ...)` needs, nothing more."""
+    with open_session(target) as session:
+        return observe_with(session, desired)

@@ -1,0 +1,279 @@
+"""The node's non-netlink state: files under `--root`, netwright's own state file,
+the nftables table (through the `nft` program) and BIRD's control socket.
+
+Why here: these are the engine's other side effects; keeping them beside netlink
+keeps `netwright.engine` free of I/O except through this package.
+
+What it must not do: write anywhere but the path it is given (never outside the
+target's root: callers pass paths that already carry it), leave a partly written
+file (always temp file in the same directory, fsync, rename, fsync the directory),
+print or log a file's content (it may hold a BGP password), or touch an nft table
+other than the one it is named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import hashlib
+import json
+import os
+import pwd
+import re
+import stat
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from netwright.errors import KernelError
+
+if TYPE_CHECKING:
+    from netwright.kernel.rtnl import Session
+    from netwright.model.state import File, NftTable
+
+STATE_FILE = "var/lib/netwright/state.json"
+_MARKER = re.compile(r'^\s*comment "netwright sha256:([0-9a-f]{64})"\s*$', re.MULTILINE)
+
+
+def state_path(root: str) -> str:
+    return os.path.join(root, STATE_FILE)
+
+
+# ---------------------------------------------------------------- files
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FileRecord:
+    """A file as found on disk. `text` is None when it must not be shown.
+
+    It is shown only when the file is world-readable and valid UTF-8; the engine
+    also hides it when the desired file carries secrets.
+    """
+
+    path: str
+    regular: bool
+    mode: int
+    owner: str
+    group: str
+    digest: str
+    text: str | None
+
+
+def _name(lookup: Any, ident: int) -> str:
+    try:
+        return str(lookup(ident)[0])
+    except KeyError:
+        return str(ident)
+
+
+def read_file(path: str) -> FileRecord | None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    owner = _name(pwd.getpwuid, st.st_uid)
+    group = _name(grp.getgrgid, st.st_gid)
+    if not stat.S_ISREG(st.st_mode):
+        return FileRecord(
+            path=path, regular=False, mode=stat.S_IMODE(st.st_mode), owner=owner, group=group,
+            digest="", text=None,
+        )
+    with open(path, "rb") as f:
+        data = f.read()
+    text = None
+    if st.st_mode & stat.S_IROTH:
+        with contextlib.suppress(UnicodeDecodeError):
+            text = data.decode()
+    return FileRecord(
+        path=path, regular=True, mode=stat.S_IMODE(st.st_mode), owner=owner, group=group,
+        digest=hashlib.sha256(data).hexdigest(), text=text,
+    )
+
+
+def content_digest(file: File) -> str:
+    return hashlib.sha256(file.materialize().encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Account:
+    """An owner as this host knows it: uid and primary group, or None if unknown."""
+
+    name: str
+    uid: int | None
+    group: str | None
+
+
+def lookup_user(name: str) -> Account:
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return Account(name=name, uid=None, group=None)
+    return Account(name=name, uid=entry.pw_uid, group=_name(grp.getgrgid, entry.pw_gid))
+
+
+def group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _ids(owner: str, group: str) -> tuple[int, int]:
+    try:
+        uid = pwd.getpwnam(owner).pw_uid
+    except KeyError:
+        raise KernelError(f"user {owner} does not exist") from None
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise KernelError(f"group {group} does not exist") from None
+    return uid, gid
+
+
+def _atomic_write(path: str, data: bytes, *, mode: int, uid: int, gid: int) -> None:
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".nw-", dir=directory)
+    try:
+        # Mode and owner before the content lands: a secret is never readable by others.
+        os.fchmod(fd, mode)
+        os.fchown(fd, uid, gid)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def write_file(file: File, *, group: str) -> None:
+    """Write `file` atomically with its mode, owner and `group` (already resolved)."""
+    uid, gid = _ids(file.owner, group)
+    try:
+        _atomic_write(file.path, file.materialize().encode(), mode=file.mode, uid=uid, gid=gid)
+    except OSError as exc:
+        raise KernelError(f"file {file.path}: {exc.strerror or exc}") from exc
+
+
+def remove_file(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise KernelError(f"file {path}: {exc.strerror or exc}") from exc
+
+
+def read_state(root: str) -> dict[str, Any]:
+    """netwright's own record under the root: which files it wrote."""
+    path = state_path(root)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise KernelError(f"{path}: unreadable netwright state: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def owned_files(root: str) -> frozenset[str]:
+    files = read_state(root).get("files", [])
+    return frozenset(str(p) for p in files) if isinstance(files, list) else frozenset()
+
+
+def write_owned_files(root: str, files: frozenset[str]) -> None:
+    state = read_state(root)
+    state["files"] = sorted(files)
+    data = (json.dumps(state, indent=2, sort_keys=True) + "\n").encode()
+    try:
+        _atomic_write(state_path(root), data, mode=0o644, uid=os.getuid(), gid=os.getgid())
+    except OSError as exc:
+        raise KernelError(f"{state_path(root)}: {exc.strerror or exc}") from exc
+
+
+# ---------------------------------------------------------------- nftables
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NftRecord:
+    """netwright's table as `nft list table` shows it; `digest` from its marker comment."""
+
+    family: str
+    name: str
+    digest: str | None
+    text: str
+
+
+def nft_digest(table: NftTable) -> str:
+    return hashlib.sha256(table.text.encode()).hexdigest()
+
+
+def nft_document(table: NftTable) -> str:
+    """The table as loaded: its text with a marker comment naming the digest of that text.
+
+    The comment is how a later run tells, without parsing nft's rewritten listing,
+    that the loaded table is exactly this one (nft 1.0.6 keeps table comments in
+    `nft list table`, not in `nft -j`).
+    """
+    marker = f'\tcomment "netwright sha256:{nft_digest(table)}"\n'
+    return f"table {table.family} {table.name} {{\n{marker}{table.body}}}\n"
+
+
+def nft_read(session: Session, family: str, name: str) -> NftRecord | None:
+    proc = session.run(["nft", "list", "table", family, name])
+    if proc.returncode != 0:
+        if "No such file or directory" in proc.stderr:
+            return None
+        raise KernelError(f"nft table {family} {name}: {proc.stderr.strip()}")
+    found = _MARKER.search(proc.stdout)
+    return NftRecord(family=family, name=name, digest=found.group(1) if found else None, text=proc.stdout)
+
+
+def nft_replace(session: Session, table: NftTable | None, *, family: str, name: str) -> None:
+    """Replace (or with None, remove) the table in one atomic `nft -f` transaction.
+
+    `table X {}` first makes the `delete` valid when the table does not exist yet;
+    the whole script is one netlink batch, so other tables and a failed load leave
+    the previous ruleset in place.
+    """
+    script = f"table {family} {name} {{}}\ndelete table {family} {name}\n"
+    if table is not None:
+        script += nft_document(table)
+    try:
+        proc = session.run(["nft", "-f", "-"], stdin=script)
+    except FileNotFoundError:
+        raise KernelError("nft table: the `nft` program is not installed") from None
+    if proc.returncode != 0:
+        raise KernelError(f"nft table {family} {name}: {proc.stderr.strip()}")
+
+
+# ---------------------------------------------------------------- BIRD
+
+
+def bird_configure(socket_path: str, config: str) -> None:
+    """Ask the BIRD behind `socket_path` to reload `config`."""
+    if not os.path.exists(socket_path):
+        raise KernelError(f"bird {socket_path}: BIRD is not running (no control socket); config {config} written but not loaded")
+    try:
+        proc = subprocess.run(
+            ["birdc", "-s", socket_path, "configure", f'"{config}"'],
+            capture_output=True, text=True, check=False, timeout=60,
+        )
+    except FileNotFoundError:
+        raise KernelError("bird: the `birdc` program is not installed") from None
+    out = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0 or "Unable to connect" in out:
+        raise KernelError(f"bird {socket_path}: BIRD is not running or not answering: {out}")
+    if "Reconfigured" not in out and "Reconfiguration in progress" not in out and "Reconfiguration already in progress" not in out:
+        raise KernelError(f"bird {socket_path}: configure {config} failed: {out}")

@@ -1,0 +1,112 @@
+"""What the kernel package reports: observed objects in the model's own terms.
+
+Why: the engine compares these with `netwright.model.state` values, so each record
+carries the model value (names, `ipaddress` types, lower-case MACs) plus only the
+kernel facts that ownership needs (protocol, alias, nexthop id, NUD state).
+Nothing here talks to the kernel.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from netwright.errors import KernelError
+
+if TYPE_CHECKING:
+    from netwright._types import IPAddress, IPInterface
+    from netwright.model.state import FdbEntry, Link, Neighbour, Route
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Target:
+    """Where the engine acts: a network namespace (None: the current one) and a root path.
+
+    `root` prefixes netwright's own state (`<root>/var/lib/netwright/state.json`);
+    the paths of desired files already carry it (`File.path`).
+    """
+
+    netns: str | None = None
+    root: str = "/"
+
+    def __str__(self) -> str:
+        where = f"netns {self.netns}" if self.netns else "the current network namespace"
+        return where if self.root == "/" else f"{where}, root {self.root}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LinkRecord:
+    index: int
+    alias: str | None
+    link: Link  # name, kind, mtu, mac, up and vxlan settings as the kernel has them
+    master: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.link.name
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AddressRecord:
+    dev: str
+    address: IPInterface
+    link_local: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RouteRecord:
+    """A route as the model spells it, plus what ownership and conflicts need."""
+
+    route: Route
+    protocol: int
+    type: int  # RTN_*; 1 is unicast
+    nhid: int = 0
+
+    @property
+    def unicast(self) -> bool:
+        return self.type == 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Nexthop:
+    """A nexthop object: a gateway on a device, shared by the routes that use its id."""
+
+    id: int
+    gateway: IPAddress
+    dev: str
+    onlink: bool
+
+    @property
+    def key(self) -> tuple[IPAddress, str, bool]:
+        return (self.gateway, self.dev, self.onlink)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NexthopRecord:
+    nexthop: Nexthop | None  # None: a group, blackhole or device-only nexthop
+    id: int
+    protocol: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NeighbourRecord:
+    neighbour: Neighbour
+    permanent: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FdbRecord:
+    entry: FdbEntry
+    permanent: bool
+
+
+class NetlinkFailure(KernelError):
+    """One refused netlink request; `errno` is the kernel's code."""
+
+    def __init__(self, what: str, errno: int, detail: str = "") -> None:
+        self.errno = errno
+        name = errno_mod.errorcode.get(errno, str(errno))
+        text = f"{what}: {name} ({os.strerror(errno)})"
+        super().__init__(f"{text}: {detail}" if detail else text)
