@@ -12,6 +12,6 @@ apt-get install -y -qq --no-install-recommends \
     containernetworking-plugins bird2 >/dev/null
 
 echo "==> pip: netwright (editable) with its test and lint groups" >&2
-python3 -m pip install -q --disable-pip-version-check -U 'pip>=25.1'
+python3 -m pip install -q --disable-pip-version-check -U 'pip>=25.1' 'setuptools>=77'
 python3 -m pip install -q --disable-pip-version-check -e . --group test --group lint
 echo "==> installed: $(netwright --version)" >&2

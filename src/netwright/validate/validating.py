@@ -152,6 +152,9 @@ def validate_documents(
     located = Located(found.docs, frozenset(found.invalid))
     issues = found.issues + check_cluster(cluster, located)
     if issues:
+        # Files in directory order, lines in file order: the way a reader fixes them.
+        order = {doc.file: i for i, doc in enumerate(documents)}
+        issues.sort(key=lambda i: (order.get(i.file, -1), i.line))
         return None, issues
     return LoadedSpec(cluster=cluster, located=located, ignored=tuple(found.ignored)), []
 
