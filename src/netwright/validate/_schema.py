@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import yaml
 
@@ -214,6 +214,19 @@ def _child(path: str, key: str) -> str:
 # --- value checks (type already right) ------------------------------------------------------------
 
 
+class _ValueCheck(NamedTuple):
+    """A check on a value whose type is right: a message when it is refused.
+
+    `breaks`: a refused value leaves the node without its promised shape, so
+    the CEL rules above it are not run (see `_Ctx`). True for enums: a value
+    outside one is a discriminator gone wrong (`type: vxlan2`), and every rule
+    reading it would only add noise.
+    """
+
+    test: Callable[[Any], str | None]
+    breaks: bool = False
+
+
 def _format_check(fmt: str) -> Callable[[Any], str | None] | None:
     if fmt in _DESCRIPTIVE_FORMATS:
         return None
@@ -282,9 +295,9 @@ _FORMAT_NAMES: Final = {
 }
 
 
-def _value_checks(schema: Mapping[str, Any]) -> list[Callable[[Any], str | None]]:
+def _value_checks(schema: Mapping[str, Any]) -> list[_ValueCheck]:
     """The checks on a value whose type is already right, in a fixed order."""
-    checks: list[Callable[[Any], str | None]] = []
+    checks: list[_ValueCheck] = []
     if "enum" in schema:
         allowed = list(schema["enum"])
         allowed_set = frozenset(allowed)
@@ -304,60 +317,76 @@ def _value_checks(schema: Mapping[str, Any]) -> list[Callable[[Any], str | None]
                     message += f"; did you mean `{near}`?"
             return message
 
-        checks.append(enum)
+        checks.append(_ValueCheck(enum, breaks=True))
     if "minimum" in schema:
         lo = schema["minimum"]
         if schema.get("exclusiveMinimum") is True:
-            checks.append(
-                lambda v: None if v > lo else f"{_show(v)} is not larger than {lo}, "
-                "the exclusive minimum"
-            )
+
+            def above(v: Any) -> str | None:
+                if v > lo:
+                    return None
+                return f"{_show(v)} is not larger than {lo}, the exclusive minimum"
         else:
-            checks.append(
-                lambda v: None if v >= lo else f"{_show(v)} is smaller than {lo}, the minimum"
-            )
+
+            def above(v: Any) -> str | None:
+                return None if v >= lo else f"{_show(v)} is smaller than {lo}, the minimum"
+
+        checks.append(_ValueCheck(above))
     if "maximum" in schema:
         hi = schema["maximum"]
         if schema.get("exclusiveMaximum") is True:
-            checks.append(
-                lambda v: None if v < hi else f"{_show(v)} is not smaller than {hi}, "
-                "the exclusive maximum"
-            )
+
+            def below(v: Any) -> str | None:
+                if v < hi:
+                    return None
+                return f"{_show(v)} is not smaller than {hi}, the exclusive maximum"
         else:
-            checks.append(
-                lambda v: None if v <= hi else f"{_show(v)} is larger than {hi}, the maximum"
-            )
+
+            def below(v: Any) -> str | None:
+                return None if v <= hi else f"{_show(v)} is larger than {hi}, the maximum"
+
+        checks.append(_ValueCheck(below))
     if "minLength" in schema:
         min_len = int(schema["minLength"])
-        checks.append(
-            lambda v: None if len(v) >= min_len else (
-                "must not be empty" if min_len == 1 else
-                f"{_show(v)} is shorter than {min_len} characters, the minimum length"
-            )
-        )
+
+        def long_enough(v: Any) -> str | None:
+            if len(v) >= min_len:
+                return None
+            if min_len == 1:
+                return "must not be empty"
+            return f"{_show(v)} is shorter than {min_len} characters, the minimum length"
+
+        checks.append(_ValueCheck(long_enough))
     if "maxLength" in schema:
         max_len = int(schema["maxLength"])
-        checks.append(
-            lambda v: None if len(v) <= max_len else
-            f"{_show(v[:20] + '...' if len(v) > 23 else v)} is {len(v)} characters long, "
-            f"longer than {max_len}, the maximum length"
-        )
+
+        def short_enough(v: Any) -> str | None:
+            if len(v) <= max_len:
+                return None
+            shown = _show(v[:20] + "..." if len(v) > 23 else v)
+            return f"{shown} is {len(v)} characters long, longer than {max_len}, the maximum length"
+
+        checks.append(_ValueCheck(short_enough))
     if "pattern" in schema:
         pattern_text = str(schema["pattern"])
         pattern = re.compile(pattern_text)
         hint = _PATTERN_HINTS.get(pattern_text, f"must match the pattern {pattern_text}")
-        checks.append(lambda v: None if pattern.search(v) else f"{_show(v)} {hint}")
+
+        def matches(v: Any) -> str | None:
+            return None if pattern.search(v) else f"{_show(v)} {hint}"
+
+        checks.append(_ValueCheck(matches))
     if "format" in schema:
         fmt_check = _format_check(str(schema["format"]))
         if fmt_check is not None:
-            checks.append(fmt_check)
+            checks.append(_ValueCheck(fmt_check))
     if "anyOf" in schema:
-        checks.append(_any_of(schema["anyOf"]))
+        checks.append(_ValueCheck(_any_of(schema["anyOf"])))
     return checks
 
 
 def _any_of(branches: Sequence[Mapping[str, Any]]) -> Callable[[Any], str | None]:
-    compiled: list[list[Callable[[Any], str | None]]] = []
+    compiled: list[list[_ValueCheck]] = []
     names: list[str] = []
     for branch in branches:
         unknown = set(branch) - _ANYOF_KEYWORDS
@@ -372,7 +401,7 @@ def _any_of(branches: Sequence[Mapping[str, Any]]) -> Callable[[Any], str | None
     def any_of(value: Any) -> str | None:
         failures: list[str] = []
         for checks in compiled:
-            messages = [m for m in (c(value) for c in checks) if m is not None]
+            messages = [m for m in (c.test(value) for c in checks) if m is not None]
             if not messages:
                 return None
             failures.append(messages[0])
@@ -388,11 +417,8 @@ def _any_of(branches: Sequence[Mapping[str, Any]]) -> Callable[[Any], str | None
 
 def _with_checks(
     type_check: Callable[[Any, str, _Ctx], tuple[bool, Any]],
-    checks: Sequence[Callable[[Any], str | None]],
+    checks: Sequence[_ValueCheck],
 ) -> Callable[[Any, str, _Ctx], Any]:
-    # A value outside its enum is a discriminator gone wrong (`type: vxlan2`):
-    # rules that read it would only add noise, so it counts as broken.
-    breaking = frozenset(c for c in checks if getattr(c, "__name__", "") == "enum")
     if not checks:
 
         def plain(value: Any, path: str, ctx: _Ctx) -> Any:
@@ -403,10 +429,10 @@ def _with_checks(
     def checked(value: Any, path: str, ctx: _Ctx) -> Any:
         ok, value = type_check(value, path, ctx)
         if ok:
-            for check in checks:
-                message = check(value)
+            for test, breaks in checks:
+                message = test(value)
                 if message is not None:
-                    if check in breaking:
+                    if breaks:
                         ctx.add_broken(path, message)
                     else:
                         ctx.add(path, message)
@@ -416,7 +442,7 @@ def _with_checks(
 
 
 def _string_type(value: Any, path: str, ctx: _Ctx) -> tuple[bool, Any]:
-    if type(value) is str:
+    if isinstance(value, str):
         return True, value
     if isinstance(value, dt.date):
         return True, _yaml_time_text(value)
@@ -448,7 +474,7 @@ def _boolean_type(value: Any, path: str, ctx: _Ctx) -> tuple[bool, Any]:
 
 
 def _int_or_string_type(value: Any, path: str, ctx: _Ctx) -> tuple[bool, Any]:
-    if type(value) is int or type(value) is str:
+    if type(value) is int or isinstance(value, str):
         return True, value
     if type(value) is float and value.is_integer():
         return True, int(value)
@@ -541,7 +567,7 @@ def _object(
     allowed = tuple(props)
 
     def check(value: Any, path: str, ctx: _Ctx) -> Any:
-        if type(value) is not dict:
+        if not isinstance(value, dict):
             ctx.add_broken(path, _type_error("a map", value))
             return value
         before = ctx.broken
@@ -553,7 +579,7 @@ def _object(
                     continue  # pruned, as the API server does before defaulting
                 out[key] = item if item is None else node.check(item, _child(path, key), ctx)
             elif values is not None:
-                if type(key) is not str:
+                if not isinstance(key, str):
                     ctx.add(f"{path}[{key}]", f"keys must be strings, got {_describe(key)}")
                     continue
                 out[key] = values.check(item, f"{path}[{key}]", ctx)
@@ -592,7 +618,7 @@ def _array(schema: Mapping[str, Any], where: str) -> Callable[[Any, str, _Ctx], 
     item_check = items.check
 
     def check(value: Any, path: str, ctx: _Ctx) -> Any:
-        if type(value) is not list:
+        if not isinstance(value, list):
             ctx.add_broken(path, _type_error("a list", value))
             return value
         if min_items is not None and len(value) < min_items:
@@ -654,19 +680,19 @@ def _key_problem(key: str) -> str | None:
 def _string_map(
     value: Any, path: str, ctx: _Ctx, *, labels: bool
 ) -> dict[str, str] | Any:
-    if type(value) is not dict:
+    if not isinstance(value, dict):
         ctx.add_broken(path, _type_error("a map of strings", value))
         return value
     out: dict[str, str] = {}
     for key, item in value.items():
         where = f"{path}[{key}]"
-        if type(key) is not str:
+        if not isinstance(key, str):
             ctx.add(where, f"keys must be strings, got {_describe(key)}")
             continue
         problem = _key_problem(key)
         if problem is not None:
             ctx.add(where, problem)
-        if type(item) is not str:
+        if not isinstance(item, str):
             ctx.add_broken(where, _type_error("a string", item))
             continue
         if labels and (len(item) > 63 or not _LABEL_VALUE.fullmatch(item)):
@@ -680,14 +706,14 @@ def _string_map(
 
 
 def _metadata(value: Any, path: str, ctx: _Ctx) -> Any:
-    if type(value) is not dict:
+    if not isinstance(value, dict):
         ctx.add_broken(path, _type_error("a map", value))
         return value
     out: dict[str, Any] = {}
     for key, item in value.items():
         where = _child(path, str(key))
         if key == "name":
-            if type(item) is not str:
+            if not isinstance(item, str):
                 ctx.add_broken(where, _type_error("a string", item))
             elif len(item) > 253 or not _NAME.match(item):
                 ctx.add(
@@ -762,7 +788,7 @@ def _compile_kind(crd: Mapping[str, Any]) -> tuple[str, _Kind]:
     envelope = {"apiVersion": api_version, "kind": kind_check, "metadata": _metadata}
 
     def root(value: Any, path: str, ctx: _Ctx) -> Any:
-        if type(value) is not dict:
+        if not isinstance(value, dict):
             ctx.add_broken(path, _type_error("a map", value))
             return value
         head: dict[str, Any] = {}
