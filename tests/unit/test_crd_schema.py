@@ -588,3 +588,53 @@ def test_ipblock_validation_is_fast(schemas: CrdSchemas) -> None:
         assert not issues
     per_doc = (time.perf_counter() - start) / len(documents)
     assert per_doc < 250e-6, f"{per_doc * 1e6:.1f} µs per IPBlock"
+
+
+def _synthetic(spec_schema: dict[str, Any]) -> CrdSchemas:
+    return CrdSchemas([{
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.netwright.io"},
+        "spec": {
+            "group": "netwright.io", "scope": "Cluster",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "versions": [{"name": "v1alpha1", "served": True, "storage": True, "schema": {
+                "openAPIV3Schema": {"type": "object", "properties": {
+                    "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                    "metadata": {"type": "object"}, "spec": spec_schema}}}}],
+        },
+    }])
+
+
+@pytest.mark.parametrize(
+    ("spec", "expect"),
+    [
+        ({"ratio": 0.0}, [("spec.ratio", r"^0\.0 is not larger than 0, the exclusive minimum$")]),
+        ({"ratio": 1}, [("spec.ratio", r"^1 is not smaller than 1, the exclusive maximum$")]),
+        ({"ratio": 0.5}, []),
+        ({"ratio": True}, [("spec.ratio", r"^expected a number, got the boolean true$")]),
+        ({"maybe": None}, []),
+        ({"maybe": 3}, [("spec.maybe", r"^expected a string, got the integer 3")]),
+        ({"tags": {"a": "b", "c": 1}}, [("spec.tags[c]", r"^expected a string")]),
+        ({"free": {"anything": [1, {"x": None}]}}, []),
+        ({"free": "no"}, [("spec.free", r"^expected a map")]),
+    ],
+    ids=["exclusive-min", "exclusive-max", "in-range", "bool-is-no-number", "nullable-null",
+         "nullable-wrong-type", "map-of-strings", "preserve-unknown", "preserve-unknown-not-a-map"],
+)
+def test_the_rest_of_the_supported_subset(
+    spec: dict[str, Any], expect: list[tuple[str, str]]
+) -> None:
+    schemas = _synthetic({"type": "object", "properties": {
+        "ratio": {"type": "number", "minimum": 0, "exclusiveMinimum": True,
+                  "maximum": 1, "exclusiveMaximum": True},
+        "maybe": {"type": "string", "nullable": True},
+        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+        "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    }})
+    defaulted, issues = schemas.validate("Widget", doc("Widget", spec))
+    assert [i.path for i in issues] == [p for p, _ in expect], issues
+    for issue, (_, pattern) in zip(issues, expect, strict=True):
+        assert re.search(pattern, issue.message), issue.message
+    if not expect:
+        assert defaulted["spec"] == spec, "a nullable null is kept; others are kept as given"
