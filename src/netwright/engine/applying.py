@@ -28,6 +28,7 @@ The hard cases:
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,7 @@ class _Applier:
         self.implied: list[Change] = []
         self.files_written: set[str] = set()
         self.files_removed: set[str] = set()
+        self.notes: list[str] = list(delta.notes)
 
     def fail(self, change: Change, error: str) -> None:
         self.failed.append((change, error))
@@ -158,7 +160,7 @@ class _Applier:
                 self.done.append(c)
         return ApplyResult(
             done=tuple(self.done), failed=tuple(self.failed),
-            conflicts=self.delta.conflicts, notes=self.delta.notes,
+            conflicts=self.delta.conflicts, notes=tuple(self.notes),
         )
 
     # ------------------------------------------------------------ one at a time
@@ -247,10 +249,35 @@ class _Applier:
                 continue
             sent.append(c)
         failures = {f.index: f for f in self.s.transact(messages)}
+        # A nexthop object needs its device's carrier up (ENETDOWN, "Carrier for
+        # nexthop device is down", `rtm_to_nh_config`), where a plain route does not:
+        # routes through such a nexthop are sent again as plain routes, which the
+        # next diff accepts as equal.
+        down = {
+            c.after.id for i, c in enumerate(sent)
+            if c.kind == "nexthop" and i in failures and failures[i].errno == errno.ENETDOWN
+        }
+        retry = [i for i, c in enumerate(sent) if c.kind == "route" and c.nhid in down and i in failures]
+        if retry:
+            plain = [dataclasses.replace(sent[i], nhid=0) for i in retry]
+            again = {f.index: f for f in self.s.transact([self.message(c) for c in plain])}
+            for n, i in enumerate(retry):
+                sent[i] = plain[n]
+                if n in again:
+                    failures[i] = again[n]
+                else:
+                    del failures[i]
         for index, c in enumerate(sent):
             failure = failures.get(index)
             if failure is None or (str(c.op) == "delete" and failure.errno in _GONE):
                 self.done.append(c)
+            elif c.kind == "nexthop" and c.after is not None and c.after.id in down and not any(
+                s.nhid == c.after.id for s in sent
+            ):
+                self.notes.append(
+                    f"{_render.text(c.kind, c.after)}: not created, {c.after.dev} has no carrier;"
+                    " its routes were installed as plain routes"
+                )
             else:
                 what = _render.text(c.kind, c.after if c.after is not None else c.before, c.nhid)
                 self.fail(c, f"{what}: {failure}")
