@@ -51,7 +51,7 @@ def _link(link: Link) -> str:
     return " ".join(parts)
 
 
-def _route(route: Route, nhid: int = 0) -> str:
+def route_text(route: Route, nhid: int = 0, *, proto: int = RT_PROTO_NETWRIGHT) -> str:
     parts = [f"route {route.dst}"]
     if nhid:
         parts.append(f"nhid {nhid}")
@@ -67,7 +67,7 @@ def _route(route: Route, nhid: int = 0) -> str:
         parts.append(f"metric {route.metric}")
     if route.src is not None:
         parts.append(f"src {route.src}")
-    parts.append(f"proto {RT_PROTO_NETWRIGHT}")
+    parts.append(f"proto {proto}")
     return " ".join(parts)
 
 
@@ -77,7 +77,7 @@ def text(kind: str, obj: Any, nhid: int = 0) -> str:  # noqa: PLR0911 - one case
     if isinstance(obj, Address):
         return f"address {obj.address} dev {obj.dev}"
     if isinstance(obj, Route):
-        return _route(obj, nhid)
+        return route_text(obj, nhid)
     if isinstance(obj, Nexthop):
         onlink = " onlink" if obj.onlink else ""
         return f"nexthop id {obj.id} via {obj.gateway} dev {obj.dev}{onlink} proto {RT_PROTO_NETWRIGHT}"

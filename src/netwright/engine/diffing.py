@@ -429,7 +429,7 @@ def _diff_routes(
             continue
         rec = have.get(key)
         if rec is not None and not own.route(rec):
-            theirs = f"existing {_render.text('route', rec.route)} proto {rec.protocol}"
+            theirs = "existing " + _render.route_text(rec.route, proto=rec.protocol)
             plan.conflict("route", key, _render.text("route", route), theirs)
             continue
         vanished = rec is not None and rec.route.dev in gone
