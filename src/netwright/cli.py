@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netwright import __version__
 from netwright.errors import AllocationError, Issue, NetwrightError, ValidationError
@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from netwright.ipam import Allocation
-    from netwright.model.config import NodeConfig, NodeFacts
+    from netwright.model.config import NodeFacts
     from netwright.model.spec import IPBlock
+    from netwright.pipeline import Pipeline
     from netwright.validate import LoadedSpec
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_PENDING = 0, 1, 2, 3
@@ -171,24 +172,21 @@ def _facts(args: argparse.Namespace) -> NodeFacts:
     return NodeFacts(underlay_mtu=args.underlay_mtu, root=args.root)
 
 
-def _node_config(args: argparse.Namespace, facts: NodeFacts) -> tuple[NodeConfig, Any, Any]:
-    from netwright.render import ClusterIndex, peers_of, render_node  # noqa: PLC0415
+def _pipeline(args: argparse.Namespace) -> Pipeline:
+    from netwright.pipeline import Pipeline  # noqa: PLC0415
 
-    spec = _load(args)
-    if spec.cluster.node(args.node) is None:
-        names = ", ".join(n.name for n in spec.cluster.nodes[:10])
-        raise _Fail(EXIT_INVALID, [f"{args.dir}: Node/{args.node} is not in the spec (nodes: {names})"])
-    blocks = _allocate(spec).blocks
-    index = ClusterIndex.build(spec.cluster, blocks)
-    config = render_node(spec.cluster, args.node, blocks, facts, index=index)
-    return config, peers_of(spec.cluster, blocks, args.node, index=index), spec
+    pipeline = Pipeline.load(args.dir)
+    if args.verbose:
+        for doc in pipeline.spec.ignored:
+            _err(f"{doc.file}:{doc.line}: ignored {doc.api_version} {doc.kind}/{doc.name}")
+    return pipeline
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     from netwright._serialize import dump  # noqa: PLC0415
     from netwright.model.spec import GROUP_VERSION  # noqa: PLC0415
 
-    config, _, _ = _node_config(args, _facts(args))
+    config = _pipeline(args).render(args.node, _facts(args))
     doc = {
         "apiVersion": GROUP_VERSION,
         "kind": "NodeNetworkConfig",
@@ -199,20 +197,33 @@ def cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    from netwright._serialize import dump  # noqa: PLC0415
-    from netwright.plan import plan_node  # noqa: PLC0415
+def _engine(args: argparse.Namespace, *, check: bool) -> int:
+    from netwright.engine import Target, run  # noqa: PLC0415
 
-    facts = _facts(args)
-    config, peers, _ = _node_config(args, facts)
-    state = plan_node(config, peers, facts)
-    sys.stdout.write(dump(state, "json" if args.output == "json" else "yaml"))
+    state = _pipeline(args).plan(args.node, _facts(args))
+    report = run(state, Target(netns=args.netns, root=args.root), check=check)
+    if args.output == "json":
+        print(json.dumps(report.to_json(), indent=2))
+    elif args.output == "yaml":
+        from netwright._serialize import dump  # noqa: PLC0415
+
+        sys.stdout.write(dump(report.to_json(), "yaml"))
+    else:
+        for line in report.lines():
+            print(line)
+    if not report.ok:
+        return EXIT_ERROR
+    if check and getattr(args, "exit_code", False) and report.pending:
+        return EXIT_PENDING
     return EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    return _engine(args, check=True)
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
-    del args
-    raise _Fail(EXIT_ERROR, ["netwright apply: the engine is not part of this build yet"])
+    return _engine(args, check=args.check)
 
 
 # -- the parser ---------------------------------------------------------------
