@@ -26,8 +26,8 @@ import ipaddress
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -38,6 +38,9 @@ from netwright.plan import plan_node
 from netwright.render import ClusterIndex, peers_of, render_node
 from netwright.validate import load_spec
 from netwright.validate.loading import iter_spec_files
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 NETWORK = """\
 apiVersion: netwright.io/v1alpha1

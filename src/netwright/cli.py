@@ -87,10 +87,11 @@ def ipblocks_yaml(blocks: Sequence[IPBlock]) -> str:
     """
     from netwright.model.spec import GROUP_VERSION  # noqa: PLC0415
 
-    parts = [
+    header = (
         "# Managed by `netwright allocate --write`: one IPBlock per node and pool.\n"
         "# Rewritten whole on every allocation; edit the IPPools, not this file.\n"
-    ]
+    )
+    parts = [header]
     for b in blocks:
         parts.append(
             f"---\napiVersion: {GROUP_VERSION}\nkind: IPBlock\n"
@@ -150,7 +151,9 @@ def cmd_allocate(args: argparse.Namespace) -> int:
             }
             for b in result.blocks
         ]
-        sys.stdout.write(ipblocks_yaml(result.blocks) if args.output == "yaml" else dump(docs, "json"))
+        sys.stdout.write(
+            ipblocks_yaml(result.blocks) if args.output == "yaml" else dump(docs, "json")
+        )
         return EXIT_OK
     added = set(result.added)
     width = max((len(b.pool) for b in result.blocks), default=4)
@@ -250,13 +253,19 @@ def _node_args(p: argparse.ArgumentParser, *, live: bool) -> None:
     )
     if live:
         p.add_argument(
-            "--netns", metavar="NS", help="work in this named network namespace, not the current one"
+            "--netns",
+            metavar="NS",
+            help="work in this named network namespace, not the current one",
         )
 
 
 def _output(p: argparse.ArgumentParser, choices: Sequence[str] = ("text", "yaml", "json")) -> None:
     p.add_argument(
-        "-o", "--output", choices=choices, default=choices[0], help="output format (default %(default)s)"
+        "-o",
+        "--output",
+        choices=choices,
+        default=choices[0],
+        help="output format (default %(default)s)",
     )
 
 
@@ -271,7 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"netwright {__version__}")
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("-v", "--verbose", action="store_true", help="say more (ignored documents, ...)")
+    parent.add_argument(
+        "-v", "--verbose", action="store_true", help="say more (ignored documents, ...)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -293,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
         "blocks of departed nodes are freed, joining nodes get the lowest free blocks.",
     )
     _spec_dir(p)
-    p.add_argument("--write", action="store_true", help="rewrite DIR/ipblocks.yaml (and no other file)")
+    p.add_argument(
+        "--write", action="store_true", help="rewrite DIR/ipblocks.yaml (and no other file)"
+    )
     _output(p)
     p.set_defaults(func=cmd_allocate)
 

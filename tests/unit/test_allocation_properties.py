@@ -83,10 +83,13 @@ def test_joins_and_leaves_keep_blocks_in_place(pool: IPPool, steps: list[set[str
         try:
             result = allocate(cluster)
         except AllocationError as exc:
-            assert "out of space" in str(exc)
+            message = str(exc)
+            assert "out of space" in message
             assert not pool.disabled
             continue
-        again = allocate(ClusterSpec(nodes=tuple(reversed(nodes(members))), pools=(pool,), blocks=blocks))
+        again = allocate(
+            ClusterSpec(nodes=tuple(reversed(nodes(members))), pools=(pool,), blocks=blocks)
+        )
         assert again == result, "the same input (in any node order) gives the same output"
         check_invariants(pool, result.blocks)
         before = {b.node: b.cidr for b in blocks}
@@ -119,7 +122,9 @@ def test_lowest_free_block_first() -> None:
         ("c", "10.244.4.0/24"),
     ]
     # a leaves, d joins: d takes a's freed block, the others stay
-    second = allocate(ClusterSpec(nodes=nodes({"b", "c", "d"}), pools=(pool,), blocks=result.blocks))
+    second = allocate(
+        ClusterSpec(nodes=nodes({"b", "c", "d"}), pools=(pool,), blocks=result.blocks)
+    )
     assert [(b.node, str(b.cidr)) for b in second.blocks] == [
         ("d", "10.244.1.0/24"),
         ("b", "10.244.3.0/24"),

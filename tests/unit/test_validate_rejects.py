@@ -135,19 +135,25 @@ CASES = [
     Case(
         "block-size-too-long",
         {},
-        [r"^network\.yaml:13: IPPool/pods-v4: spec\.blockSize: 33 is larger than 32, the longest IPv4 prefix$"],
+        [
+            r"^network\.yaml:13: IPPool/pods-v4: spec\.blockSize: 33 is larger than 32, the longest IPv4 prefix$"
+        ],
         replace={"network.yaml": ("blockSize: 24", "blockSize: 33")},
     ),
     Case(
         "block-size-shorter-than-pool",
         {},
-        [r"^network\.yaml:13: IPPool/pods-v4: spec\.blockSize: 8 is shorter than the pool's own prefix /16"],
+        [
+            r"^network\.yaml:13: IPPool/pods-v4: spec\.blockSize: 8 is shorter than the pool's own prefix /16"
+        ],
         replace={"network.yaml": ("blockSize: 24", "blockSize: 8")},
     ),
     Case(
         "host-bits-set",
         {},
-        [r"^network\.yaml:12: IPPool/pods-v4: spec\.cidr: 10\.244\.1\.0/16 has host bits set; the network is 10\.244\.0\.0/16$"],
+        [
+            r"^network\.yaml:12: IPPool/pods-v4: spec\.cidr: 10\.244\.1\.0/16 has host bits set; the network is 10\.244\.0\.0/16$"
+        ],
         replace={"network.yaml": ("cidr: 10.244.0.0/16", "cidr: 10.244.1.0/16")},
     ),
     Case(
@@ -162,7 +168,9 @@ CASES = [
                 """
             )
         },
-        [r"^network\.yaml:26: IPPool/pods-b: spec\.cidr: 10\.244\.128\.0/17 overlaps IPPool/pods-v4 \(10\.244\.0\.0/16\)$"],
+        [
+            r"^network\.yaml:26: IPPool/pods-b: spec\.cidr: 10\.244\.128\.0/17 overlaps IPPool/pods-v4 \(10\.244\.0\.0/16\)$"
+        ],
     ),
     Case(
         "unknown-field-with-suggestion",
@@ -191,13 +199,17 @@ CASES = [
     Case(
         "missing-backend",
         {},
-        [r"^network\.yaml:14: IPPool/pods-v4: spec\.backend: Backend/underlay does not exist; defined: overlay$"],
+        [
+            r"^network\.yaml:14: IPPool/pods-v4: spec\.backend: Backend/underlay does not exist; defined: overlay$"
+        ],
         replace={"network.yaml": ("backend: overlay", "backend: underlay")},
     ),
     Case(
         "missing-pool",
         {},
-        [r"^network\.yaml:21: Network/podnet: spec\.ipPools\[0\]: IPPool/pods does not exist; defined: pods-v4$"],
+        [
+            r"^network\.yaml:21: Network/podnet: spec\.ipPools\[0\]: IPPool/pods does not exist; defined: pods-v4$"
+        ],
         replace={"network.yaml": ("ipPools: [pods-v4]", "ipPools: [pods]")},
     ),
     Case(
@@ -212,40 +224,57 @@ CASES = [
                 """
             ).replace("ipPools: [pods-v4]", "ipPools: [pods-v4, pods-b]")
         },
-        [r"^network\.yaml:21: Network/podnet: spec\.ipPools\[1\]: IPPool/pods-b is IPv4 like IPPool/pods-v4; a Network takes at most one pool per address family$"],
+        [
+            r"^network\.yaml:21: Network/podnet: spec\.ipPools\[1\]: IPPool/pods-b is IPv4 like IPPool/pods-v4; a Network takes at most one pool per address family$"
+        ],
     ),
     Case(
         "missing-secret",
         {"bgp.yaml": BGP.split("---")[0]},
-        [r"^bgp\.yaml:7: BGPPeer/tor-a: spec\.passwordSecretRef: Secret kube-system/bgp-secrets is not in the spec directory$"],
+        [
+            r"^bgp\.yaml:7: BGPPeer/tor-a: spec\.passwordSecretRef: Secret kube-system/bgp-secrets is not in the spec directory$"
+        ],
     ),
     Case(
         "missing-secret-key",
         {},
-        [r"^bgp\.yaml:7: BGPPeer/tor-a: spec\.passwordSecretRef: Secret kube-system/bgp-secrets has no key `tor-a` \(keys: tor-b\)$"],
+        [
+            r"^bgp\.yaml:7: BGPPeer/tor-a: spec\.passwordSecretRef: Secret kube-system/bgp-secrets has no key `tor-a` \(keys: tor-b\)$"
+        ],
         replace={"bgp.yaml": ("stringData: {tor-a", "stringData: {tor-b")},
     ),
     Case(
         "duplicate-name",
         {"zz-more.yaml": NETWORK.split("---")[0]},
-        [r"^zz-more\.yaml:3: Backend/overlay: metadata\.name: Backend/overlay is defined twice; first at network\.yaml:1$"],
+        [
+            r"^zz-more\.yaml:3: Backend/overlay: metadata\.name: Backend/overlay is defined twice; first at network\.yaml:1$"
+        ],
     ),
     Case(
         "duplicate-node-address",
         {},
-        [r"^nodes\.yaml:\d+: Node/n2: status\.addresses: address 172\.31\.255\.11 is also Node/n1's; node addresses are unique$"],
+        [
+            r"^nodes\.yaml:\d+: Node/n2: status\.addresses: address 172\.31\.255\.11 is also Node/n1's; node addresses are unique$"
+        ],
         replace={"nodes.yaml": ("172.31.255.12", "172.31.255.11")},
     ),
     Case(
         "node-without-internal-ip",
         {},
         [r"^nodes\.yaml:23: Node/n3: status\.addresses: the node has no InternalIP address"],
-        replace={"nodes.yaml": ("{type: InternalIP, address: 172.31.255.13}", "{type: ExternalIP, address: 1.2.3.4}")},
+        replace={
+            "nodes.yaml": (
+                "{type: InternalIP, address: 172.31.255.13}",
+                "{type: ExternalIP, address: 1.2.3.4}",
+            )
+        },
     ),
     Case(
         "capacity",
         {},
-        [r"^network\.yaml:13: IPPool/pods-v4: spec\.blockSize: /24 blocks of 10\.244\.0\.0/23 give 2 usable blocks, but 3 nodes are selected"],
+        [
+            r"^network\.yaml:13: IPPool/pods-v4: spec\.blockSize: /24 blocks of 10\.244\.0\.0/23 give 2 usable blocks, but 3 nodes are selected"
+        ],
         replace={"network.yaml": ("cidr: 10.244.0.0/16", "cidr: 10.244.0.0/23")},
     ),
     Case(
@@ -255,12 +284,16 @@ CASES = [
             .replace("cidr: 10.244.0.0/16", "cidr: fd00:10::/48")
             .replace("blockSize: 24", "blockSize: 64")
         },
-        [r"^network\.yaml:\d+: IPPool/pods-v4: spec\.backend: host-gw routes IPv6 blocks via each node's IPv6 address, but 3 selected node\(s\) have none"],
+        [
+            r"^network\.yaml:\d+: IPPool/pods-v4: spec\.backend: host-gw routes IPv6 blocks via each node's IPv6 address, but 3 selected node\(s\) have none"
+        ],
     ),
     Case(
         "duplicate-vni",
         {"zz-more.yaml": NETWORK.split("---")[0].replace("name: overlay", "name: overlay2")},
-        [r"^zz-more\.yaml:\d+: Backend/overlay2: spec\.vxlan\.vni: VNI 1 is already Backend/overlay's"],
+        [
+            r"^zz-more\.yaml:\d+: Backend/overlay2: spec\.vxlan\.vni: VNI 1 is already Backend/overlay's"
+        ],
     ),
     Case(
         "mtu-out-of-range",
@@ -276,7 +309,9 @@ CASES = [
     Case(
         "wrong-api-version",
         {"more.yaml": "apiVersion: netwright.io/v1\nkind: IPPool\nmetadata: {name: x}\n"},
-        [r"^more\.yaml:1: IPPool/x: apiVersion: netwright\.io/v1 is not served; netwright speaks netwright\.io/v1alpha1$"],
+        [
+            r"^more\.yaml:1: IPPool/x: apiVersion: netwright\.io/v1 is not served; netwright speaks netwright\.io/v1alpha1$"
+        ],
     ),
     Case(
         "block-outside-pool",
@@ -285,7 +320,9 @@ CASES = [
             "metadata: {name: pods-v4.10-245-1-0-24}\n"
             "spec: {pool: pods-v4, cidr: 10.245.1.0/24, node: n1}\n"
         },
-        [r"^ipblocks\.yaml:4: IPBlock/pods-v4\.10-245-1-0-24: spec\.cidr: 10\.245\.1\.0/24 is not a /24 block of IPPool/pods-v4 \(10\.244\.0\.0/16\)$"],
+        [
+            r"^ipblocks\.yaml:4: IPBlock/pods-v4\.10-245-1-0-24: spec\.cidr: 10\.245\.1\.0/24 is not a /24 block of IPPool/pods-v4 \(10\.244\.0\.0/16\)$"
+        ],
     ),
     Case(
         "block-misnamed",
@@ -294,7 +331,9 @@ CASES = [
             "metadata: {name: mine}\n"
             "spec: {pool: pods-v4, cidr: 10.244.1.0/24, node: n1}\n"
         },
-        [r"^ipblocks\.yaml:3: IPBlock/mine: metadata\.name: 'mine' must be 'pods-v4\.10-244-1-0-24'"],
+        [
+            r"^ipblocks\.yaml:3: IPBlock/mine: metadata\.name: 'mine' must be 'pods-v4\.10-244-1-0-24'"
+        ],
     ),
     Case(
         "block-outside-ipblocks-yaml",
@@ -308,8 +347,15 @@ CASES = [
     Case(
         "keepalive-not-below-hold",
         {},
-        [r"^bgp\.yaml:\d+: BGPPeer/tor-a: spec\.keepaliveTime: 90 must be less than holdTime \(60\)"],
-        replace={"bgp.yaml": ("asNumber: 64513\n", "asNumber: 64513\n  holdTime: 60\n  keepaliveTime: 90\n")},
+        [
+            r"^bgp\.yaml:\d+: BGPPeer/tor-a: spec\.keepaliveTime: 90 must be less than holdTime \(60\)"
+        ],
+        replace={
+            "bgp.yaml": (
+                "asNumber: 64513\n",
+                "asNumber: 64513\n  holdTime: 60\n  keepaliveTime: 90\n",
+            )
+        },
     ),
     Case(
         "asn-out-of-range",
@@ -341,7 +387,10 @@ def test_every_problem_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str
         .replace("ipPools: [pods-v4]", "ipPools: [nope]")
         .replace("vni: 1}", "vni: 0}")
     )
-    write(tmp_path, {"nodes.yaml": NODES.replace("172.31.255.12", "172.31.255.11"), "network.yaml": bad})
+    write(
+        tmp_path,
+        {"nodes.yaml": NODES.replace("172.31.255.12", "172.31.255.11"), "network.yaml": bad},
+    )
     code, lines = run(tmp_path, capsys)
     assert code == 2
     text = "\n".join(lines)

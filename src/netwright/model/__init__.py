@@ -1,4 +1,7 @@
-"""The model: the spec's kinds (`spec`), a node's rendered config (`config`) and its desired kernel state (`state`)."""
+"""The model: the spec's kinds (`spec`), a node's rendered config (`config`), its kernel state.
+
+`state` holds the desired kernel and file state that `plan` produces and the engine applies.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from netwright.model.spec import (
     GROUP_VERSION,
     Backend,
     BackendType,
-    BgpSettings,
     BGPPeer,
+    BgpSettings,
     ClusterSpec,
     GracefulRestart,
     IPBlock,

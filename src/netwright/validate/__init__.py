@@ -5,4 +5,11 @@ from __future__ import annotations
 from netwright.validate.loading import IPBLOCKS_FILE, Document, load_directory
 from netwright.validate.validating import LoadedSpec, load_spec, validate_documents
 
-__all__ = ["IPBLOCKS_FILE", "Document", "LoadedSpec", "load_directory", "load_spec", "validate_documents"]
+__all__ = [
+    "IPBLOCKS_FILE",
+    "Document",
+    "LoadedSpec",
+    "load_directory",
+    "load_spec",
+    "validate_documents",
+]

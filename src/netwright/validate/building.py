@@ -19,8 +19,8 @@ from netwright.model.spec import (
     EVERYTHING,
     Backend,
     BackendType,
-    BgpSettings,
     BGPPeer,
+    BgpSettings,
     GracefulRestart,
     IPBlock,
     IPPool,
@@ -125,7 +125,9 @@ def build_node(doc: Document, issues: list[Issue]) -> Node | None:
                 issues.append(doc.issue(f"status.addresses[{i}]", "must be {type, address}"))
                 continue
             if entry.get("type") == "InternalIP":
-                ip = parse_address(doc, f"status.addresses[{i}].address", entry.get("address"), issues)
+                ip = parse_address(
+                    doc, f"status.addresses[{i}].address", entry.get("address"), issues
+                )
                 if ip is not None:
                     addresses.append(ip)
     elif raw_addresses is not None:
@@ -143,9 +145,7 @@ def build_node(doc: Document, issues: list[Issue]) -> Node | None:
     return Node(name=name, labels=labels, addresses=tuple(addresses), source=_source(doc))
 
 
-def build_secret(
-    doc: Document, issues: list[Issue]
-) -> tuple[tuple[SecretRef, SecretValue], ...]:
+def build_secret(doc: Document, issues: list[Issue]) -> tuple[tuple[SecretRef, SecretValue], ...]:
     """The keys of a v1 Secret; values never appear in an issue."""
     meta = doc.data.get("metadata") or {}
     namespace = str(meta.get("namespace") or "default")

@@ -70,12 +70,12 @@ def _disjoint(
     for net, name in items:
         by_family[net.version].append((net, name))
     for nets in by_family.values():
-        nets.sort(key=lambda item: (item[0].network_address, item[0].prefixlen))
+        nets.sort(key=lambda item: (int(item[0].network_address), item[0].prefixlen))
         reach: tuple[IPNetwork, str] | None = None  # the one reaching farthest so far
         for net, name in nets:
-            if reach is not None and net.network_address <= reach[0].broadcast_address:
+            if reach is not None and int(net.network_address) <= int(reach[0].broadcast_address):
                 report(name, net, reach[1], reach[0])
-            if reach is None or net.broadcast_address > reach[0].broadcast_address:
+            if reach is None or int(net.broadcast_address) > int(reach[0].broadcast_address):
                 reach = (net, name)
 
 
@@ -224,8 +224,8 @@ def check_backends(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> No
                         "Backend",
                         backend.name,
                         "spec.bgp.asNumber",
-                        f"bgp Backends disagree on the cluster's AS number ({_names(map(str, bgp_as))}); "
-                        "a node runs one BIRD with one AS",
+                        "bgp Backends disagree on the cluster's AS number "
+                        f"({_names(map(str, bgp_as))}); a node runs one BIRD with one AS",
                     )
                 )
 
@@ -234,7 +234,9 @@ def check_peers(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
     for peer in cluster.peers:
         ref = peer.password_ref
         if ref is not None and ref not in cluster.secrets:
-            have = {r.key for r in cluster.secrets if (r.namespace, r.name) == (ref.namespace, ref.name)}
+            have = {
+                r.key for r in cluster.secrets if (r.namespace, r.name) == (ref.namespace, ref.name)
+            }
             why = (
                 f"Secret {ref.namespace}/{ref.name} has no key `{ref.key}` (keys: {_names(have)})"
                 if have
@@ -287,7 +289,7 @@ def check_blocks(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None
             )
             continue
         for reserved in pool.reserved:
-            if block.cidr.overlaps(reserved):  # type: ignore[arg-type]
+            if block.cidr.overlaps(reserved):
                 issues.append(
                     at.issue(
                         "IPBlock",

@@ -114,7 +114,10 @@ def _collect(documents: Sequence[Document], schemas: CrdSchemas) -> _Collected:
             continue
         if kind not in crd_kinds:
             found.issues.append(
-                doc.issue("kind", f"{kind!r} is not a netwright kind; known: {', '.join(sorted(crd_kinds))}")
+                doc.issue(
+                    "kind",
+                    f"{kind!r} is not a netwright kind; known: {', '.join(sorted(crd_kinds))}",
+                )
             )
             continue
         defaulted, problems = schemas.validate(kind, doc.data)
