@@ -23,10 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from netwright.engine import Target, run
 from netwright.model.state import FdbEntry, Link, Neighbour, NodeState, Route, VxlanLink, vtep_mac
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 NODE_IP = ipaddress.ip_address("172.31.255.254")
 BLOCKS = ipaddress.ip_network("10.64.0.0/11")
@@ -41,14 +44,19 @@ def remotes(n: int) -> list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Address]]
     base = int(BLOCKS.network_address)
     for i in range(n):
         block = ipaddress.IPv4Network((base + (i << 8), 24))
-        ul = ipaddress.IPv4Address(int(ipaddress.IPv4Address("172.31.0.1")) + (i // 250) * 256 + i % 250)
+        ul = ipaddress.IPv4Address(
+            int(ipaddress.IPv4Address("172.31.0.1")) + (i // 250) * 256 + i % 250
+        )
         out.append((block, ul))
     return out
 
 
 def vtep() -> Link:
     return Link(
-        name="nwvx.1", kind="vxlan", mtu=1450, mac=vtep_mac(NODE_IP),
+        name="nwvx.1",
+        kind="vxlan",
+        mtu=1450,
+        mac=vtep_mac(NODE_IP),
         vxlan=VxlanLink(vni=1, port=8472, local=NODE_IP, dev="eth0"),
     )
 
@@ -56,12 +64,19 @@ def vtep() -> Link:
 def state(backend: str, n: int) -> NodeState:
     peers = remotes(n)
     if backend == "host-gw":
-        return NodeState(node="n", routes=tuple(Route(dst=b, gateway=u, dev="eth0", onlink=True) for b, u in peers))
+        return NodeState(
+            node="n",
+            routes=tuple(Route(dst=b, gateway=u, dev="eth0", onlink=True) for b, u in peers),
+        )
     return NodeState(
         node="n",
         links=(vtep(),),
-        routes=tuple(Route(dst=b, gateway=b.network_address, dev="nwvx.1", onlink=True) for b, _u in peers),
-        neighbours=tuple(Neighbour(dev="nwvx.1", ip=b.network_address, mac=vtep_mac(u)) for b, u in peers),
+        routes=tuple(
+            Route(dst=b, gateway=b.network_address, dev="nwvx.1", onlink=True) for b, _u in peers
+        ),
+        neighbours=tuple(
+            Neighbour(dev="nwvx.1", ip=b.network_address, mac=vtep_mac(u)) for b, u in peers
+        ),
         fdb=tuple(FdbEntry(dev="nwvx.1", mac=vtep_mac(u), dst=u) for _b, u in peers),
     )
 
@@ -90,13 +105,36 @@ def baseline(backend: str, n: int) -> float:
             ip_cmds = [f"route add {b} via {u} dev eth0 onlink proto 211" for b, u in peers]
             bridge_cmds: list[str] = []
         else:
-            sh("ip", "-n", ns, "link", "add", "nwvx.1", "address", vtep_mac(NODE_IP), "mtu", "1450", "type", "vxlan",
-               "id", "1", "local", str(NODE_IP), "dev", "eth0", "dstport", "8472", "nolearning")
+            sh(
+                "ip",
+                "-n",
+                ns,
+                "link",
+                "add",
+                "nwvx.1",
+                "address",
+                vtep_mac(NODE_IP),
+                "mtu",
+                "1450",
+                "type",
+                "vxlan",
+                "id",
+                "1",
+                "local",
+                str(NODE_IP),
+                "dev",
+                "eth0",
+                "dstport",
+                "8472",
+                "nolearning",
+            )
             sh("ip", "-n", ns, "link", "set", "nwvx.1", "up")
             ip_cmds = []
             bridge_cmds = []
             for b, u in peers:
-                ip_cmds.append(f"neigh add {b.network_address} lladdr {vtep_mac(u)} dev nwvx.1 nud permanent")
+                ip_cmds.append(
+                    f"neigh add {b.network_address} lladdr {vtep_mac(u)} dev nwvx.1 nud permanent"
+                )
                 bridge_cmds.append(f"fdb add {vtep_mac(u)} dev nwvx.1 dst {u} self permanent")
                 ip_cmds.append(f"route add {b} via {b.network_address} dev nwvx.1 onlink proto 211")
         with tempfile.TemporaryDirectory() as tmp:
@@ -140,23 +178,32 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_engine: needs root (it creates network namespaces)")
-    run(NodeState(node="warm-up"), Target(), check=True)  # import pyroute2 once, outside the timings
+    # Import pyroute2 once, outside the timings.
+    run(NodeState(node="warm-up"), Target(), check=True)
 
-    print(f"{'backend':8} {'N':>6} {'baseline':>10} {'first':>8} {'no-op':>8} {'removal':>8}   (engine / baseline; goals 1, 0.25, 1)")
+    print(
+        f"{'backend':8} {'N':>6} {'baseline':>10} {'first':>8} {'no-op':>8} {'removal':>8}"
+        "   (engine / baseline; goals 1, 0.25, 1)"
+    )
     for backend in ("host-gw", "vxlan"):
         costs: dict[int, tuple[float, float, float, float]] = {}
         for n in args.sizes:
-            base = median(lambda n=n: baseline(backend, n), args.runs)
+            base = median(lambda n=n, b=backend: baseline(b, n), args.runs)
             samples = [engine(backend, n) for _ in range(args.runs)]
             first, noop, removal = (statistics.median(s[i] for s in samples) for i in range(3))
             costs[n] = (base, first, noop, removal)
-            print(f"{backend:8} {n:>6} {base * 1000:>8.0f}ms {first / base:>8.2f} {noop / base:>8.2f} {removal / base:>8.2f}"
-                  f"   ({first * 1000:.0f} / {noop * 1000:.0f} / {removal * 1000:.0f} ms)")
+            print(
+                f"{backend:8} {n:>6} {base * 1000:>8.0f}ms"
+                f" {first / base:>8.2f} {noop / base:>8.2f} {removal / base:>8.2f}"
+                f"   ({first * 1000:.0f} / {noop * 1000:.0f} / {removal * 1000:.0f} ms)"
+            )
         lo, hi = min(costs), max(costs)
         if lo != hi:
             growth = [costs[hi][i] / costs[lo][i] for i in range(4)]
-            print(f"{backend:8} growth {hi}/{lo}: baseline {growth[0]:.1f}, first {growth[1]:.1f}, "
-                  f"no-op {growth[2]:.1f}, removal {growth[3]:.1f}   (goal <= {6 * hi / lo / 5:.0f})")
+            print(
+                f"{backend:8} growth {hi}/{lo}: baseline {growth[0]:.1f}, first {growth[1]:.1f}, "
+                f"no-op {growth[2]:.1f}, removal {growth[3]:.1f}   (goal <= {6 * hi / lo / 5:.0f})"
+            )
 
 
 if __name__ == "__main__":

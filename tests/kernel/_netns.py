@@ -59,13 +59,28 @@ def snapshot(ns: str) -> dict[str, Any]:
     }
 
 
-def underlay(ns: str, address: str, *, peer_ns: str | None = None, peer_address: str | None = None) -> None:
+def underlay(
+    ns: str, address: str, *, peer_ns: str | None = None, peer_address: str | None = None
+) -> None:
     """`eth0` in `ns` with `address`; its peer `eth0` in `peer_ns` (or `ul` in `ns`)."""
     if peer_ns is None:
         sh(ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "ul")
         sh(ns, "ip", "link", "set", "ul", "up")
     else:
-        sh(ns, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", peer_ns)
+        sh(
+            ns,
+            "ip",
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            peer_ns,
+        )
         sh(peer_ns, "ip", "link", "set", "eth0", "up")
         if peer_address:
             sh(peer_ns, "ip", "addr", "add", peer_address, "dev", "eth0")

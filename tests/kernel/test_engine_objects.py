@@ -44,7 +44,10 @@ NAT = "\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy acc
 
 def full_state(root: Path) -> NodeState:
     vx = Link(
-        name="nwvx.1", kind="vxlan", mtu=1450, mac=vtep_mac(NODE_IP),
+        name="nwvx.1",
+        kind="vxlan",
+        mtu=1450,
+        mac=vtep_mac(NODE_IP),
         vxlan=VxlanLink(vni=1, port=8472, local=NODE_IP, dev="eth0"),
     )
     return NodeState(
@@ -69,8 +72,15 @@ def full_state(root: Path) -> NodeState:
         ),
         nft=NftTable(body=NAT),
         files=(
-            File(path=str(root / "etc/cni/net.d/10-podnet.conflist"), content='{"cniVersion": "1.0.0"}\n'),
-            File(path=str(root / "etc/bird/bird.conf"), content="router id 172.31.255.11;\n", mode=0o600),
+            File(
+                path=str(root / "etc/cni/net.d/10-podnet.conflist"),
+                content='{"cniVersion": "1.0.0"}\n',
+            ),
+            File(
+                path=str(root / "etc/bird/bird.conf"),
+                content="router id 172.31.255.11;\n",
+                mode=0o600,
+            ),
         ),
     )
 
@@ -102,11 +112,25 @@ def test_every_kind_created_changed_and_deleted(node: str, tmp_path: Path) -> No
     assert vx["mtu"] == 1450
     assert vx["address"] == vtep_mac(NODE_IP)
     info = vx["linkinfo"]["info_data"]
-    assert (info["id"], info["local"], info["port"], info["link"], info["learning"]) == (1, "172.31.255.11", 8472, "eth0", False)
+    assert (info["id"], info["local"], info["port"], info["link"], info["learning"]) == (
+        1,
+        "172.31.255.11",
+        8472,
+        "eth0",
+        False,
+    )
     assert links["cni0"]["linkinfo"]["info_kind"] == "bridge"
     assert links["cni0"]["ifalias"] == "netwright"
-    addrs = {(a["ifname"], f'{i["local"]}/{i["prefixlen"]}') for a in ipj(node, "ip", "addr", "show") for i in a["addr_info"]}
-    assert {("cni0", "10.244.1.1/24"), ("cni0", "fd00:244:1::1/64"), ("nwvx.1", "10.244.1.0/32")} <= addrs
+    addrs = {
+        (a["ifname"], f"{i['local']}/{i['prefixlen']}")
+        for a in ipj(node, "ip", "addr", "show")
+        for i in a["addr_info"]
+    }
+    assert {
+        ("cni0", "10.244.1.1/24"),
+        ("cni0", "fd00:244:1::1/64"),
+        ("nwvx.1", "10.244.1.0/32"),
+    } <= addrs
     v4 = routes(node)
     assert v4["10.244.2.0/24"]["gateway"] == "10.244.2.0"
     assert v4["10.244.2.0/24"]["dev"] == "nwvx.1"
@@ -115,10 +139,14 @@ def test_every_kind_created_changed_and_deleted(node: str, tmp_path: Path) -> No
     assert v4["10.245.2.0/24"]["gateway"] == "172.31.255.12"
     assert routes(node, "-6")["fd00:244:2::/64"]["dev"] == "cni0"
     assert {n["protocol"] for n in ipj(node, "ip", "nexthop", "show")} == {"211"}
-    neigh = [n for n in ipj(node, "ip", "neigh", "show", "dev", "nwvx.1")]
-    assert [(n["dst"], n["lladdr"], n["state"]) for n in neigh] == [("10.244.2.0", vtep_mac(PEER_IP), ["PERMANENT"])]
-    fdb = [f for f in ipj(node, "bridge", "fdb", "show", "dev", "nwvx.1")]
-    assert [(f["mac"], f["dst"], f["flags"], f["state"]) for f in fdb] == [(vtep_mac(PEER_IP), "172.31.255.12", ["self"], "permanent")]
+    neigh = ipj(node, "ip", "neigh", "show", "dev", "nwvx.1")
+    assert [(n["dst"], n["lladdr"], n["state"]) for n in neigh] == [
+        ("10.244.2.0", vtep_mac(PEER_IP), ["PERMANENT"])
+    ]
+    fdb = ipj(node, "bridge", "fdb", "show", "dev", "nwvx.1")
+    assert [(f["mac"], f["dst"], f["flags"], f["state"]) for f in fdb] == [
+        (vtep_mac(PEER_IP), "172.31.255.12", ["self"], "permanent")
+    ]
     assert sh(node, "sysctl", "-n", "net.ipv4.ip_forward").strip() == "1"
     assert "masquerade" in sh(node, "nft", "list", "table", "inet", "netwright")
     bird_conf = tmp_path / "etc/bird/bird.conf"
@@ -132,24 +160,43 @@ def test_every_kind_created_changed_and_deleted(node: str, tmp_path: Path) -> No
     changed = dataclasses.replace(
         state,
         links=(state.links[0], dataclasses.replace(state.links[1], mtu=1400)),
-        routes=(state.routes[0], dataclasses.replace(state.routes[1], gateway=ip("172.31.255.13")), state.routes[2]),
+        routes=(
+            state.routes[0],
+            dataclasses.replace(state.routes[1], gateway=ip("172.31.255.13")),
+            state.routes[2],
+        ),
         neighbours=(dataclasses.replace(state.neighbours[0], mac="0e:6e:ac:1f:ff:0d"),),
         sysctls=(Sysctl(name="net.ipv4.ip_forward", value="0"),),
         nft=NftTable(body=NAT.replace("masquerade", "counter masquerade")),
-        files=(dataclasses.replace(state.files[0], content='{"cniVersion": "0.4.0"}\n'), state.files[1]),
+        files=(
+            dataclasses.replace(state.files[0], content='{"cniVersion": "0.4.0"}\n'),
+            state.files[1],
+        ),
     )
     report = run(changed, target, check=False)
     assert report.ok, report.lines()
     ops = {(c.kind, str(c.op)) for c in report.delta.changes}
-    assert {("link", "change"), ("route", "change"), ("neighbour", "change"), ("sysctl", "change"), ("nft", "change"), ("file", "change")} <= ops
-    assert next(lk for lk in ipj(node, "ip", "link", "show") if lk["ifname"] == "cni0")["mtu"] == 1400
+    assert {
+        ("link", "change"),
+        ("route", "change"),
+        ("neighbour", "change"),
+        ("sysctl", "change"),
+        ("nft", "change"),
+        ("file", "change"),
+    } <= ops
+    assert (
+        next(lk for lk in ipj(node, "ip", "link", "show") if lk["ifname"] == "cni0")["mtu"] == 1400
+    )
     assert routes(node)["10.245.2.0/24"]["gateway"] == "172.31.255.13"
     assert ipj(node, "ip", "neigh", "show", "dev", "nwvx.1")[0]["lladdr"] == "0e:6e:ac:1f:ff:0d"
     assert sh(node, "sysctl", "-n", "net.ipv4.ip_forward").strip() == "0"
     assert "counter" in sh(node, "nft", "list", "table", "inet", "netwright")
     assert "0.4.0" in (tmp_path / "etc/cni/net.d/10-podnet.conflist").read_text()
     # The nexthop the old gateway used is gone, not leaked.
-    assert {n["gateway"] for n in ipj(node, "ip", "nexthop", "show")} == {"10.244.2.0", "172.31.255.13"}
+    assert {n["gateway"] for n in ipj(node, "ip", "nexthop", "show")} == {
+        "10.244.2.0",
+        "172.31.255.13",
+    }
 
     # Delete everything netwright made.
     report = run(NodeState(node="n1"), target, check=False)
@@ -170,13 +217,17 @@ def test_second_apply_changes_nothing(node: str, tmp_path: Path) -> None:
     state = full_state(tmp_path)
     assert run(state, target, check=False).ok
     before = snapshot(node)
-    files_before = {f.path: (os.stat(f.path).st_mtime_ns, os.stat(f.path).st_ino) for f in state.files}
+    files_before = {
+        f.path: (os.stat(f.path).st_mtime_ns, os.stat(f.path).st_ino) for f in state.files
+    }
     report = run(state, target, check=False)
     assert report.delta.empty, report.lines()
     assert report.result is not None
     assert report.result.done == ()
     assert snapshot(node) == before
-    assert {f.path: (os.stat(f.path).st_mtime_ns, os.stat(f.path).st_ino) for f in state.files} == files_before
+    assert {
+        f.path: (os.stat(f.path).st_mtime_ns, os.stat(f.path).st_ino) for f in state.files
+    } == files_before
 
 
 def test_check_mode_changes_nothing(node: str, tmp_path: Path) -> None:
@@ -197,12 +248,45 @@ def test_check_mode_changes_nothing(node: str, tmp_path: Path) -> None:
 def test_foreign_objects_survive(node: str, tmp_path: Path) -> None:
     sh(node, "ip", "link", "add", "fbr0", "type", "bridge")
     sh(node, "ip", "route", "add", "10.99.0.0/24", "via", "172.31.255.1", "dev", "eth0")
-    sh(node, "ip", "route", "add", "10.244.2.0/24", "via", "172.31.255.1", "dev", "eth0", "metric", "50")
+    sh(
+        node,
+        "ip",
+        "route",
+        "add",
+        "10.244.2.0/24",
+        "via",
+        "172.31.255.1",
+        "dev",
+        "eth0",
+        "metric",
+        "50",
+    )
     sh(node, "ip", "nexthop", "add", "id", "7", "via", "172.31.255.1", "dev", "eth0")
     sh(node, "ip", "route", "add", "10.98.0.0/24", "nhid", "7")
-    sh(node, "ip", "neigh", "add", "172.31.255.77", "lladdr", "02:00:00:00:00:77", "dev", "eth0", "nud", "permanent")
+    sh(
+        node,
+        "ip",
+        "neigh",
+        "add",
+        "172.31.255.77",
+        "lladdr",
+        "02:00:00:00:00:77",
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    )
     sh(node, "nft", "add", "table", "inet", "filter")
-    sh(node, "nft", "add", "chain", "inet", "filter", "input", "{ type filter hook input priority 0; }")
+    sh(
+        node,
+        "nft",
+        "add",
+        "chain",
+        "inet",
+        "filter",
+        "input",
+        "{ type filter hook input priority 0; }",
+    )
     foreign = snapshot(node)
 
     target = Target(netns=node, root=str(tmp_path))
@@ -215,7 +299,9 @@ def test_foreign_objects_survive(node: str, tmp_path: Path) -> None:
 
 def test_conflicts_are_reported_never_overwritten(node: str, tmp_path: Path) -> None:
     sh(node, "ip", "link", "add", "cni0", "type", "bridge")  # no netwright alias
-    sh(node, "ip", "route", "add", "10.245.2.0/24", "via", "172.31.255.1", "dev", "eth0")  # proto boot
+    sh(
+        node, "ip", "route", "add", "10.245.2.0/24", "via", "172.31.255.1", "dev", "eth0"
+    )  # proto boot
     conflist = tmp_path / "etc/cni/net.d/10-podnet.conflist"
     conflist.parent.mkdir(parents=True)
     conflist.write_text("{}\n")  # a file netwright never wrote
@@ -226,11 +312,18 @@ def test_conflicts_are_reported_never_overwritten(node: str, tmp_path: Path) -> 
     text = "\n".join(str(c) for c in report.delta.conflicts)
     assert "link cni0 type bridge" in text
     assert "existing link cni0 type bridge" in text
-    assert "route 10.245.2.0/24 via 172.31.255.12 dev eth0 proto 211: conflicts with existing route 10.245.2.0/24 via 172.31.255.1 dev eth0" in text
+    assert (
+        "route 10.245.2.0/24 via 172.31.255.12 dev eth0 proto 211: conflicts with existing route 10.245.2.0/24 via 172.31.255.1 dev eth0"
+        in text
+    )
     assert f"file {conflist}" in text
     after = snapshot(node)
-    assert next(lk for lk in after["link"] if lk["ifname"] == "cni0") == next(lk for lk in before["link"] if lk["ifname"] == "cni0")
-    assert [r for r in after["route"] if r["dst"] == "10.245.2.0/24"] == [r for r in before["route"] if r["dst"] == "10.245.2.0/24"]
+    assert next(lk for lk in after["link"] if lk["ifname"] == "cni0") == next(
+        lk for lk in before["link"] if lk["ifname"] == "cni0"
+    )
+    assert [r for r in after["route"] if r["dst"] == "10.245.2.0/24"] == [
+        r for r in before["route"] if r["dst"] == "10.245.2.0/24"
+    ]
     assert conflist.read_text() == "{}\n"
     # Independent changes went ahead.
     assert "nwvx.1" in {lk["ifname"] for lk in after["link"]}
@@ -253,7 +346,9 @@ def test_failures_name_object_and_errno_and_the_rest_goes_on(node: str, tmp_path
         node="n1",
         routes=(
             Route(dst=net("10.70.0.0/24"), gateway=ip("172.31.255.1"), dev="eth0"),
-            Route(dst=net("10.71.0.0/24"), gateway=ip("192.0.2.1"), dev="eth0"),  # not on link: ENETUNREACH
+            Route(
+                dst=net("10.71.0.0/24"), gateway=ip("192.0.2.1"), dev="eth0"
+            ),  # not on link: ENETUNREACH
             Route(dst=net("10.72.0.0/24"), dev="eth0"),
         ),
     )
@@ -264,7 +359,9 @@ def test_failures_name_object_and_errno_and_the_rest_goes_on(node: str, tmp_path
     assert set(routes(node)) >= {"10.70.0.0/24", "10.72.0.0/24"}
 
 
-def test_link_is_never_half_made(node: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_link_is_never_half_made(
+    node: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from netwright.kernel import rtnl
 
     real = rtnl.Session.create_link
@@ -278,7 +375,7 @@ def test_link_is_never_half_made(node: str, tmp_path: Path, monkeypatch: pytest.
 
             def link(self, cmd: str, **kw: object) -> object:
                 if cmd == "set":
-                    raise rtnl.NetlinkFailure("link set", 22)
+                    raise rtnl.NetlinkRequestError("link set", 22)
                 return original.link(cmd, **kw)
 
         self._ipr = Proxy()
@@ -302,11 +399,15 @@ def test_vxlan_settings_change_recreates_the_vtep(node: str, tmp_path: Path) -> 
     vx = dataclasses.replace(state.links[0], vxlan=dataclasses.replace(state.links[0].vxlan, vni=2))  # type: ignore[type-var]
     report = run(dataclasses.replace(state, links=(vx, state.links[1])), target, check=False)
     assert report.ok, report.lines()
-    info = next(lk for lk in ipj(node, "ip", "-d", "link", "show") if lk["ifname"] == "nwvx.1")["linkinfo"]["info_data"]
+    info = next(lk for lk in ipj(node, "ip", "-d", "link", "show") if lk["ifname"] == "nwvx.1")[
+        "linkinfo"
+    ]["info_data"]
     assert info["id"] == 2
     assert "10.244.2.0/24" in routes(node)
     assert ipj(node, "bridge", "fdb", "show", "dev", "nwvx.1")
-    assert run(dataclasses.replace(state, links=(vx, state.links[1])), target, check=False).delta.empty
+    assert run(
+        dataclasses.replace(state, links=(vx, state.links[1])), target, check=False
+    ).delta.empty
 
 
 def test_missing_group_falls_back_to_root(node: str, tmp_path: Path) -> None:
@@ -314,7 +415,9 @@ def test_missing_group_falls_back_to_root(node: str, tmp_path: Path) -> None:
     f = File(path=str(tmp_path / "etc/x.conf"), content="x\n", mode=0o640, group="nw-no-such-group")
     report = run(NodeState(node="n1", files=(f,)), target, check=False)
     assert report.ok
-    assert any("group nw-no-such-group does not exist; group root instead" in n for n in report.delta.notes)
+    assert any(
+        "group nw-no-such-group does not exist; group root instead" in n for n in report.delta.notes
+    )
     assert os.stat(f.path).st_gid == 0
     assert run(NodeState(node="n1", files=(f,)), target, check=False).delta.empty
 
@@ -345,7 +448,10 @@ def test_bird_is_reloaded_after_its_config_changes(node: str, tmp_path: Path) ->
     sock = tmp_path / "bird.ctl"
     pidfile = tmp_path / "bird.pid"
     conf.write_text("router id 172.31.255.11;\nprotocol device {}\n")
-    subprocess.run(["ip", "netns", "exec", node, "bird", "-c", str(conf), "-s", str(sock), "-P", str(pidfile)], check=True)
+    subprocess.run(
+        ["ip", "netns", "exec", node, "bird", "-c", str(conf), "-s", str(sock), "-P", str(pidfile)],
+        check=True,
+    )
     try:
         for _ in range(100):
             if sock.exists():
@@ -353,7 +459,11 @@ def test_bird_is_reloaded_after_its_config_changes(node: str, tmp_path: Path) ->
             time.sleep(0.02)
         target = Target(netns=node, root=str(tmp_path))
         text = "router id 172.31.255.11;\nprotocol device { scan time 10; }\n"
-        state = NodeState(node="n1", files=(File(path=str(conf), content=text),), bird=BirdControl(config=str(conf), socket=str(sock)))
+        state = NodeState(
+            node="n1",
+            files=(File(path=str(conf), content=text),),
+            bird=BirdControl(config=str(conf), socket=str(sock)),
+        )
         # bird.conf was not written by netwright: adopt it by removing it first.
         conf.unlink()
         report = run(state, target, check=False)

@@ -32,8 +32,15 @@ from netwright.model.state import (
 
 ip = ipaddress.ip_address
 net = ipaddress.ip_network
-VX = Link(name="nwvx.1", kind="vxlan", mtu=1450, vxlan=VxlanLink(vni=1, port=8472, local=ip("172.31.255.11"), dev="eth0"))
-ETH0 = LinkRecord(index=2, alias=None, link=Link(name="eth0", kind="veth", mtu=1500, mac="02:00:00:00:00:01"))
+VX = Link(
+    name="nwvx.1",
+    kind="vxlan",
+    mtu=1450,
+    vxlan=VxlanLink(vni=1, port=8472, local=ip("172.31.255.11"), dev="eth0"),
+)
+ETH0 = LinkRecord(
+    index=2, alias=None, link=Link(name="eth0", kind="veth", mtu=1500, mac="02:00:00:00:00:01")
+)
 
 
 def owned(link: Link, index: int = 10) -> LinkRecord:
@@ -45,6 +52,7 @@ def route(dst: str, gw: str | None = None, dev: str = "eth0", **kw: object) -> R
 
 
 # ---------------------------------------------------------------- Ownership
+
 
 @pytest.mark.parametrize(
     ("alias", "kind", "link", "vtep"),
@@ -61,9 +69,15 @@ def test_ownership_of_links(alias: str | None, kind: str, link: bool, vtep: bool
     assert Ownership().vtep(rec) is vtep
 
 
-@pytest.mark.parametrize(("proto", "mine"), [(211, True), (4, False), (2, False), (12, False)], ids=["211", "static", "kernel", "bird"])
+@pytest.mark.parametrize(
+    ("proto", "mine"),
+    [(211, True), (4, False), (2, False), (12, False)],
+    ids=["211", "static", "kernel", "bird"],
+)
 def test_ownership_of_routes_and_nexthops(proto: int, mine: bool) -> None:
-    assert Ownership().route(RouteRecord(route=route("10.0.0.0/24"), protocol=proto, type=1)) is mine
+    assert (
+        Ownership().route(RouteRecord(route=route("10.0.0.0/24"), protocol=proto, type=1)) is mine
+    )
     assert Ownership().nexthop(NexthopRecord(nexthop=None, id=1, protocol=proto)) is mine
 
 
@@ -78,6 +92,7 @@ def test_ownership_of_nft_and_files() -> None:
 
 # ---------------------------------------------------------------- diff
 
+
 def test_empty_desired_and_nothing_owned_is_empty() -> None:
     observed = ObservedState(
         links={"eth0": ETH0},
@@ -89,9 +104,21 @@ def test_empty_desired_and_nothing_owned_is_empty() -> None:
 def test_order_deletes_reverse_then_changes_then_adds_nexthop_deletes_last() -> None:
     old_vx = owned(Link(name="old.1", kind="vxlan", vxlan=VX.vxlan), 11)
     observed = ObservedState(
-        links={"eth0": ETH0, "old.1": old_vx, "cni0": owned(Link(name="cni0", kind="bridge", mtu=1500, up=True), 12)},
-        nexthops=(NexthopRecord(nexthop=Nexthop(id=5, gateway=ip("172.31.255.9"), dev="eth0", onlink=False), id=5, protocol=211),),
-        routes=(RouteRecord(route=route("10.8.0.0/24", "172.31.255.9"), protocol=211, type=1, nhid=5),),
+        links={
+            "eth0": ETH0,
+            "old.1": old_vx,
+            "cni0": owned(Link(name="cni0", kind="bridge", mtu=1500, up=True), 12),
+        },
+        nexthops=(
+            NexthopRecord(
+                nexthop=Nexthop(id=5, gateway=ip("172.31.255.9"), dev="eth0", onlink=False),
+                id=5,
+                protocol=211,
+            ),
+        ),
+        routes=(
+            RouteRecord(route=route("10.8.0.0/24", "172.31.255.9"), protocol=211, type=1, nhid=5),
+        ),
         sysctls={"net.ipv4.ip_forward": "0"},
     )
     desired = NodeState(
@@ -126,7 +153,11 @@ def test_nexthops_are_shared_and_ids_never_collide() -> None:
     foreign = NexthopRecord(nexthop=None, id=0x6E770001, protocol=4)
     desired = NodeState(
         node="n",
-        routes=(route("10.1.0.0/24", "172.31.255.12"), route("10.2.0.0/24", "172.31.255.12"), route("10.3.0.0/24", "172.31.255.13")),
+        routes=(
+            route("10.1.0.0/24", "172.31.255.12"),
+            route("10.2.0.0/24", "172.31.255.12"),
+            route("10.3.0.0/24", "172.31.255.13"),
+        ),
     )
     delta = diff(desired, ObservedState(links={"eth0": ETH0}, nexthops=(foreign,)))
     nexthops = [c.after for c in delta.changes if c.kind == "nexthop"]
@@ -137,30 +168,42 @@ def test_nexthops_are_shared_and_ids_never_collide() -> None:
 
 
 def test_without_nexthop_support_routes_are_plain() -> None:
-    delta = diff(NodeState(node="n", routes=(route("10.1.0.0/24", "172.31.255.12"),)), ObservedState(links={"eth0": ETH0}, nexthops=None))
+    delta = diff(
+        NodeState(node="n", routes=(route("10.1.0.0/24", "172.31.255.12"),)),
+        ObservedState(links={"eth0": ETH0}, nexthops=None),
+    )
     assert [(c.kind, c.nhid) for c in delta.changes] == [("route", 0)]
 
 
 def test_equal_plain_route_is_left_alone() -> None:
     r = route("10.1.0.0/24", "172.31.255.12")
-    observed = ObservedState(links={"eth0": ETH0}, routes=(RouteRecord(route=r, protocol=211, type=1),))
+    observed = ObservedState(
+        links={"eth0": ETH0}, routes=(RouteRecord(route=r, protocol=211, type=1),)
+    )
     assert diff(NodeState(node="n", routes=(r,)), observed).empty
 
 
 def test_ipv6_metric_zero_matches_kernel_1024() -> None:
     want = route("fd00::/64", dev="eth0")
     have = Route(dst=net("fd00::/64"), dev="eth0", metric=1024)
-    observed = ObservedState(links={"eth0": ETH0}, routes=(RouteRecord(route=have, protocol=211, type=1),))
+    observed = ObservedState(
+        links={"eth0": ETH0}, routes=(RouteRecord(route=have, protocol=211, type=1),)
+    )
     assert diff(NodeState(node="n", routes=(want,)), observed).empty
 
 
 def test_foreign_route_at_desired_key_is_a_conflict_naming_both() -> None:
     foreign = RouteRecord(route=route("10.244.2.0/24", "172.31.255.1"), protocol=4, type=1)
-    delta = diff(NodeState(node="n", routes=(route("10.244.2.0/24", "172.31.255.12"),)), ObservedState(links={"eth0": ETH0}, routes=(foreign,)))
+    delta = diff(
+        NodeState(node="n", routes=(route("10.244.2.0/24", "172.31.255.12"),)),
+        ObservedState(links={"eth0": ETH0}, routes=(foreign,)),
+    )
     assert delta.empty
     assert [str(c) for c in delta.conflicts] == [
-        "route 10.244.2.0/24 via 172.31.255.12 dev eth0 proto 211: conflicts with existing "
-        "route 10.244.2.0/24 via 172.31.255.1 dev eth0 proto 4, which netwright does not own"
+        (
+            "route 10.244.2.0/24 via 172.31.255.12 dev eth0 proto 211: conflicts with existing "
+            "route 10.244.2.0/24 via 172.31.255.1 dev eth0 proto 4, which netwright does not own"
+        )
     ]
 
 
@@ -181,11 +224,30 @@ def test_foreign_link_with_desired_name_blocks_its_dependants() -> None:
 def test_deleting_a_link_implies_what_hangs_on_it() -> None:
     observed = ObservedState(
         links={"eth0": ETH0, "nwvx.1": owned(VX)},
-        addresses=(AddressRecord(dev="nwvx.1", address=ipaddress.ip_interface("10.244.1.0/32"), link_local=False),
-                   AddressRecord(dev="nwvx.1", address=ipaddress.ip_interface("fe80::1/64"), link_local=True)),
-        neighbours=(NeighbourRecord(neighbour=Neighbour(dev="nwvx.1", ip=ip("10.244.2.0"), mac="0e:6e:ac:1f:ff:0c"), permanent=True),
-                    NeighbourRecord(neighbour=Neighbour(dev="nwvx.1", ip=ip("10.244.3.0"), mac=""), permanent=False)),
-        routes=(RouteRecord(route=route("10.244.2.0/24", "10.244.2.0", dev="nwvx.1", onlink=True), protocol=211, type=1),),
+        addresses=(
+            AddressRecord(
+                dev="nwvx.1", address=ipaddress.ip_interface("10.244.1.0/32"), link_local=False
+            ),
+            AddressRecord(
+                dev="nwvx.1", address=ipaddress.ip_interface("fe80::1/64"), link_local=True
+            ),
+        ),
+        neighbours=(
+            NeighbourRecord(
+                neighbour=Neighbour(dev="nwvx.1", ip=ip("10.244.2.0"), mac="0e:6e:ac:1f:ff:0c"),
+                permanent=True,
+            ),
+            NeighbourRecord(
+                neighbour=Neighbour(dev="nwvx.1", ip=ip("10.244.3.0"), mac=""), permanent=False
+            ),
+        ),
+        routes=(
+            RouteRecord(
+                route=route("10.244.2.0/24", "10.244.2.0", dev="nwvx.1", onlink=True),
+                protocol=211,
+                type=1,
+            ),
+        ),
     )
     delta = diff(NodeState(node="n"), observed)
     explicit = [(c.kind, str(c.op)) for c in delta.changes if not c.implied]
@@ -196,16 +258,31 @@ def test_deleting_a_link_implies_what_hangs_on_it() -> None:
 def test_changed_vxlan_settings_recreate_and_re_add_dependants() -> None:
     observed = ObservedState(
         links={"eth0": ETH0, "nwvx.1": owned(VX)},
-        addresses=(AddressRecord(dev="nwvx.1", address=ipaddress.ip_interface("10.244.1.0/32"), link_local=False),),
+        addresses=(
+            AddressRecord(
+                dev="nwvx.1", address=ipaddress.ip_interface("10.244.1.0/32"), link_local=False
+            ),
+        ),
     )
-    new = Link(name="nwvx.1", kind="vxlan", mtu=1450, vxlan=VxlanLink(vni=2, port=8472, local=ip("172.31.255.11"), dev="eth0"))
-    desired = NodeState(node="n", links=(new,), addresses=(Address(dev="nwvx.1", address=ipaddress.ip_interface("10.244.1.0/32")),))
+    new = Link(
+        name="nwvx.1",
+        kind="vxlan",
+        mtu=1450,
+        vxlan=VxlanLink(vni=2, port=8472, local=ip("172.31.255.11"), dev="eth0"),
+    )
+    desired = NodeState(
+        node="n",
+        links=(new,),
+        addresses=(Address(dev="nwvx.1", address=ipaddress.ip_interface("10.244.1.0/32")),),
+    )
     steps = [(c.kind, str(c.op)) for c in diff(desired, observed).changes]
     assert steps == [("link", "delete"), ("link", "add"), ("address", "add")]
 
 
 def test_link_change_lists_fields() -> None:
-    observed = ObservedState(links={"nwvx.1": owned(Link(name="nwvx.1", kind="vxlan", mtu=1500, vxlan=VX.vxlan))})
+    observed = ObservedState(
+        links={"nwvx.1": owned(Link(name="nwvx.1", kind="vxlan", mtu=1500, vxlan=VX.vxlan))}
+    )
     (change,) = diff(NodeState(node="n", links=(VX,)), observed).changes
     assert change.fields == ("mtu",)
     assert str(change).endswith("[mtu 1500 -> 1450]")
@@ -215,12 +292,16 @@ def test_optional_sysctl_missing_is_a_note() -> None:
     s = Sysctl(name="net.bridge.bridge-nf-call-iptables", value="0", optional=True)
     delta = diff(NodeState(node="n", sysctls=(s,)), ObservedState(sysctls={s.name: None}))
     assert delta.empty
-    assert delta.notes == ("sysctl net.bridge.bridge-nf-call-iptables: not in this kernel, skipped",)
+    assert delta.notes == (
+        "sysctl net.bridge.bridge-nf-call-iptables: not in this kernel, skipped",
+    )
 
 
 def test_sysctl_whitespace_is_not_a_change() -> None:
     s = Sysctl(name="net.ipv4.tcp_rmem", value="4096 131072 6291456")
-    assert diff(NodeState(node="n", sysctls=(s,)), ObservedState(sysctls={s.name: "4096\t131072\t6291456"})).empty
+    assert diff(
+        NodeState(node="n", sysctls=(s,)), ObservedState(sysctls={s.name: "4096\t131072\t6291456"})
+    ).empty
 
 
 def test_nft_compares_by_digest_and_is_deleted_when_undesired() -> None:
@@ -228,23 +309,39 @@ def test_nft_compares_by_digest_and_is_deleted_when_undesired() -> None:
     same = host.NftRecord(family="inet", name="netwright", digest=host.nft_digest(table), text="")
     assert diff(NodeState(node="n", nft=table), ObservedState(nft=same)).empty
     other = host.NftRecord(family="inet", name="netwright", digest=None, text="")
-    assert [str(c.op) for c in diff(NodeState(node="n", nft=table), ObservedState(nft=other)).changes] == ["change"]
-    assert [str(c.op) for c in diff(NodeState(node="n"), ObservedState(nft=same)).changes] == ["delete"]
+    assert [
+        str(c.op) for c in diff(NodeState(node="n", nft=table), ObservedState(nft=other)).changes
+    ] == ["change"]
+    assert [str(c.op) for c in diff(NodeState(node="n"), ObservedState(nft=same)).changes] == [
+        "delete"
+    ]
 
 
-SECRET = SecretValue(SecretRef(namespace="kube-system", name="bgp", key="tor-a"), "hunter2-cleartext")
+SECRET = SecretValue(
+    SecretRef(namespace="kube-system", name="bgp", key="tor-a"), "hunter2-cleartext"
+)
 
 
 def bird_file(password: SecretValue) -> File:
-    return File(path="/r/etc/bird.conf", content=f"password \"{password.placeholder}\";\n", mode=0o600, secrets=(password,))
+    return File(
+        path="/r/etc/bird.conf",
+        content=f'password "{password.placeholder}";\n',
+        mode=0o600,
+        secrets=(password,),
+    )
 
 
 def record(text: str, *, mode: int = 0o600) -> host.FileRecord:
     import hashlib
 
     return host.FileRecord(
-        path="/r/etc/bird.conf", regular=True, mode=mode, owner="root", group="root",
-        digest=hashlib.sha256(text.encode()).hexdigest(), text=text,
+        path="/r/etc/bird.conf",
+        regular=True,
+        mode=mode,
+        owner="root",
+        group="root",
+        digest=hashlib.sha256(text.encode()).hexdigest(),
+        text=text,
     )
 
 
@@ -252,11 +349,21 @@ def test_files_compare_materialized_but_never_show_secrets() -> None:
     f = bird_file(SECRET)
     users = {"root": host.Account(name="root", uid=0, group="root")}
     on_disk = record('password "hunter2-cleartext";\n')
-    same = ObservedState(files={f.path: on_disk}, owned_files=frozenset({f.path}), users=users, groups=frozenset({"root"}))
+    same = ObservedState(
+        files={f.path: on_disk},
+        owned_files=frozenset({f.path}),
+        users=users,
+        groups=frozenset({"root"}),
+    )
     assert diff(NodeState(node="n", files=(f,)), same).empty
 
     old = record('password "old-secret-value";\n')
-    changed = ObservedState(files={f.path: old}, owned_files=frozenset({f.path}), users=users, groups=frozenset({"root"}))
+    changed = ObservedState(
+        files={f.path: old},
+        owned_files=frozenset({f.path}),
+        users=users,
+        groups=frozenset({"root"}),
+    )
     delta = diff(NodeState(node="n", files=(f,)), changed)
     assert [c.fields for c in delta.changes] == [("content",)]
     shown = "\n".join(delta.lines()) + json.dumps(delta.to_json())
@@ -269,15 +376,31 @@ def test_foreign_file_is_a_conflict_unless_identical() -> None:
     f = File(path="/r/etc/a.conf", content="a\n")
     users = {"root": host.Account(name="root", uid=0, group="root")}
     foreign = record("b\n", mode=0o644)
-    delta = diff(NodeState(node="n", files=(f,)), ObservedState(files={f.path: foreign}, users=users, groups=frozenset({"root"})))
+    delta = diff(
+        NodeState(node="n", files=(f,)),
+        ObservedState(files={f.path: foreign}, users=users, groups=frozenset({"root"})),
+    )
     assert delta.empty
     assert "existing file /r/etc/a.conf (content differ)" in str(delta.conflicts[0])
-    identical = host.FileRecord(path=f.path, regular=True, mode=0o644, owner="root", group="root", digest=host.content_digest(f), text="a\n")
-    assert diff(NodeState(node="n", files=(f,)), ObservedState(files={f.path: identical}, users=users, groups=frozenset({"root"}))).empty
+    identical = host.FileRecord(
+        path=f.path,
+        regular=True,
+        mode=0o644,
+        owner="root",
+        group="root",
+        digest=host.content_digest(f),
+        text="a\n",
+    )
+    assert diff(
+        NodeState(node="n", files=(f,)),
+        ObservedState(files={f.path: identical}, users=users, groups=frozenset({"root"})),
+    ).empty
 
 
 def test_owned_file_not_desired_is_deleted() -> None:
-    delta = diff(NodeState(node="n"), ObservedState(files={"/r/x": None}, owned_files=frozenset({"/r/x"})))
+    delta = diff(
+        NodeState(node="n"), ObservedState(files={"/r/x": None}, owned_files=frozenset({"/r/x"}))
+    )
     assert [(c.kind, str(c.op), c.key) for c in delta.changes] == [("file", "delete", "/r/x")]
 
 
@@ -286,14 +409,33 @@ def test_missing_group_is_compared_as_root() -> None:
     users = {"root": host.Account(name="root", uid=0, group="root")}
     import hashlib
 
-    disk = host.FileRecord(path=f.path, regular=True, mode=0o640, owner="root", group="root", digest=hashlib.sha256(b"x\n").hexdigest(), text=None)
-    delta = diff(NodeState(node="n", files=(f,)), ObservedState(files={f.path: disk}, owned_files=frozenset({f.path}), users=users, groups=frozenset({"root"})))
+    disk = host.FileRecord(
+        path=f.path,
+        regular=True,
+        mode=0o640,
+        owner="root",
+        group="root",
+        digest=hashlib.sha256(b"x\n").hexdigest(),
+        text=None,
+    )
+    delta = diff(
+        NodeState(node="n", files=(f,)),
+        ObservedState(
+            files={f.path: disk},
+            owned_files=frozenset({f.path}),
+            users=users,
+            groups=frozenset({"root"}),
+        ),
+    )
     assert delta.empty
     assert delta.notes == ("file /r/etc/bird.conf: group bird does not exist; group root instead",)
 
 
 def test_delta_json_and_summary() -> None:
-    delta = diff(NodeState(node="n", routes=(route("10.1.0.0/24", "172.31.255.12"),)), ObservedState(links={"eth0": ETH0}))
+    delta = diff(
+        NodeState(node="n", routes=(route("10.1.0.0/24", "172.31.255.12"),)),
+        ObservedState(links={"eth0": ETH0}),
+    )
     data = delta.to_json()
     assert data["summary"] == {"add": 2, "change": 0, "delete": 0, "conflict": 0}
     assert json.loads(json.dumps(data)) == data

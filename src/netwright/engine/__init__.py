@@ -62,7 +62,9 @@ class Report:
     def lines(self) -> list[str]:
         head = f"node {self.node} ({self.target}): "
         counts = self.delta.summary()
-        head += f"{counts['add']} to add, {counts['change']} to change, {counts['delete']} to delete"
+        head += (
+            f"{counts['add']} to add, {counts['change']} to change, {counts['delete']} to delete"
+        )
         out = [head, *self.delta.lines()]
         if self.result is not None:
             out.extend(self.result.lines())

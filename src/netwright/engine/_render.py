@@ -71,7 +71,7 @@ def route_text(route: Route, nhid: int = 0, *, proto: int = RT_PROTO_NETWRIGHT) 
     return " ".join(parts)
 
 
-def text(kind: str, obj: Any, nhid: int = 0) -> str:  # noqa: PLR0911 - one case per kind
+def text(kind: str, obj: Any, nhid: int = 0) -> str:
     if isinstance(obj, Link):
         return _link(obj)
     if isinstance(obj, Address):
@@ -80,7 +80,8 @@ def text(kind: str, obj: Any, nhid: int = 0) -> str:  # noqa: PLR0911 - one case
         return route_text(obj, nhid)
     if isinstance(obj, Nexthop):
         onlink = " onlink" if obj.onlink else ""
-        return f"nexthop id {obj.id} via {obj.gateway} dev {obj.dev}{onlink} proto {RT_PROTO_NETWRIGHT}"
+        via = f"via {obj.gateway} dev {obj.dev}{onlink}"
+        return f"nexthop id {obj.id} {via} proto {RT_PROTO_NETWRIGHT}"
     if isinstance(obj, Neighbour):
         return f"neighbour {obj.ip} lladdr {obj.mac} dev {obj.dev} nud permanent"
     if isinstance(obj, FdbEntry):
@@ -114,7 +115,11 @@ def sort_key(kind: str, key: Hashable) -> tuple[Any, ...]:
     """Deterministic order for deletes; addresses sort numerically, not as text."""
     if isinstance(key, tuple):
         return tuple(
-            (getattr(k, "version", 0), type(k).__name__, k if hasattr(k, "version") or isinstance(k, int) else str(k))
+            (
+                getattr(k, "version", 0),
+                type(k).__name__,
+                k if hasattr(k, "version") or isinstance(k, int) else str(k),
+            )
             for k in key
         )
     return (kind, str(key))
@@ -140,8 +145,14 @@ def _field_value(obj: Any, name: str) -> str:
 def change_line(c: Change) -> str:
     sign = _SIGN[str(c.op)]
     implied = " (goes with its link or nexthop)" if c.implied else ""
-    if str(c.op) == "change" and c.fields and c.kind in {"link", "sysctl", "neighbour", "fdb", "file"}:
-        diffs = ", ".join(f"{f} {_field_value(c.before, f)} -> {_field_value(c.after, f)}" for f in c.fields)
+    if (
+        str(c.op) == "change"
+        and c.fields
+        and c.kind in {"link", "sysctl", "neighbour", "fdb", "file"}
+    ):
+        diffs = ", ".join(
+            f"{f} {_field_value(c.before, f)} -> {_field_value(c.after, f)}" for f in c.fields
+        )
         return f"{sign} {text(c.kind, c.after)}  [{diffs}]"
     obj = c.after if c.after is not None else c.before
     line = f"{sign} {text(c.kind, obj, c.nhid)}{implied}"
@@ -153,7 +164,11 @@ def change_line(c: Change) -> str:
 def change_lines(c: Change) -> list[str]:
     """The change's line, plus content lines for files and nft tables."""
     out = [change_line(c)]
-    if c.kind == "file" and isinstance(c.after, File) and (str(c.op) == "add" or "content" in c.fields):
+    if (
+        c.kind == "file"
+        and isinstance(c.after, File)
+        and (str(c.op) == "add" or "content" in c.fields)
+    ):
         old = c.before.text if isinstance(c.before, host.FileRecord) else ""
         if old is None:
             out.append("    (old content not shown: not world-readable, or it may hold a secret)")
@@ -169,13 +184,25 @@ def change_lines(c: Change) -> list[str]:
     return out
 
 
-def _json_value(kind: str, obj: Any) -> Any:  # noqa: PLR0911 - one case per type
+def _json_value(obj: Any) -> Any:
     if obj is None:
         return None
     if isinstance(obj, File):
-        return {"path": obj.path, "content": obj.content, "mode": f"{obj.mode:04o}", "owner": obj.owner, "group": obj.group}
+        return {
+            "path": obj.path,
+            "content": obj.content,
+            "mode": f"{obj.mode:04o}",
+            "owner": obj.owner,
+            "group": obj.group,
+        }
     if isinstance(obj, host.FileRecord):
-        return {"path": obj.path, "content": obj.text, "mode": f"{obj.mode:04o}", "owner": obj.owner, "group": obj.group}
+        return {
+            "path": obj.path,
+            "content": obj.text,
+            "mode": f"{obj.mode:04o}",
+            "owner": obj.owner,
+            "group": obj.group,
+        }
     if isinstance(obj, NftTable):
         return {"family": obj.family, "name": obj.name, "text": obj.text}
     if isinstance(obj, host.NftRecord):
@@ -183,9 +210,19 @@ def _json_value(kind: str, obj: Any) -> Any:  # noqa: PLR0911 - one case per typ
     if isinstance(obj, Link):
         vx = obj.vxlan
         return {
-            "name": obj.name, "kind": obj.kind, "mtu": obj.mtu, "mac": obj.mac, "up": obj.up,
-            "vxlan": None if vx is None else {
-                "vni": vx.vni, "port": vx.port, "local": str(vx.local), "dev": vx.dev, "learning": vx.learning,
+            "name": obj.name,
+            "kind": obj.kind,
+            "mtu": obj.mtu,
+            "mac": obj.mac,
+            "up": obj.up,
+            "vxlan": None
+            if vx is None
+            else {
+                "vni": vx.vni,
+                "port": vx.port,
+                "local": str(vx.local),
+                "dev": vx.dev,
+                "learning": vx.learning,
             },
         }
     if hasattr(obj, "__dataclass_fields__"):
@@ -194,7 +231,9 @@ def _json_value(kind: str, obj: Any) -> Any:  # noqa: PLR0911 - one case per typ
             if name == "secrets":
                 continue
             value = getattr(obj, name)
-            out[name] = value if isinstance(value, bool | int | str) or value is None else str(value)
+            out[name] = (
+                value if isinstance(value, bool | int | str) or value is None else str(value)
+            )
         return out
     return str(obj)
 
@@ -205,8 +244,8 @@ def change_json(c: Change) -> dict[str, Any]:
         "kind": c.kind,
         "key": key_text(c.kind, c.key),
         "text": change_line(c),
-        "before": _json_value(c.kind, c.before),
-        "after": _json_value(c.kind, c.after),
+        "before": _json_value(c.before),
+        "after": _json_value(c.after),
     }
     if c.fields:
         out["fields"] = list(c.fields)

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from netwright.engine import _render
 from netwright.errors import KernelError, UnsupportedKernelError
 from netwright.kernel import host, open_session
-from netwright.kernel.records import NetlinkFailure, Nexthop
+from netwright.kernel.records import NetlinkRequestError, Nexthop
 from netwright.model.state import LINK_ALIAS, NFT_FAMILY, NFT_TABLE, RT_PROTO_NETWRIGHT, File
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ class ApplyResult:
         return not self.failed and not self.conflicts
 
     def lines(self) -> list[str]:
-        out = [f"done: {len(self.done)} change(s), failed: {len(self.failed)}, conflicts: {len(self.conflicts)}"]
+        counts = f"failed: {len(self.failed)}, conflicts: {len(self.conflicts)}"
+        out = [f"done: {len(self.done)} change(s), {counts}"]
         out.extend(f"failed: {error}" for _c, error in self.failed)
         out.extend(f"conflict: {c}" for c in self.conflicts)
         out.extend(f"note: {n}" for n in self.notes)
@@ -123,7 +124,12 @@ class _Applier:
     def blocked(self, change: Change) -> bool:
         dev = _dev(change)
         if dev is not None and dev in self.failed_links and str(change.op) != "delete":
-            self.failed.append((change, f"{_render.text(change.kind, change.after)}: not attempted, link {dev} failed"))
+            self.failed.append(
+                (
+                    change,
+                    f"{_render.text(change.kind, change.after)}: not attempted, link {dev} failed",
+                )
+            )
             return True
         return False
 
@@ -154,18 +160,23 @@ class _Applier:
         self.finish_files()
         for c in self.implied:
             dev = _dev(c)
-            if (dev is not None and dev in self.failed_links) or (c.nhid and c.nhid in self.failed_nexthops):
-                self.failed.append((c, f"{_render.text(c.kind, c.before, c.nhid)}: still there, its link or nexthop was not removed"))
+            if (dev is not None and dev in self.failed_links) or (
+                c.nhid and c.nhid in self.failed_nexthops
+            ):
+                what = _render.text(c.kind, c.before, c.nhid)
+                self.failed.append((c, f"{what}: still there, its link or nexthop was not removed"))
             else:
                 self.done.append(c)
         return ApplyResult(
-            done=tuple(self.done), failed=tuple(self.failed),
-            conflicts=self.delta.conflicts, notes=tuple(self.notes),
+            done=tuple(self.done),
+            failed=tuple(self.failed),
+            conflicts=self.delta.conflicts,
+            notes=tuple(self.notes),
         )
 
     # ------------------------------------------------------------ one at a time
 
-    def one(self, c: Change) -> None:  # noqa: PLR0912 - one branch per kind and op
+    def one(self, c: Change) -> None:
         op = str(c.op)
         if c.kind == "link":
             if op == "add":
@@ -183,7 +194,7 @@ class _Applier:
             if op == "add":
                 try:
                     self.s.add_address(c.after)
-                except NetlinkFailure as exc:
+                except NetlinkRequestError as exc:
                     if exc.errno != errno.EEXIST:
                         raise
             else:
@@ -191,7 +202,9 @@ class _Applier:
         elif c.kind == "sysctl":
             self.s.write_sysctl(c.after.path, c.after.value)
         elif c.kind == "nft":
-            host.nft_replace(self.s, c.after if op != "delete" else None, family=NFT_FAMILY, name=NFT_TABLE)
+            host.nft_replace(
+                self.s, c.after if op != "delete" else None, family=NFT_FAMILY, name=NFT_TABLE
+            )
         elif c.kind == "file":
             if op == "delete":
                 host.remove_file(str(c.key))
@@ -202,7 +215,9 @@ class _Applier:
                 self.files_written.add(f.path)
         elif c.kind == "bird":
             if c.after.config in self.failed_files:
-                raise KernelError(f"bird {c.after.socket}: not reloaded, writing {c.after.config} failed")
+                raise KernelError(
+                    f"bird {c.after.socket}: not reloaded, writing {c.after.config} failed"
+                )
             host.bird_configure(c.after.socket, c.after.config)
         else:
             raise KernelError(f"{c.kind}: unknown kind of change")
@@ -225,12 +240,19 @@ class _Applier:
             if op == "delete":
                 return self.s.route_message(c.before, op="delete", protocol=RT_PROTO_NETWRIGHT)
             return self.s.route_message(
-                c.after, op="add" if op == "add" else "replace", nhid=c.nhid, protocol=RT_PROTO_NETWRIGHT,
+                c.after,
+                op="add" if op == "add" else "replace",
+                nhid=c.nhid,
+                protocol=RT_PROTO_NETWRIGHT,
             )
         if c.kind == "neighbour":
-            return self.s.neighbour_message(c.after if op != "delete" else c.before, delete=op == "delete")
+            return self.s.neighbour_message(
+                c.after if op != "delete" else c.before, delete=op == "delete"
+            )
         return self.s.fdb_message(
-            c.after if op != "delete" else c.before, delete=op == "delete", replace=op == "change",
+            c.after if op != "delete" else c.before,
+            delete=op == "delete",
+            replace=op == "change",
         )
 
     def bulk(self, changes: Sequence[Change]) -> None:
@@ -254,10 +276,13 @@ class _Applier:
         # routes through such a nexthop are sent again as plain routes, which the
         # next diff accepts as equal.
         down = {
-            c.after.id for i, c in enumerate(sent)
+            c.after.id
+            for i, c in enumerate(sent)
             if c.kind == "nexthop" and i in failures and failures[i].errno == errno.ENETDOWN
         }
-        retry = [i for i, c in enumerate(sent) if c.kind == "route" and c.nhid in down and i in failures]
+        retry = [
+            i for i, c in enumerate(sent) if c.kind == "route" and c.nhid in down and i in failures
+        ]
         if retry:
             plain = [dataclasses.replace(sent[i], nhid=0) for i in retry]
             again = {f.index: f for f in self.s.transact([self.message(c) for c in plain])}
@@ -271,8 +296,11 @@ class _Applier:
             failure = failures.get(index)
             if failure is None or (str(c.op) == "delete" and failure.errno in _GONE):
                 self.done.append(c)
-            elif c.kind == "nexthop" and c.after is not None and c.after.id in down and not any(
-                s.nhid == c.after.id for s in sent
+            elif (
+                c.kind == "nexthop"
+                and c.after is not None
+                and c.after.id in down
+                and not any(s.nhid == c.after.id for s in sent)
             ):
                 self.notes.append(
                     f"{_render.text(c.kind, c.after)}: not created, {c.after.dev} has no carrier;"

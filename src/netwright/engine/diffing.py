@@ -208,7 +208,11 @@ class _Plan:
     def ordered(self) -> tuple[Change, ...]:
         def take(kind: str, op: Op) -> list[Change]:
             items = self.changes.get((kind, str(op)), [])
-            return sorted(items, key=lambda c: _render.sort_key(c.kind, c.key)) if op is Op.DELETE else items
+            return (
+                sorted(items, key=lambda c: _render.sort_key(c.kind, c.key))
+                if op is Op.DELETE
+                else items
+            )
 
         out: list[Change] = []
         for kind in reversed(KINDS):
@@ -275,7 +279,9 @@ class _Ids:
         return self._next
 
 
-def diff(desired: NodeState, observed: ObservedState, *, ownership: Ownership | None = None) -> Delta:
+def diff(
+    desired: NodeState, observed: ObservedState, *, ownership: Ownership | None = None
+) -> Delta:
     """The changes that turn `observed` into `desired`, touching only what netwright owns."""
     own = ownership or Ownership(files=observed.owned_files)
     plan = _Plan()
@@ -291,7 +297,12 @@ def diff(desired: NodeState, observed: ObservedState, *, ownership: Ownership | 
             plan.add("link", link.key, link)
         elif not own.link(rec):
             blocked.add(link.name)
-            plan.conflict("link", link.key, _render.text("link", link), "existing " + _render.text("link", rec.link))
+            plan.conflict(
+                "link",
+                link.key,
+                _render.text("link", link),
+                "existing " + _render.text("link", rec.link),
+            )
         elif _link_recreate(link, rec.link):
             gone.add(link.name)
             plan.delete("link", link.key, rec.link, fields=("kind", "vxlan"))
@@ -310,13 +321,18 @@ def diff(desired: NodeState, observed: ObservedState, *, ownership: Ownership | 
             return False
         if dev not in blocked:
             rec = links.get(dev)
-            theirs = f"existing link {dev}" if rec is not None else f"link {dev}, absent from the desired links"
+            theirs = (
+                f"existing link {dev}"
+                if rec is not None
+                else f"link {dev}, absent from the desired links"
+            )
             plan.conflict(kind, key, ours, theirs)
         return True
 
     # --- addresses
     have_addr = {
-        (a.dev, a.address): a for a in observed.addresses
+        (a.dev, a.address): a
+        for a in observed.addresses
         if a.dev in links and own.link(links[a.dev]) and not a.link_local
     }
     want_addr: set[Hashable] = set()
@@ -329,14 +345,20 @@ def diff(desired: NodeState, observed: ObservedState, *, ownership: Ownership | 
         plan.add("address", a.key, a)
     for akey, arec in have_addr.items():
         if akey not in want_addr:
-            plan.delete("address", akey, Address(dev=arec.dev, address=arec.address), implied=arec.dev in gone)
+            plan.delete(
+                "address",
+                akey,
+                Address(dev=arec.dev, address=arec.address),
+                implied=arec.dev in gone,
+            )
 
     # --- nexthops and routes
-    _diff_routes(desired, observed, own, plan, gone, blocked)
+    _diff_routes(desired, observed=observed, own=own, plan=plan, gone=gone, blocked=blocked)
 
     # --- neighbours and fdb (on netwright's VTEPs)
     have_n = {
-        r.neighbour.key: r for r in observed.neighbours
+        r.neighbour.key: r
+        for r in observed.neighbours
         if r.neighbour.dev in links and own.vtep(links[r.neighbour.dev])
     }
     want_n: set[Hashable] = set()
@@ -348,13 +370,24 @@ def diff(desired: NodeState, observed: ObservedState, *, ownership: Ownership | 
         if nrec is None or n.dev in gone:
             plan.add("neighbour", n.key, n)
         elif not nrec.permanent or nrec.neighbour.mac != n.mac.lower():
-            fields = tuple(f for f, bad in (("mac", nrec.neighbour.mac != n.mac.lower()), ("state", not nrec.permanent)) if bad)
+            fields = tuple(
+                f
+                for f, bad in (
+                    ("mac", nrec.neighbour.mac != n.mac.lower()),
+                    ("state", not nrec.permanent),
+                )
+                if bad
+            )
             plan.change("neighbour", n.key, nrec.neighbour, n, fields=fields)
     for nkey, nrec in sorted(have_n.items(), key=lambda kv: _render.sort_key("neighbour", kv[0])):
         if nkey not in want_n and nrec.permanent:
             plan.delete("neighbour", nkey, nrec.neighbour, implied=nrec.neighbour.dev in gone)
 
-    have_f = {r.entry.key: r for r in observed.fdb if r.entry.dev in links and own.vtep(links[r.entry.dev])}
+    have_f = {
+        r.entry.key: r
+        for r in observed.fdb
+        if r.entry.dev in links and own.vtep(links[r.entry.dev])
+    }
     want_f: set[Hashable] = set()
     for f in desired.fdb:
         fkey = (f.dev, f.mac.lower(), f.dst)
@@ -401,6 +434,7 @@ def diff(desired: NodeState, observed: ObservedState, *, ownership: Ownership | 
 
 def _diff_routes(
     desired: NodeState,
+    *,
     observed: ObservedState,
     own: Ownership,
     plan: _Plan,
@@ -443,7 +477,9 @@ def _diff_routes(
             nkey = (route.gateway, route.dev, route.onlink)
             found = shared.get(nkey) or new.get(nkey)
             if found is None:
-                found = Nexthop(id=ids.take(), gateway=route.gateway, dev=route.dev, onlink=route.onlink)
+                found = Nexthop(
+                    id=ids.take(), gateway=route.gateway, dev=route.dev, onlink=route.onlink
+                )
                 new[nkey] = found
             nhid = found.id
             keep.add(found.id)
@@ -459,7 +495,9 @@ def _diff_routes(
         if nhid in keep:
             continue
         if nhid in observed.foreign_nexthop_users:
-            plan.notes.append(f"{_render.text('nexthop', nh)}: kept, routes netwright does not own use it")
+            plan.notes.append(
+                f"{_render.text('nexthop', nh)}: kept, routes netwright does not own use it"
+            )
             continue
         dropped.add(nhid)
         plan.delete("nexthop", nhid, nh, implied=nh.dev in gone)
@@ -469,7 +507,9 @@ def _diff_routes(
             plan.delete("route", key, rec.route, nhid=rec.nhid, implied=implied)
 
 
-def _diff_files(desired: NodeState, observed: ObservedState, own: Ownership, plan: _Plan) -> set[str]:
+def _diff_files(
+    desired: NodeState, observed: ObservedState, own: Ownership, plan: _Plan
+) -> set[str]:
     changed: set[str] = set()
     wanted = set()
     for f in desired.files:
@@ -483,20 +523,29 @@ def _diff_files(desired: NodeState, observed: ObservedState, own: Ownership, pla
             changed.add(f.path)
             continue
         if not rec.regular:
-            plan.conflict("file", f.path, _render.text("file", target), f"existing non-regular file {f.path}")
+            plan.conflict(
+                "file", f.path, _render.text("file", target), f"existing non-regular file {f.path}"
+            )
             continue
         fields = tuple(
-            name for name, differs in (
+            name
+            for name, differs in (
                 ("content", rec.digest != host.content_digest(f)),
                 ("mode", rec.mode != target.mode),
                 ("owner", rec.owner != target.owner),
                 ("group", rec.group != target.group),
-            ) if differs
+            )
+            if differs
         )
         if not fields:
             continue
         if not own.file(f.path):
-            plan.conflict("file", f.path, _render.text("file", target), f"existing file {f.path} ({', '.join(fields)} differ)")
+            plan.conflict(
+                "file",
+                f.path,
+                _render.text("file", target),
+                f"existing file {f.path} ({', '.join(fields)} differ)",
+            )
             continue
         plan.change("file", f.path, rec, target, fields=fields)
         changed.add(f.path)

@@ -73,11 +73,14 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
     addr_devs = set(owned) | {lk.name for lk in desired.links} | {a.dev for a in desired.addresses}
     nh_records = session.nexthops()
     nexthops = {
-        r.id: r.nexthop for r in nh_records or ()
+        r.id: r.nexthop
+        for r in nh_records or ()
         if r.protocol == RT_PROTO_NETWRIGHT and r.nexthop is not None
     }
     routes, foreign_nh = session.routes(
-        protocol=RT_PROTO_NETWRIGHT, keys=[r.key for r in desired.routes], nexthops=nexthops,
+        protocol=RT_PROTO_NETWRIGHT,
+        keys=[r.key for r in desired.routes],
+        nexthops=nexthops,
     )
     vteps = _vteps(links)
     sysctls = {s.name: session.read_sysctl(s.path) for s in desired.sysctls}

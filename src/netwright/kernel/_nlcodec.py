@@ -175,15 +175,29 @@ def route_message(
     """
     if delete:
         head = RTMSG.pack(
-            family, dst_len, 0, 0, table if table < 256 else RT_TABLE_UNSPEC,
-            protocol, RT_SCOPE_NOWHERE, RTN_UNSPEC, 0,
+            family,
+            dst_len,
+            0,
+            0,
+            table if table < 256 else RT_TABLE_UNSPEC,
+            protocol,
+            RT_SCOPE_NOWHERE,
+            RTN_UNSPEC,
+            0,
         )
         kind, flags = RTM_DELROUTE, 0
     else:
         scope = RT_SCOPE_UNIVERSE if (gateway is not None or nhid) else RT_SCOPE_LINK
         head = RTMSG.pack(
-            family, dst_len, 0, 0, table if table < 256 else RT_TABLE_UNSPEC,
-            protocol, scope, RTN_UNICAST, RTNH_F_ONLINK if (onlink and not nhid) else 0,
+            family,
+            dst_len,
+            0,
+            0,
+            table if table < 256 else RT_TABLE_UNSPEC,
+            protocol,
+            scope,
+            RTN_UNICAST,
+            RTNH_F_ONLINK if (onlink and not nhid) else 0,
         )
         kind = RTM_NEWROUTE
         flags = NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
@@ -228,7 +242,12 @@ def nexthop_message(
 
 
 def neighbour_message(
-    *, delete: bool, family: int, ifindex: int, dst: bytes, lladdr: bytes | None = None,
+    *,
+    delete: bool,
+    family: int,
+    ifindex: int,
+    dst: bytes,
+    lladdr: bytes | None = None,
 ) -> Message:
     """A permanent neighbour (ARP/NDP) entry; an add replaces what sits at its key."""
     if delete:
@@ -240,7 +259,12 @@ def neighbour_message(
 
 
 def fdb_message(
-    *, delete: bool, ifindex: int, lladdr: bytes, dst: bytes, replace: bool = False,
+    *,
+    delete: bool,
+    ifindex: int,
+    lladdr: bytes,
+    dst: bytes,
+    replace: bool = False,
 ) -> Message:
     """A permanent `self` fdb entry on a VTEP (`bridge fdb append MAC dev D dst IP self`).
 
@@ -312,8 +336,16 @@ def parse_route(data: bytes, off: int, end: int) -> RawRoute:
     dst = a.get(RTA_DST) or (_ZERO4 if family == socket.AF_INET else _ZERO16)
     metric = U32.unpack(a[RTA_PRIORITY])[0] if RTA_PRIORITY in a else 0
     return RawRoute(
-        family=family, dst=dst, dst_len=dst_len, table=table, metric=metric, tos=tos,
-        protocol=proto, type=rtype, scope=scope, flags=flags,
+        family=family,
+        dst=dst,
+        dst_len=dst_len,
+        table=table,
+        metric=metric,
+        tos=tos,
+        protocol=proto,
+        type=rtype,
+        scope=scope,
+        flags=flags,
         gateway=a.get(RTA_GATEWAY),
         oif=U32.unpack(a[RTA_OIF])[0] if RTA_OIF in a else 0,
         src=a.get(RTA_PREFSRC),
@@ -333,10 +365,13 @@ def parse_nexthop(data: bytes, off: int, end: int) -> RawNexthop:
     a = attrs(data, off + NHMSG.size, end)
     return RawNexthop(
         id=U32.unpack(a[NHA_ID])[0] if NHA_ID in a else 0,
-        family=family, protocol=proto, flags=flags,
+        family=family,
+        protocol=proto,
+        flags=flags,
         gateway=a.get(NHA_GATEWAY),
         oif=U32.unpack(a[NHA_OIF])[0] if NHA_OIF in a else 0,
-        group=NHA_GROUP in a, blackhole=NHA_BLACKHOLE in a,
+        group=NHA_GROUP in a,
+        blackhole=NHA_BLACKHOLE in a,
     )
 
 
@@ -344,8 +379,12 @@ def parse_neighbour(data: bytes, off: int, end: int) -> RawNeighbour:
     family, _p1, _p2, ifindex, state, flags, _type = NDMSG.unpack_from(data, off)
     a = attrs(data, off + NDMSG.size, end)
     return RawNeighbour(
-        family=family, ifindex=ifindex, state=state, flags=flags,
-        dst=a.get(NDA_DST), lladdr=a.get(NDA_LLADDR),
+        family=family,
+        ifindex=ifindex,
+        state=state,
+        flags=flags,
+        dst=a.get(NDA_DST),
+        lladdr=a.get(NDA_LLADDR),
     )
 
 
@@ -417,7 +456,9 @@ class Socket:
         """All answers to one dump request, as (buffer, payload start, message end)."""
         for _attempt in range(5):
             seq = self._next_seq()
-            self._sock.send(HDR.pack(16 + len(payload), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + payload)
+            self._sock.send(
+                HDR.pack(16 + len(payload), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + payload
+            )
             out: list[tuple[bytes, int, int]] = []
             interrupted = False
             done = False
@@ -473,7 +514,13 @@ class Socket:
         return failures
 
     def _drain(
-        self, base: int, count: int, barrier: int, failures: list[Failure], *, block: bool,
+        self,
+        base: int,
+        count: int,
+        barrier: int,
+        failures: list[Failure],
+        *,
+        block: bool,
     ) -> None:
         while True:
             try:

@@ -76,8 +76,13 @@ def read_file(path: str) -> FileRecord | None:
     group = _name(grp.getgrgid, st.st_gid)
     if not stat.S_ISREG(st.st_mode):
         return FileRecord(
-            path=path, regular=False, mode=stat.S_IMODE(st.st_mode), owner=owner, group=group,
-            digest="", text=None,
+            path=path,
+            regular=False,
+            mode=stat.S_IMODE(st.st_mode),
+            owner=owner,
+            group=group,
+            digest="",
+            text=None,
         )
     with open(path, "rb") as f:
         data = f.read()
@@ -86,8 +91,13 @@ def read_file(path: str) -> FileRecord | None:
         with contextlib.suppress(UnicodeDecodeError):
             text = data.decode()
     return FileRecord(
-        path=path, regular=True, mode=stat.S_IMODE(st.st_mode), owner=owner, group=group,
-        digest=hashlib.sha256(data).hexdigest(), text=text,
+        path=path,
+        regular=True,
+        mode=stat.S_IMODE(st.st_mode),
+        owner=owner,
+        group=group,
+        digest=hashlib.sha256(data).hexdigest(),
+        text=text,
     )
 
 
@@ -237,7 +247,9 @@ def nft_read(session: Session, family: str, name: str) -> NftRecord | None:
             return None
         raise KernelError(f"nft table {family} {name}: {proc.stderr.strip()}")
     found = _MARKER.search(proc.stdout)
-    return NftRecord(family=family, name=name, digest=found.group(1) if found else None, text=proc.stdout)
+    return NftRecord(
+        family=family, name=name, digest=found.group(1) if found else None, text=proc.stdout
+    )
 
 
 def nft_replace(session: Session, table: NftTable | None, *, family: str, name: str) -> None:
@@ -264,16 +276,26 @@ def nft_replace(session: Session, table: NftTable | None, *, family: str, name: 
 def bird_configure(socket_path: str, config: str) -> None:
     """Ask the BIRD behind `socket_path` to reload `config`."""
     if not os.path.exists(socket_path):
-        raise KernelError(f"bird {socket_path}: BIRD is not running (no control socket); config {config} written but not loaded")
+        raise KernelError(
+            f"bird {socket_path}: BIRD is not running (no control socket);"
+            f" config {config} written but not loaded"
+        )
     try:
         proc = subprocess.run(
             ["birdc", "-s", socket_path, "configure", f'"{config}"'],
-            capture_output=True, text=True, check=False, timeout=60,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
     except FileNotFoundError:
         raise KernelError("bird: the `birdc` program is not installed") from None
     out = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0 or "Unable to connect" in out:
         raise KernelError(f"bird {socket_path}: BIRD is not running or not answering: {out}")
-    if "Reconfigured" not in out and "Reconfiguration in progress" not in out and "Reconfiguration already in progress" not in out:
+    if (
+        "Reconfigured" not in out
+        and "Reconfiguration in progress" not in out
+        and "Reconfiguration already in progress" not in out
+    ):
         raise KernelError(f"bird {socket_path}: configure {config} failed: {out}")

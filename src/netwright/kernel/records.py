@@ -102,7 +102,7 @@ class FdbRecord:
     permanent: bool
 
 
-class NetlinkFailure(KernelError):
+class NetlinkRequestError(KernelError):
     """One refused netlink request; `errno` is the kernel's code."""
 
     def __init__(self, what: str, errno: int, detail: str = "") -> None:

@@ -2,7 +2,7 @@
 
 Why it exists: the engine must not know how netlink is spoken. A `Session` reads
 and writes kernel objects in the model's own terms (`netwright.model.state`) and
-reports refusals as `NetlinkFailure` naming the object and the errno. It is the
+reports refusals as `NetlinkRequestError` naming the object and the errno. It is the
 only module, with `_nlcodec.py`, that touches netlink, and the only importer of
 pyroute2 in netwright; pyroute2 is imported when a session opens, never at import.
 
@@ -47,7 +47,7 @@ from netwright.kernel.records import (
     FdbRecord,
     LinkRecord,
     NeighbourRecord,
-    NetlinkFailure,
+    NetlinkRequestError,
     Nexthop,
     NexthopRecord,
     RouteRecord,
@@ -124,7 +124,7 @@ class Session:
         try:
             return call(*args, **kwargs)
         except NetlinkError as exc:
-            raise NetlinkFailure(what, int(exc.code)) from exc
+            raise NetlinkRequestError(what, int(exc.code)) from exc
 
     def links(self) -> dict[str, LinkRecord]:
         if self._links is None:
@@ -180,7 +180,7 @@ class Session:
     def index(self, dev: str) -> int:
         rec = self.links().get(dev)
         if rec is None:
-            raise NetlinkFailure(f"link {dev}", errno.ENODEV)
+            raise NetlinkRequestError(f"link {dev}", errno.ENODEV)
         return rec.index
 
     def _link_kwargs(self, link: Link, name: str) -> dict[str, Any]:
@@ -205,12 +205,12 @@ class Session:
         name = "nwprobe" + secrets.token_hex(4)
         try:
             kwargs = self._link_kwargs(link, name)
-        except NetlinkFailure:  # its underlay device is missing: the real request will say so
+        except NetlinkRequestError:  # its underlay device is missing: the real request will say so
             kwargs = {"ifname": name, "kind": link.kind}
         supported = True
         try:
             self._pyroute2(f"probe {link.kind}", self._ipr.link, "add", **kwargs)
-        except NetlinkFailure as exc:
+        except NetlinkRequestError as exc:
             supported = exc.errno != errno.EOPNOTSUPP
         else:
             with contextlib.suppress(Exception):
@@ -230,9 +230,13 @@ class Session:
         try:
             found = self._pyroute2(what, self._ipr.link_lookup, ifname=link.name)
             if not found:
-                raise NetlinkFailure(what, errno.ENODEV, "created but not found")
+                raise NetlinkRequestError(what, errno.ENODEV, "created but not found")  # noqa: TRY301 - undone below like any failure
             self._pyroute2(
-                what, self._ipr.link, "set", index=found[0], ifalias=alias,
+                what,
+                self._ipr.link,
+                "set",
+                index=found[0],
+                ifalias=alias,
                 state="up" if link.up else "down",
             )
         except BaseException:
@@ -243,7 +247,12 @@ class Session:
             self._links = None
 
     def set_link(
-        self, name: str, *, mtu: int | None = None, mac: str | None = None, up: bool | None = None,
+        self,
+        name: str,
+        *,
+        mtu: int | None = None,
+        mac: str | None = None,
+        up: bool | None = None,
     ) -> None:
         kwargs: dict[str, Any] = {"index": self.index(name)}
         if mtu is not None:
@@ -260,7 +269,7 @@ class Session:
     def delete_link(self, name: str) -> None:
         try:
             self._pyroute2(f"link {name}", self._ipr.link, "del", index=self.index(name))
-        except NetlinkFailure as exc:
+        except NetlinkRequestError as exc:
             if exc.errno != errno.ENODEV:  # already gone is done
                 raise
         finally:
@@ -280,27 +289,36 @@ class Session:
                 continue
             local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
             iface = ipaddress.ip_interface(f"{local}/{int(msg['prefixlen'])}")
-            out.append(AddressRecord(
-                dev=dev, address=iface,
-                link_local=int(msg["scope"]) == RT_SCOPE_LINK and iface.version == 6,
-            ))
+            out.append(
+                AddressRecord(
+                    dev=dev,
+                    address=iface,
+                    link_local=int(msg["scope"]) == RT_SCOPE_LINK and iface.version == 6,
+                )
+            )
         return out
 
     def add_address(self, addr: Address) -> None:
         self._pyroute2(
-            f"address {addr.address} dev {addr.dev}", self._ipr.addr, "add",
-            index=self.index(addr.dev), address=str(addr.address.ip),
+            f"address {addr.address} dev {addr.dev}",
+            self._ipr.addr,
+            "add",
+            index=self.index(addr.dev),
+            address=str(addr.address.ip),
             prefixlen=addr.address.network.prefixlen,
         )
 
     def delete_address(self, addr: Address) -> None:
         try:
             self._pyroute2(
-                f"address {addr.address} dev {addr.dev}", self._ipr.addr, "del",
-                index=self.index(addr.dev), address=str(addr.address.ip),
+                f"address {addr.address} dev {addr.dev}",
+                self._ipr.addr,
+                "del",
+                index=self.index(addr.dev),
+                address=str(addr.address.ip),
                 prefixlen=addr.address.network.prefixlen,
             )
-        except NetlinkFailure as exc:
+        except NetlinkRequestError as exc:
             if exc.errno not in {errno.EADDRNOTAVAIL, errno.ENODEV}:
                 raise
 
@@ -309,11 +327,13 @@ class Session:
     def nexthops(self) -> list[NexthopRecord] | None:
         """Every nexthop object (ids are a namespace-wide space); None if unsupported."""
         try:
-            msgs = self._nl.dump(nl.RTM_GETNEXTHOP, nl.NHMSG.pack(0, 0, 0, 0, 0), what="dump nexthops")
+            msgs = self._nl.dump(
+                nl.RTM_GETNEXTHOP, nl.NHMSG.pack(0, 0, 0, 0, 0), what="dump nexthops"
+            )
         except OSError as exc:
             if exc.errno in {errno.EOPNOTSUPP, errno.EINVAL, errno.EAFNOSUPPORT}:
                 return None
-            raise NetlinkFailure("dump nexthops", exc.errno or 0) from exc
+            raise NetlinkRequestError("dump nexthops", exc.errno or 0) from exc
         self.links()
         out = []
         for data, off, end in msgs:
@@ -321,7 +341,9 @@ class Session:
             nh = None
             if raw.gateway and raw.oif and not raw.group and not raw.blackhole:
                 nh = Nexthop(
-                    id=raw.id, gateway=_ip(raw.gateway), dev=self._names.get(raw.oif, str(raw.oif)),
+                    id=raw.id,
+                    gateway=_ip(raw.gateway),
+                    dev=self._names.get(raw.oif, str(raw.oif)),
                     onlink=bool(raw.flags & nl.RTNH_F_ONLINK),
                 )
             out.append(NexthopRecord(nexthop=nh, id=raw.id, protocol=raw.protocol))
@@ -341,9 +363,11 @@ class Session:
         """
         wire = {route_wire_key(k) for k in keys}
         try:
-            msgs = self._nl.dump(nl.RTM_GETROUTE, nl.RTMSG.pack(0, 0, 0, 0, 0, 0, 0, 0, 0), what="dump routes")
+            msgs = self._nl.dump(
+                nl.RTM_GETROUTE, nl.RTMSG.pack(0, 0, 0, 0, 0, 0, 0, 0, 0), what="dump routes"
+            )
         except OSError as exc:
-            raise NetlinkFailure("dump routes", exc.errno or 0) from exc
+            raise NetlinkRequestError("dump routes", exc.errno or 0) from exc
         self.links()
         names = self._names
         out = []
@@ -371,7 +395,11 @@ class Session:
                 onlink = bool(raw.flags & nl.RTNH_F_ONLINK)
             route = Route(
                 dst=ipaddress.ip_network((raw.dst, raw.dst_len)),
-                gateway=gateway, dev=dev, onlink=onlink, table=raw.table, metric=raw.metric,
+                gateway=gateway,
+                dev=dev,
+                onlink=onlink,
+                table=raw.table,
+                metric=raw.metric,
                 src=_ip(raw.src) if raw.src else None,
             )
             out.append(RouteRecord(route=route, protocol=proto, type=raw.type, nhid=raw.nhid))
@@ -379,9 +407,11 @@ class Session:
 
     def _neigh_dump(self, family: int, what: str) -> list[tuple[bytes, int, int]]:
         try:
-            return self._nl.dump(nl.RTM_GETNEIGH, nl.NDMSG.pack(family, 0, 0, 0, 0, 0, 0), what=what)
+            return self._nl.dump(
+                nl.RTM_GETNEIGH, nl.NDMSG.pack(family, 0, 0, 0, 0, 0, 0), what=what
+            )
         except OSError as exc:
-            raise NetlinkFailure(what, exc.errno or 0) from exc
+            raise NetlinkRequestError(what, exc.errno or 0) from exc
 
     def neighbours(self, devs: Collection[str]) -> list[NeighbourRecord]:
         links = self.links()
@@ -392,12 +422,18 @@ class Session:
         for data, off, end in self._neigh_dump(socket.AF_UNSPEC, "dump neighbours"):
             raw = nl.parse_neighbour(data, off, end)
             dev = wanted.get(raw.ifindex)
-            if dev is None or raw.dst is None or raw.family not in (socket.AF_INET, socket.AF_INET6):
+            if (
+                dev is None
+                or raw.dst is None
+                or raw.family not in (socket.AF_INET, socket.AF_INET6)
+            ):
                 continue
-            out.append(NeighbourRecord(
-                neighbour=Neighbour(dev=dev, ip=_ip(raw.dst), mac=_mac(raw.lladdr) or ""),
-                permanent=bool(raw.state & nl.NUD_PERMANENT),
-            ))
+            out.append(
+                NeighbourRecord(
+                    neighbour=Neighbour(dev=dev, ip=_ip(raw.dst), mac=_mac(raw.lladdr) or ""),
+                    permanent=bool(raw.state & nl.NUD_PERMANENT),
+                )
+            )
         return out
 
     def fdb(self, devs: Collection[str]) -> list[FdbRecord]:
@@ -411,10 +447,12 @@ class Session:
             dev = wanted.get(raw.ifindex)
             if dev is None or raw.dst is None or raw.lladdr is None:
                 continue
-            out.append(FdbRecord(
-                entry=FdbEntry(dev=dev, mac=_mac(raw.lladdr) or "", dst=_ip(raw.dst)),
-                permanent=bool(raw.state & nl.NUD_PERMANENT),
-            ))
+            out.append(
+                FdbRecord(
+                    entry=FdbEntry(dev=dev, mac=_mac(raw.lladdr) or "", dst=_ip(raw.dst)),
+                    permanent=bool(raw.state & nl.NUD_PERMANENT),
+                )
+            )
         return out
 
     # ------------------------------------------------------------------ bulk writes
@@ -427,11 +465,18 @@ class Session:
         if not delete and not nhid and route.dev is not None:
             oif = self.index(route.dev)
         return nl.route_message(
-            delete=delete, replace=op == "replace", family=family,
-            dst=route.dst.network_address.packed, dst_len=route.dst.prefixlen,
-            table=route.table, metric=route.key[2], protocol=protocol,
+            delete=delete,
+            replace=op == "replace",
+            family=family,
+            dst=route.dst.network_address.packed,
+            dst_len=route.dst.prefixlen,
+            table=route.table,
+            metric=route.key[2],
+            protocol=protocol,
             gateway=route.gateway.packed if route.gateway is not None else None,
-            oif=oif, onlink=route.onlink, nhid=nhid,
+            oif=oif,
+            onlink=route.onlink,
+            nhid=nhid,
             src=route.src.packed if route.src is not None else None,
         )
 
@@ -439,19 +484,30 @@ class Session:
         if delete:
             return nl.nexthop_message(delete=True, nhid=nh.id)
         return nl.nexthop_message(
-            delete=False, nhid=nh.id, family=nl.FAMILY[nh.gateway.version], protocol=protocol,
-            gateway=nh.gateway.packed, oif=self.index(nh.dev), onlink=nh.onlink,
+            delete=False,
+            nhid=nh.id,
+            family=nl.FAMILY[nh.gateway.version],
+            protocol=protocol,
+            gateway=nh.gateway.packed,
+            oif=self.index(nh.dev),
+            onlink=nh.onlink,
         )
 
     def neighbour_message(self, n: Neighbour, *, delete: bool) -> nl.Message:
         return nl.neighbour_message(
-            delete=delete, family=nl.FAMILY[n.ip.version], ifindex=self.index(n.dev),
-            dst=n.ip.packed, lladdr=None if delete else _mac_bytes(n.mac),
+            delete=delete,
+            family=nl.FAMILY[n.ip.version],
+            ifindex=self.index(n.dev),
+            dst=n.ip.packed,
+            lladdr=None if delete else _mac_bytes(n.mac),
         )
 
     def fdb_message(self, f: FdbEntry, *, delete: bool, replace: bool = False) -> nl.Message:
         return nl.fdb_message(
-            delete=delete, ifindex=self.index(f.dev), lladdr=_mac_bytes(f.mac), dst=f.dst.packed,
+            delete=delete,
+            ifindex=self.index(f.dev),
+            lladdr=_mac_bytes(f.mac),
+            dst=f.dst.packed,
             replace=replace,
         )
 
@@ -459,7 +515,7 @@ class Session:
         try:
             return self._nl.transact(messages)
         except OSError as exc:
-            raise NetlinkFailure("netlink batch", exc.errno or 0) from exc
+            raise NetlinkRequestError("netlink batch", exc.errno or 0) from exc
 
     # ------------------------------------------------------------------ namespace-local files
 
@@ -478,13 +534,20 @@ class Session:
                     f.write(value)
             except OSError as exc:
                 name = path.removeprefix("/proc/sys/").replace("/", ".")
-                raise NetlinkFailure(f"sysctl {name}", exc.errno or 0) from exc
+                raise NetlinkRequestError(f"sysctl {name}", exc.errno or 0) from exc
 
-    def run(self, argv: Sequence[str], *, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: Sequence[str], *, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run a program inside the target's network namespace (fork inherits it)."""
         with entered(self.target.netns):
             return subprocess.run(
-                list(argv), input=stdin, capture_output=True, text=True, check=False, timeout=60,
+                list(argv),
+                input=stdin,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
             )
 
 
