@@ -244,6 +244,14 @@ CASES = [
         replace={"bgp.yaml": ("stringData: {tor-a", "stringData: {tor-b")},
     ),
     Case(
+        "password-bird-cannot-carry",
+        {},
+        [
+            r"^bgp\.yaml:7: BGPPeer/tor-a: spec\.passwordSecretRef: the password in Secret kube-system/bgp-secrets key `tor-a` contains a double quote"
+        ],
+        replace={"bgp.yaml": (f"tor-a: {PASSWORD}}}", f"tor-a: '{PASSWORD}\"x'}}")},
+    ),
+    Case(
         "duplicate-name",
         {"zz-more.yaml": NETWORK.split("---")[0]},
         [

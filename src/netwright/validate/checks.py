@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from netwright.model.spec import IPPool, Node
     from netwright.validate.loading import Document
 
+#: Characters a BIRD quoted string cannot hold (a BGP password is written into one).
+_BIRD_UNSAFE = ('"', "\\", "\n", "\r")
 #: Backends whose routes need the remote node's address in the pool's own family.
 _SAME_FAMILY_NEXT_HOP = (BackendType.HOST_GW, BackendType.BGP)
 
@@ -243,6 +245,18 @@ def check_peers(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
                 else f"Secret {ref.namespace}/{ref.name} is not in the spec directory"
             )
             issues.append(at.issue("BGPPeer", peer.name, "spec.passwordSecretRef", why))
+        elif ref is not None and any(c in cluster.secrets[ref].reveal() for c in _BIRD_UNSAFE):
+            # Only which characters are wrong is said, never the value itself.
+            issues.append(
+                at.issue(
+                    "BGPPeer",
+                    peer.name,
+                    "spec.passwordSecretRef",
+                    f"the password in Secret {ref.namespace}/{ref.name} key `{ref.key}` contains "
+                    "a double quote, a backslash or a line break, which BIRD's configuration "
+                    "cannot carry; use printable characters other than those",
+                )
+            )
 
 
 def check_blocks(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
