@@ -247,6 +247,8 @@ def _link_fields(want: Link, have: Link) -> tuple[str, ...]:
 
 def _route_fields(want: Route, rec: RouteRecord) -> tuple[str, ...]:
     have = rec.route
+    if have is want and rec.unicast:  # the observer's no-op fast path
+        return ()
     fields = []
     if not rec.unicast:
         fields.append("type")
@@ -367,6 +369,8 @@ def diff(
         if dev_problem("neighbour", n.key, _render.text("neighbour", n), n.dev):
             continue
         nrec = have_n.get(n.key)
+        if nrec is not None and nrec.neighbour is n and nrec.permanent and n.dev not in gone:
+            continue  # the observer's no-op fast path
         if nrec is None or n.dev in gone:
             plan.add("neighbour", n.key, n)
         elif not nrec.permanent or nrec.neighbour.mac != n.mac.lower():
@@ -379,8 +383,9 @@ def diff(
                 if bad
             )
             plan.change("neighbour", n.key, nrec.neighbour, n, fields=fields)
-    for nkey, nrec in sorted(have_n.items(), key=lambda kv: _render.sort_key("neighbour", kv[0])):
-        if nkey not in want_n and nrec.permanent:
+    stale_n = [(k, r) for k, r in have_n.items() if k not in want_n]
+    for nkey, nrec in sorted(stale_n, key=lambda kv: _render.sort_key("neighbour", kv[0])):
+        if nrec.permanent:
             plan.delete("neighbour", nkey, nrec.neighbour, implied=nrec.neighbour.dev in gone)
 
     have_f = {
@@ -446,10 +451,18 @@ def _diff_routes(
     for r in observed.nexthops or ():
         if own.nexthop(r) and r.nexthop is not None:
             owned_nh[r.id] = r.nexthop
-    shared: dict[tuple[Any, str, bool], Nexthop] = {}
-    for nh in sorted(owned_nh.values(), key=lambda n: n.id):
-        if nh.dev not in gone:
-            shared.setdefault(nh.key, nh)
+    shared: dict[tuple[Any, str, bool], Nexthop] | None = None
+
+    def share(key: tuple[Any, str, bool]) -> Nexthop | None:
+        """An existing netwright nexthop for `key` (indexed on first use: a no-op needs none)."""
+        nonlocal shared
+        if shared is None:
+            shared = {}
+            for nh in sorted(owned_nh.values(), key=lambda n: n.id):
+                if nh.dev not in gone:
+                    shared.setdefault(nh.key, nh)
+        return shared.get(key)
+
     ids = _Ids(r.id for r in observed.nexthops or ())
     keep: set[int] = set()
     new: dict[tuple[Any, str, bool], Nexthop] = {}
@@ -475,7 +488,7 @@ def _diff_routes(
         nhid = 0
         if use_nh and route.gateway is not None and route.dev is not None:
             nkey = (route.gateway, route.dev, route.onlink)
-            found = shared.get(nkey) or new.get(nkey)
+            found = share(nkey) or new.get(nkey)
             if found is None:
                 found = Nexthop(
                     id=ids.take(), gateway=route.gateway, dev=route.dev, onlink=route.onlink

@@ -71,7 +71,7 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
     links = dict(session.links())
     owned = [n for n, r in links.items() if r.alias == LINK_ALIAS]
     addr_devs = set(owned) | {lk.name for lk in desired.links} | {a.dev for a in desired.addresses}
-    nh_records = session.nexthops()
+    nh_records = session.nexthops(gateways=[r.gateway for r in desired.routes if r.gateway])
     nexthops = {
         r.id: r.nexthop
         for r in nh_records or ()
@@ -79,7 +79,7 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
     }
     routes, foreign_nh = session.routes(
         protocol=RT_PROTO_NETWRIGHT,
-        keys=[r.key for r in desired.routes],
+        desired=desired.routes,
         nexthops=nexthops,
     )
     vteps = _vteps(links)
@@ -97,8 +97,8 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
         routes=tuple(routes),
         nexthops=None if nh_records is None else tuple(nh_records),
         foreign_nexthop_users=frozenset(foreign_nh),
-        neighbours=tuple(session.neighbours(vteps)),
-        fdb=tuple(session.fdb(vteps)),
+        neighbours=tuple(session.neighbours(vteps, desired=desired.neighbours)),
+        fdb=tuple(session.fdb(vteps, desired=desired.fdb)),
         sysctls=sysctls,
         nft=nft,
         files=files,

@@ -324,8 +324,12 @@ class Session:
 
     # ------------------------------------------------------------------ bulk dumps
 
-    def nexthops(self) -> list[NexthopRecord] | None:
-        """Every nexthop object (ids are a namespace-wide space); None if unsupported."""
+    def nexthops(self, *, gateways: Collection[IPAddress] = ()) -> list[NexthopRecord] | None:
+        """Every nexthop object (ids are a namespace-wide space); None if unsupported.
+
+        `gateways` (the desired ones) are reused instead of building equal objects:
+        at thousands of peers, building `ipaddress` values is most of a no-op's cost.
+        """
         try:
             msgs = self._nl.dump(
                 nl.RTM_GETNEXTHOP, nl.NHMSG.pack(0, 0, 0, 0, 0), what="dump nexthops"
@@ -335,14 +339,16 @@ class Session:
                 return None
             raise NetlinkRequestError("dump nexthops", exc.errno or 0) from exc
         self.links()
+        known = {g.packed: g for g in gateways}
         out = []
         for data, off, end in msgs:
             raw = nl.parse_nexthop(data, off, end)
             nh = None
             if raw.gateway and raw.oif and not raw.group and not raw.blackhole:
+                gateway = known.get(raw.gateway)
                 nh = Nexthop(
                     id=raw.id,
-                    gateway=_ip(raw.gateway),
+                    gateway=gateway if gateway is not None else _ip(raw.gateway),
                     dev=self._names.get(raw.oif, str(raw.oif)),
                     onlink=bool(raw.flags & nl.RTNH_F_ONLINK),
                 )
@@ -353,15 +359,17 @@ class Session:
         self,
         *,
         protocol: int,
-        keys: Collection[tuple[int, IPNetwork, int]],
+        desired: Collection[Route],
         nexthops: dict[int, Nexthop],
     ) -> tuple[list[RouteRecord], set[int]]:
-        """Routes of `protocol`, plus any route at one of `keys` (for conflicts).
+        """Routes of `protocol`, plus any route at a desired key (for conflicts).
 
         Also returns the nexthop ids that routes of other protocols use, so that a
         nexthop object is never deleted from under a route netwright does not own.
+        A route of `protocol` equal to the desired one at its key is reported as that
+        very desired value (no new objects: the no-op fast path).
         """
-        wire = {route_wire_key(k) for k in keys}
+        wire = {route_wire_key(r.key): r for r in desired}
         try:
             msgs = self._nl.dump(
                 nl.RTM_GETROUTE, nl.RTMSG.pack(0, 0, 0, 0, 0, 0, 0, 0, 0), what="dump routes"
@@ -384,6 +392,13 @@ class Session:
                     foreign_nh.add(raw.nhid)
                 if (family, raw.table, raw.dst, raw.dst_len, raw.metric) not in wire:
                     continue
+            elif raw.type == nl.RTN_UNICAST:
+                want = wire.get((family, raw.table, raw.dst, raw.dst_len, raw.metric))
+                if want is not None and self._same_route(want, raw, nexthops):
+                    out.append(
+                        RouteRecord(route=want, protocol=proto, type=raw.type, nhid=raw.nhid)
+                    )
+                    continue
             nh = nexthops.get(raw.nhid) if raw.nhid else None
             if nh is not None:
                 gateway: IPAddress | None = nh.gateway
@@ -405,6 +420,20 @@ class Session:
             out.append(RouteRecord(route=route, protocol=proto, type=raw.type, nhid=raw.nhid))
         return out, foreign_nh
 
+    def _same_route(self, want: Route, raw: nl.RawRoute, nexthops: dict[int, Nexthop]) -> bool:
+        if raw.nhid:
+            nh = nexthops.get(raw.nhid)
+            if nh is None:
+                return False
+            same = nh.gateway == want.gateway and nh.onlink == want.onlink
+            dev: str | None = nh.dev
+        else:
+            gw = want.gateway.packed if want.gateway is not None else None
+            same = raw.gateway == gw and bool(raw.flags & nl.RTNH_F_ONLINK) == want.onlink
+            dev = self._names.get(raw.oif) if raw.oif else None
+        src = want.src.packed if want.src is not None else None
+        return same and raw.src == src and (want.dev is None or dev == want.dev)
+
     def _neigh_dump(self, family: int, what: str) -> list[tuple[bytes, int, int]]:
         try:
             return self._nl.dump(
@@ -413,11 +442,15 @@ class Session:
         except OSError as exc:
             raise NetlinkRequestError(what, exc.errno or 0) from exc
 
-    def neighbours(self, devs: Collection[str]) -> list[NeighbourRecord]:
+    def neighbours(
+        self, devs: Collection[str], *, desired: Collection[Neighbour] = ()
+    ) -> list[NeighbourRecord]:
+        """Neighbours on `devs`; an entry equal to a desired one is reported as it."""
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
         if not wanted:
             return []
+        same = {(n.dev, n.ip.packed, _mac_bytes(n.mac)): n for n in desired}
         out = []
         for data, off, end in self._neigh_dump(socket.AF_UNSPEC, "dump neighbours"):
             raw = nl.parse_neighbour(data, off, end)
@@ -428,28 +461,36 @@ class Session:
                 or raw.family not in (socket.AF_INET, socket.AF_INET6)
             ):
                 continue
+            found = same.get((dev, raw.dst, raw.lladdr or b""))
             out.append(
                 NeighbourRecord(
-                    neighbour=Neighbour(dev=dev, ip=_ip(raw.dst), mac=_mac(raw.lladdr) or ""),
+                    neighbour=found
+                    if found is not None
+                    else Neighbour(dev=dev, ip=_ip(raw.dst), mac=_mac(raw.lladdr) or ""),
                     permanent=bool(raw.state & nl.NUD_PERMANENT),
                 )
             )
         return out
 
-    def fdb(self, devs: Collection[str]) -> list[FdbRecord]:
+    def fdb(self, devs: Collection[str], *, desired: Collection[FdbEntry] = ()) -> list[FdbRecord]:
+        """Fdb entries on `devs`; an entry equal to a desired one is reported as it."""
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
         if not wanted:
             return []
+        same = {(f.dev, _mac_bytes(f.mac), f.dst.packed): f for f in desired}
         out = []
         for data, off, end in self._neigh_dump(nl.AF_BRIDGE, "dump fdb"):
             raw = nl.parse_neighbour(data, off, end)
             dev = wanted.get(raw.ifindex)
             if dev is None or raw.dst is None or raw.lladdr is None:
                 continue
+            found = same.get((dev, raw.lladdr, raw.dst))
             out.append(
                 FdbRecord(
-                    entry=FdbEntry(dev=dev, mac=_mac(raw.lladdr) or "", dst=_ip(raw.dst)),
+                    entry=found
+                    if found is not None
+                    else FdbEntry(dev=dev, mac=_mac(raw.lladdr) or "", dst=_ip(raw.dst)),
                     permanent=bool(raw.state & nl.NUD_PERMANENT),
                 )
             )
