@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 
 from netwright import __version__
 from netwright.errors import AllocationError, Issue, NetwrightError, ValidationError
+from netwright.lab.commands import add_parser as add_lab_parser
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from netwright.engine import Target
     from netwright.ipam import Allocation
     from netwright.model.config import NodeFacts
     from netwright.model.spec import IPBlock
@@ -200,11 +202,32 @@ def cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _live_facts(args: argparse.Namespace, pipeline: Pipeline, target: Target) -> NodeFacts:
+    """Facts observed on the target (DESIGN.md, Data flow); stand-ins, said once, otherwise."""
+    from netwright.engine import observe_facts  # noqa: PLC0415
+
+    node = pipeline.index.nodes.get(args.node)
+    if node is None or not node.addresses:
+        return _facts(args)  # planning reports the unknown node
+    facts = observe_facts(target, node.addresses[0], root=args.root)
+    if facts is not None:
+        return facts
+    assumed = _facts(args)
+    _err(
+        f"netwright: note: no link in {target} holds {args.node}'s address"
+        f" {node.addresses[0]}; assumed underlay {assumed.underlay_dev},"
+        f" MTU {assumed.underlay_mtu} (--underlay-mtu), subnet unknown (no directRouting)"
+    )
+    return assumed
+
+
 def _engine(args: argparse.Namespace, *, check: bool) -> int:
     from netwright.engine import Target, run  # noqa: PLC0415
 
-    state = _pipeline(args).plan(args.node, _facts(args))
-    report = run(state, Target(netns=args.netns, root=args.root), check=check)
+    pipeline = _pipeline(args)
+    target = Target(netns=args.netns, root=args.root)
+    state = pipeline.plan(args.node, _live_facts(args, pipeline, target))
+    report = run(state, target, check=check)
     if args.output == "json":
         print(json.dumps(report.to_json(), indent=2))
     elif args.output == "yaml":
@@ -337,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="only show the changes (= plan)")
     _output(p)
     p.set_defaults(func=cmd_apply)
+
+    add_lab_parser(sub, parent)
     return parser
 
 

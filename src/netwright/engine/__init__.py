@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from netwright.engine.applying import ApplyResult, apply, apply_with, check_kinds
 from netwright.engine.diffing import Change, Conflict, Delta, Op, Ownership, diff
-from netwright.engine.observing import ObservedState, observe, observe_with
+from netwright.engine.observing import ObservedState, observe, observe_facts, observe_with
 from netwright.kernel import Target, open_session
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ __all__ = [
     "apply",
     "diff",
     "observe",
+    "observe_facts",
     "run",
 ]
 

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from netwright.kernel import host, open_session
+from netwright.model.config import NodeFacts
 from netwright.model.state import LINK_ALIAS, NFT_FAMILY, NFT_TABLE, RT_PROTO_NETWRIGHT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from netwright._types import IPAddress
     from netwright.kernel import (
         AddressRecord,
         FdbRecord,
@@ -112,3 +114,27 @@ def observe(target: Target, desired: NodeState) -> ObservedState:
     """Read the target's current state: everything `diff(desired, ...)` needs, nothing more."""
     with open_session(target) as session:
         return observe_with(session, desired)
+
+
+def observe_facts(target: Target, node_ip: IPAddress, *, root: str) -> NodeFacts | None:
+    """What only the live node knows: the underlay interface holding `node_ip`.
+
+    The underlay is the link that holds the node's address; its MTU and the
+    address's prefix (the subnet for vxlan `directRouting`) come with it. None
+    when no link in the target holds that address (not this node, or not yet
+    configured): the caller then stands in defaults and says so. If several links
+    hold it, a link netwright does not own wins (the underlay is never netwright's),
+    then the lowest ifindex. Reads only.
+    """
+    with open_session(target) as session:
+        links = session.links()
+        held = [a for a in session.addresses(sorted(links)) if a.address.ip == node_ip]
+    if not held:
+        return None
+    best = min(held, key=lambda a: (links[a.dev].alias == LINK_ALIAS, links[a.dev].index))
+    return NodeFacts(
+        underlay_dev=best.dev,
+        underlay_mtu=links[best.dev].link.mtu or 1500,
+        underlay_prefix=best.address.network,
+        root=root,
+    )
