@@ -1,0 +1,164 @@
+"""One BIRD 2 per bgp node: started inside the node namespace, stopped by pid, watched via the kernel.
+
+Why it exists: the bgp backend needs a routing daemon per node. The engine writes
+the node's `bird.conf` and reloads BIRD with `birdc -s <socket> configure` when the
+file changes, so BIRD must already be running when the engine first applies. The
+lab therefore starts each node's BIRD *before* provisioning, with a bootstrap
+configuration (router id, device protocol, the node's log file; no sessions) and
+the socket the rendered config expects; the engine's first apply writes the real
+configuration and reloads it, exactly as on a host where the bird2 package
+already runs BIRD. A second pass finds the file unchanged and reloads nothing.
+
+Convergence is watched in the kernel (`ip -json route show proto bird`), never
+through `birdc`: every CLI connection wakes BIRD 2.0.12's event loop and hides
+its 3 s stall (LAB-NOTES gotcha 11).
+
+What it must not do: talk to a BIRD without `-s <socket>` (the system BIRD's
+socket is `/run/bird/bird.ctl`, gotcha 12), or signal a pid whose start time is not
+the one recorded (a reused pid is someone else's process).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import TYPE_CHECKING, NamedTuple
+
+from netwright.lab import LabError
+from netwright.lab._proc import ip_json, run
+from netwright.lab.state import Process
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from netwright.lab.state import LabState
+
+
+def bootstrap_config(router_id: str, log: str) -> str:
+    return (
+        "# Written by `netwright lab up`: BIRD's configuration until netwright's own is applied.\n"
+        f'log "{log}" all;\n'
+        f"router id {router_id};\n"
+        "protocol device { scan time 10; }\n"
+    )
+
+
+def starttime(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (clock ticks after boot), or None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stream:
+            text = stream.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    # fields[0] is field 3 (state); field 22 is fields[19]. A zombie is as good as gone.
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+def _read_pid(pidfile: str) -> int | None:
+    try:
+        with open(pidfile, encoding="ascii") as stream:
+            text = stream.read().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def start(state: LabState, *, node: str, netns: str, router_id: str, config_dir: str, socket: str, log: str) -> Process:
+    """Start BIRD in `netns` on `socket`; recorded (pid file first) before it exists."""
+    os.makedirs(os.path.dirname(socket), exist_ok=True)
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    os.makedirs(config_dir, exist_ok=True)
+    config = os.path.join(config_dir, f"{node}.bootstrap.conf")
+    with open(config, "w", encoding="utf-8") as stream:
+        stream.write(bootstrap_config(router_id, log))
+    pidfile = os.path.join(os.path.dirname(socket), "bird.pid")
+    proc = Process(what=f"bird {node}", netns=netns, pidfile=pidfile)
+    state.processes.append(proc)
+    state.save()
+    # BIRD daemonises; its pid file is written by the daemon, so wait for it.
+    run(["ip", "netns", "exec", netns, "bird", "-c", config, "-s", socket, "-P", pidfile])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pid = _read_pid(pidfile)
+        if pid is not None and os.path.exists(socket):
+            proc.pid, proc.starttime = pid, starttime(pid)
+            state.save()
+            return proc
+        time.sleep(0.005)
+    raise LabError(f"bird {node}: started but wrote no pid file {pidfile} or socket {socket} within 10 s")
+
+
+def stop(processes: list[Process], timeout: float = 10.0) -> list[str]:
+    """SIGTERM each recorded process that is still ours, wait until all are gone."""
+    problems: list[str] = []
+    waiting: list[Process] = []
+    for p in processes:
+        pid = p.pid if p.pid is not None else _read_pid(p.pidfile)
+        if pid is None:
+            continue
+        now = starttime(pid)
+        if now is None or (p.starttime is not None and now != p.starttime):
+            continue  # gone, or the pid now belongs to another process
+        p.pid = pid
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        waiting.append(p)
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        waiting = [p for p in waiting if p.pid is not None and starttime(p.pid) is not None]
+        time.sleep(0.01)
+    for p in waiting:
+        if p.pid is not None:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            problems.append(f"{p.what} (pid {p.pid}) ignored SIGTERM for {timeout:.0f} s; killed")
+    return problems
+
+
+class Session(NamedTuple):
+    name: str
+    state: str
+    since: str
+    info: str
+
+
+def sessions(socket: str) -> list[Session]:
+    """The BGP protocols of the BIRD behind `socket` (`birdc show protocols`)."""
+    out = run(["birdc", "-s", socket, "show", "protocols"], timeout=10).stdout
+    found = []
+    for line in out.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) >= 5 and parts[1] == "BGP":
+            found.append(Session(parts[0], parts[3], parts[4], parts[5].strip() if len(parts) > 5 else ""))
+    return found
+
+
+def bird_routes(netns: str) -> set[str]:
+    return {r["dst"] for r in ip_json(netns, "route", "show", "proto", "bird")}
+
+
+def wait_routes(expected: Mapping[str, set[str]], timeout: float, interval: float = 0.02) -> float:
+    """Poll every node's kernel table until it has its expected `proto bird` routes.
+
+    Returns the seconds waited; raises `LabError` naming what is missing on timeout.
+    """
+    started = time.perf_counter()
+    pending = dict(expected)
+    while True:
+        for netns in list(pending):
+            if pending[netns] <= bird_routes(netns):
+                del pending[netns]
+        if not pending:
+            return time.perf_counter() - started
+        if time.perf_counter() - started > timeout:
+            missing = "; ".join(f"{ns}: {', '.join(sorted(want - bird_routes(ns)))}" for ns, want in pending.items())
+            raise LabError(f"bgp did not converge within {timeout:.0f} s; missing proto bird routes: {missing}")
+        time.sleep(interval)

@@ -1,0 +1,164 @@
+"""`netwright lab up|test|status|down`: the argparse registration and the exit codes.
+
+Why it exists: `cli.py` registers the lab with one call (`add_parser`), and this
+module turns the lab's outcomes into output and exit codes (`API.md`: 0 ok, 1 a
+check failed or the lab could not be built). Progress goes to stderr, results to
+stdout.
+
+What it must not do: import anything heavy at module level: `netwright validate`
+imports this module and must not pay for pyroute2 or the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from netwright.lab.state import LabState
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from netwright.lab.lifecycle import LabExistsError, up  # noqa: PLC0415
+
+    try:
+        state = up(
+            name=args.name, backend=args.backend, nodes=args.nodes, pods=args.pods, spec=args.spec, say=_say,
+        )
+    except LabExistsError as exc:
+        _say(f"netwright: {exc}")
+        return EXIT_FAILED
+    _print_status(state, bgp=False)
+    return EXIT_OK
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from netwright.lab.checks import run_checks  # noqa: PLC0415
+    from netwright.lab.state import LabState  # noqa: PLC0415
+
+    state = LabState.require(args.name)
+    results = run_checks(state, emit=lambda r: print(r.line(), flush=True))
+    counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "FAIL", "XFAIL")}
+    print(f"lab {state.name} ({state.backend}): {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['XFAIL']} XFAIL")
+    return EXIT_FAILED if counts["FAIL"] else EXIT_OK
+
+
+def status_json(state: LabState, *, bgp: bool) -> dict[str, Any]:
+    """`API.md`'s shape (name, backend, nodes, pods) plus the lab's own fields."""
+    out: dict[str, Any] = {
+        "name": state.name,
+        "backend": state.backend,
+        "phase": state.phase,
+        "stateDir": state.directory,
+        "spec": state.spec,
+        "underlay": {"netns": state.underlay_netns, "prefix": state.underlay_prefix},
+        "nodes": [
+            {"name": n.name, "netns": n.netns, "ip": n.ip, "blocks": list(n.blocks), "root": n.root}
+            for n in state.nodes
+        ],
+        "pods": [
+            {"name": p.name, "node": p.node, "netns": p.netns, "ips": list(p.ips), "portMappings": p.port_mappings}
+            for p in state.pods
+        ],
+        "processes": [{"what": p.what, "netns": p.netns, "pid": p.pid} for p in state.processes],
+        "timings": {k: round(v, 4) for k, v in state.timings.items()},
+    }
+    if bgp and state.processes:
+        from netwright.lab.lifecycle import bgp_sessions  # noqa: PLC0415
+
+        sessions = bgp_sessions(state)
+        for node in out["nodes"]:
+            node["bgpSessions"] = sessions.get(node["name"], [])
+    return out
+
+
+def _print_status(state: LabState, *, bgp: bool) -> None:
+    doc = status_json(state, bgp=bgp)
+    print(f"lab {state.name}: backend {state.backend}, {state.phase}, "
+          f"underlay {state.underlay_netns} {state.underlay_prefix}, state {state.directory}")
+    for n in doc["nodes"]:
+        print(f"  node {n['name']:<6} netns {n['netns']:<14} {n['ip']:<15} blocks {', '.join(n['blocks']) or '-'}")
+        for s in n.get("bgpSessions", []):
+            print(f"    bgp {s['name']:<14} {s['state']:<6} {s['info']}")
+    for p in doc["pods"]:
+        ports = " ".join(f"{m['hostPort']}->{m['containerPort']}/{m['protocol']}" for m in p["portMappings"])
+        print(f"  pod  {p['name']:<6} netns {p['netns']:<14} {', '.join(p['ips']) or '-'}{'  ports ' + ports if ports else ''}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from netwright.lab.state import LabState  # noqa: PLC0415
+
+    state = LabState.require(args.name)
+    if args.output == "json":
+        print(json.dumps(status_json(state, bgp=True), indent=2))
+    else:
+        _print_status(state, bgp=True)
+    return EXIT_OK
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from netwright.lab.lifecycle import down  # noqa: PLC0415
+    from netwright.lab.state import LabState, lab_dir  # noqa: PLC0415
+
+    state = LabState.load(args.name)
+    if state is None:
+        _say(f"lab {args.name}: not up (no state in {lab_dir(args.name)}); nothing to do")
+        return EXIT_OK
+    _say(f"lab {state.name}: stopping {len(state.processes)} processes, deleting {len(state.namespaces)} namespaces")
+    problems = down(state, say=_say)
+    for p in problems:
+        _say(f"  {p}")
+    if problems:
+        _say(f"lab {state.name}: not everything could be removed; the state file stays in {state.directory}")
+        return EXIT_FAILED
+    _say(f"lab {state.name}: down")
+    return EXIT_OK
+
+
+def add_parser(subparsers: Any, parent: argparse.ArgumentParser) -> None:
+    """Register `lab` and its subcommands on the top-level subparsers."""
+    lab = subparsers.add_parser(
+        "lab",
+        parents=[parent],
+        help="the local lab: a multi-node pod network in network namespaces",
+        description="Build a whole cluster's pod network on this machine: an underlay switch and "
+        "node namespaces provisioned by netwright from a spec directory, pods attached by the real "
+        "CNI plugins, BIRD for bgp. Needs root.",
+        epilog="Exit codes: 0 ok, 1 a check failed or the lab could not be built or removed.",
+    )
+    sub = lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
+
+    def named(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--name", default="nw", help="the lab's name; prefixes every namespace (default %(default)s)")
+
+    p = sub.add_parser("up", parents=[parent], help="build the lab and provision every node")
+    p.add_argument("--backend", choices=("vxlan", "host-gw", "bgp"), default="vxlan",
+                   help="the example spec to use (default %(default)s)")
+    p.add_argument("--nodes", type=int, metavar="N",
+                   help="number of nodes (default: the spec's, 3 in the examples)")
+    p.add_argument("--pods", type=int, default=2, metavar="P", help="pods per node (default %(default)s)")
+    p.add_argument("--spec", metavar="DIR",
+                   help="spec directory to copy (default: the packaged example for --backend)")
+    named(p)
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("test", parents=[parent], help="check the lab: routing, pings, MTU, idempotence, CNI")
+    named(p)
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("status", parents=[parent], help="nodes, blocks, pods and BGP sessions")
+    named(p)
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format (default %(default)s)")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("down", parents=[parent], help="remove everything the lab made (safe to run twice)")
+    named(p)
+    p.set_defaults(func=cmd_down)
