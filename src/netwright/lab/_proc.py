@@ -62,7 +62,9 @@ def in_netns(netns: str, *argv: str) -> list[str]:
     return ["ip", "netns", "exec", netns, *argv]
 
 
-def ns_run(netns: str, *argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def ns_run(
+    netns: str, *argv: str, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     return run(in_netns(netns, *argv), check=check, timeout=timeout)
 
 
@@ -101,7 +103,9 @@ def socket_in(netns: str, family: int, kind: int) -> socket.socket:
         try:
             return socket.socket(family, kind)
         finally:
-            if libc.setns(home, _CLONE_NEWNET) != 0:  # pragma: no cover - would leave the thread astray
+            if (
+                libc.setns(home, _CLONE_NEWNET) != 0
+            ):  # pragma: no cover - would leave the thread astray
                 raise LabError(f"setns back from {netns}: {os.strerror(ctypes.get_errno())}")
     finally:
         os.close(target)

@@ -1,4 +1,4 @@
-"""One BIRD 2 per bgp node: started inside the node namespace, stopped by pid, watched via the kernel.
+"""One BIRD 2 per bgp node: started in the node namespace, stopped by pid, watched in the kernel.
 
 Why it exists: the bgp backend needs a routing daemon per node. The engine writes
 the node's `bird.conf` and reloads BIRD with `birdc -s <socket> configure` when the
@@ -67,7 +67,16 @@ def _read_pid(pidfile: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def start(state: LabState, *, node: str, netns: str, router_id: str, config_dir: str, socket: str, log: str) -> Process:
+def start(
+    state: LabState,
+    *,
+    node: str,
+    netns: str,
+    router_id: str,
+    config_dir: str,
+    socket: str,
+    log: str,
+) -> Process:
     """Start BIRD in `netns` on `socket`; recorded (pid file first) before it exists."""
     os.makedirs(os.path.dirname(socket), exist_ok=True)
     os.makedirs(os.path.dirname(log), exist_ok=True)
@@ -89,7 +98,9 @@ def start(state: LabState, *, node: str, netns: str, router_id: str, config_dir:
             state.save()
             return proc
         time.sleep(0.005)
-    raise LabError(f"bird {node}: started but wrote no pid file {pidfile} or socket {socket} within 10 s")
+    raise LabError(
+        f"bird {node}: started but wrote no pid file {pidfile} or socket {socket} within 10 s"
+    )
 
 
 def stop(processes: list[Process], timeout: float = 10.0) -> list[str]:
@@ -137,7 +148,9 @@ def sessions(socket: str) -> list[Session]:
     for line in out.splitlines():
         parts = line.split(None, 5)
         if len(parts) >= 5 and parts[1] == "BGP":
-            found.append(Session(parts[0], parts[3], parts[4], parts[5].strip() if len(parts) > 5 else ""))
+            found.append(
+                Session(parts[0], parts[3], parts[4], parts[5].strip() if len(parts) > 5 else "")
+            )
     return found
 
 
@@ -159,6 +172,10 @@ def wait_routes(expected: Mapping[str, set[str]], timeout: float, interval: floa
         if not pending:
             return time.perf_counter() - started
         if time.perf_counter() - started > timeout:
-            missing = "; ".join(f"{ns}: {', '.join(sorted(want - bird_routes(ns)))}" for ns, want in pending.items())
-            raise LabError(f"bgp did not converge within {timeout:.0f} s; missing proto bird routes: {missing}")
+            missing = "; ".join(
+                f"{ns}: {', '.join(sorted(want - bird_routes(ns)))}" for ns, want in pending.items()
+            )
+            raise LabError(
+                f"bgp did not converge within {timeout:.0f} s; missing proto bird routes: {missing}"
+            )
         time.sleep(interval)

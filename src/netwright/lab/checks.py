@@ -8,7 +8,7 @@ provisioned really carries traffic. The checks (LAB-NOTES section 1):
   blocks as `proto bird` routes and Established sessions;
 - pod-to-pod pings across every pair of nodes and on the same node, and
   node-to-remote-pod pings;
-- path MTU with DF set: MTU−28 bytes of payload pass, MTU−27 are refused;
+- path MTU with DF set: MTU-28 bytes of payload pass, MTU-27 are refused;
 - for vxlan, proof of encapsulation: every VTEP's TX packet counter rose;
 - a second provisioning pass through the engine changes nothing on any node;
 - CNI CHECK on every pod; portmap 1.1.1 CHECK with port mappings fails on
@@ -25,6 +25,7 @@ records), or leave a process behind (sockets are made in-thread with setns).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -90,10 +91,12 @@ def run_checks(state: LabState, emit: Callable[[Result], None]) -> list[Result]:
     pipeline = load_pipeline(state)
     plans = {n.name: pipeline.plan(n.name, node_facts(state, n)) for n in state.nodes}
     for n in state.nodes:
-        r.guard(f"routing {n.name}", lambda n=n: _routing(r, n, plans[n.name]))
+        r.guard(f"routing {n.name}", functools.partial(_routing, r, n, plans[n.name]))
     if state.backend == "bgp":
         r.guard("bgp sessions", lambda: _bgp(r, state, plans))
-    vteps = {n.name: [lk.name for lk in plans[n.name].links if lk.kind == "vxlan"] for n in state.nodes}
+    vteps = {
+        n.name: [lk.name for lk in plans[n.name].links if lk.kind == "vxlan"] for n in state.nodes
+    }
     before = {n.name: _tx_packets(n.netns, vteps[n.name]) for n in state.nodes if vteps[n.name]}
     r.guard("ping", lambda: _pings(r, state))
     if before:
@@ -116,7 +119,8 @@ def _routing(r: _Run, node: NodeRecord, plan: NodeState) -> None:
     for want in plan.routes:
         dst = str(want.dst)
         found = [
-            x for x in routes
+            x
+            for x in routes
             if x.get("dst") in (dst, "default" if want.dst.prefixlen == 0 else dst)
             and x.get("dev") == want.dev
             and (want.gateway is None or x.get("gateway") == str(want.gateway))
@@ -130,13 +134,21 @@ def _routing(r: _Run, node: NodeRecord, plan: NodeState) -> None:
         onlink += bool(want.onlink)
     for nb in plan.neighbours:
         have = ip_json(node.netns, "neigh", "show", "dev", nb.dev)
-        if not any(x.get("dst") == str(nb.ip) and x.get("lladdr") == nb.mac and "PERMANENT" in x.get("state", [])
-                   for x in have):
+        if not any(
+            x.get("dst") == str(nb.ip)
+            and x.get("lladdr") == nb.mac
+            and "PERMANENT" in x.get("state", [])
+            for x in have
+        ):
             missing.append(f"neighbour {nb.ip} lladdr {nb.mac} dev {nb.dev} permanent")
     for fdb in plan.fdb:
         have = ip_json(node.netns, "bridge", "fdb", "show", "dev", fdb.dev)
-        if not any(x.get("mac") == fdb.mac and x.get("dst") == str(fdb.dst) and x.get("state") == "permanent"
-                   for x in have):
+        if not any(
+            x.get("mac") == fdb.mac
+            and x.get("dst") == str(fdb.dst)
+            and x.get("state") == "permanent"
+            for x in have
+        ):
             missing.append(f"fdb {fdb.mac} dst {fdb.dst} dev {fdb.dev} permanent")
     links = {x["ifname"]: x for x in ip_json(node.netns, "link", "show")}
     for lk in plan.links:
@@ -145,8 +157,9 @@ def _routing(r: _Run, node: NodeRecord, plan: NodeState) -> None:
         elif lk.mtu and links[lk.name].get("mtu") != lk.mtu:
             missing.append(f"link {lk.name}: mtu {links[lk.name].get('mtu')}, planned {lk.mtu}")
     what = (
-        f"{len(plan.routes)} proto 211 routes ({onlink} onlink), {len(plan.neighbours)} permanent neighbours, "
-        f"{len(plan.fdb)} fdb entries, links {', '.join(f'{lk.name}/{lk.mtu}' for lk in plan.links)}"
+        f"{len(plan.routes)} proto 211 routes ({onlink} onlink), "
+        f"{len(plan.neighbours)} permanent neighbours, {len(plan.fdb)} fdb entries, "
+        f"links {', '.join(f'{lk.name}/{lk.mtu}' for lk in plan.links)}"
     )
     if missing:
         r.add(FAIL, f"routing {node.name}", f"planned {what}; missing: {'; '.join(missing)}")
@@ -156,7 +169,9 @@ def _routing(r: _Run, node: NodeRecord, plan: NodeState) -> None:
 
 def _table(route: dict[str, Any]) -> int:
     table = str(route.get("table", "main"))  # `ip -json` leaves out the main table
-    return int(table) if table.isdigit() else {"main": 254, "local": 255, "default": 253}.get(table, 0)
+    return (
+        int(table) if table.isdigit() else {"main": 254, "local": 255, "default": 253}.get(table, 0)
+    )
 
 
 def _bgp(r: _Run, state: LabState, plans: dict[str, NodeState]) -> None:
@@ -168,16 +183,28 @@ def _bgp(r: _Run, state: LabState, plans: dict[str, NodeState]) -> None:
         remote = {b: other.ip for other in bgp_nodes if other is not n for b in other.blocks}
         have = {x["dst"]: x for x in ip_json(n.netns, "route", "show", "proto", "bird")}
         bad = [
-            f"{b} via {gw}" + ("" if b not in have else f" (is {have[b].get('type', '')} via {have[b].get('gateway')})")
+            f"{b} via {gw}"
+            + (
+                ""
+                if b not in have
+                else f" (is {have[b].get('type', '')} via {have[b].get('gateway')})"
+            )
             for b, gw in remote.items()
             if b not in have or have[b].get("gateway") != gw or have[b].get("type") == "unreachable"
         ]
         established = [s for s in sessions.get(n.name, []) if s["info"].startswith("Established")]
         peers = len(bgp_nodes) - 1
-        detail = (f"{len(established)}/{peers} sessions Established, "
-                  f"{len(remote) - len(bad)}/{len(remote)} remote blocks as proto bird routes via their node")
+        detail = (
+            f"{len(established)}/{peers} sessions Established, "
+            f"{len(remote) - len(bad)}/{len(remote)} remote blocks as proto bird routes "
+            "via their node"
+        )
         if bad or len(established) < peers:
-            down = [f"{s['name']} {s['state']} {s['info']}" for s in sessions.get(n.name, []) if s not in established]
+            down = [
+                f"{s['name']} {s['state']} {s['info']}"
+                for s in sessions.get(n.name, [])
+                if s not in established
+            ]
             r.add(FAIL, f"bgp {n.name}", f"{detail}; wrong or missing: {', '.join(bad + down)}")
         else:
             r.add(PASS, f"bgp {n.name}", detail)
@@ -186,8 +213,16 @@ def _bgp(r: _Run, state: LabState, plans: dict[str, NodeState]) -> None:
 # ---------------------------------------------------------------- traffic
 
 
-def _ping(netns: str, dst: str, *, size: int | None = None, df: bool = False, count: int = 1) -> tuple[bool, str]:
-    argv = ["ping", "-n", "-c", str(count), "-W", "2"]
+def _ping(
+    netns: str,
+    dst: str,
+    *,
+    size: int | None = None,
+    df: bool = False,
+    count: int = 1,
+    wait: int = 2,
+) -> tuple[bool, str]:
+    argv = ["ping", "-n", "-c", str(count), "-W", str(wait)]
     if df:
         argv += ["-M", "do"]
     if size is not None:
@@ -213,7 +248,11 @@ def _pings(r: _Run, state: LabState) -> None:
                 continue  # one direction per same-node pair is enough
             jobs.append((f"pod {src.name} -> {kind}", src.netns, dst.name, _v4(dst)))
     for i, n in enumerate(state.nodes):
-        remote = [p for p in pods if p.node == state.nodes[(i + 1) % len(state.nodes)].name and p.node != n.name]
+        remote = [
+            p
+            for p in pods
+            if p.node == state.nodes[(i + 1) % len(state.nodes)].name and p.node != n.name
+        ]
         if remote:
             jobs.append((f"node {n.name} -> remote pod", n.netns, remote[0].name, _v4(remote[0])))
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -226,7 +265,11 @@ def _pings(r: _Run, state: LabState) -> None:
         rtts = [float(w.split()[1]) for _, _, ok, w in items if ok and w.startswith("rtt")]
         targets = ", ".join(f"{name}" for name, _, _, _ in items)
         if failed:
-            r.add(FAIL, f"ping {group}", f"{len(items) - len(failed)}/{len(items)} replied; failed: {'; '.join(failed)}")
+            r.add(
+                FAIL,
+                f"ping {group}",
+                f"{len(items) - len(failed)}/{len(items)} replied; failed: {'; '.join(failed)}",
+            )
         else:
             rtt = f", rtt max {max(rtts):.3f} ms" if rtts else ""
             r.add(PASS, f"ping {group}", f"{len(items)}/{len(items)} replied ({targets}){rtt}")
@@ -249,24 +292,42 @@ def _tx_packets(netns: str, devs: Sequence[str]) -> dict[str, int]:
     return out
 
 
-def _encapsulated(r: _Run, state: LabState, vteps: dict[str, list[str]], before: dict[str, dict[str, int]]) -> None:
+def _encapsulated(
+    r: _Run, state: LabState, vteps: dict[str, list[str]], before: dict[str, dict[str, int]]
+) -> None:
     for n in state.nodes:
         if n.name not in before:
             continue
         after = _tx_packets(n.netns, vteps[n.name])
         grew = {d: after.get(d, 0) - before[n.name].get(d, 0) for d in vteps[n.name]}
-        detail = ", ".join(f"{d} TX packets {before[n.name].get(d, 0)} -> {after.get(d, 0)} (+{g})" for d, g in grew.items())
+        detail = ", ".join(
+            f"{d} TX packets {before[n.name].get(d, 0)} -> {after.get(d, 0)} (+{g})"
+            for d, g in grew.items()
+        )
         if len(state.nodes) < 2:
-            r.add(PASS, f"vxlan encapsulation {n.name}", f"single node, nothing to encapsulate; {detail}")
+            r.add(
+                PASS,
+                f"vxlan encapsulation {n.name}",
+                f"single node, nothing to encapsulate; {detail}",
+            )
         elif all(g > 0 for g in grew.values()):
-            r.add(PASS, f"vxlan encapsulation {n.name}", f"cross-node pings went through the VTEP: {detail}")
+            r.add(
+                PASS,
+                f"vxlan encapsulation {n.name}",
+                f"cross-node pings went through the VTEP: {detail}",
+            )
         else:
-            r.add(FAIL, f"vxlan encapsulation {n.name}", f"cross-node pings did not use the VTEP: {detail}")
+            r.add(
+                FAIL,
+                f"vxlan encapsulation {n.name}",
+                f"cross-node pings did not use the VTEP: {detail}",
+            )
 
 
 def _path_mtu(r: _Run, state: LabState, pipeline: Pipeline) -> None:
     from netwright.lab.lifecycle import node_facts  # noqa: PLC0415
 
+    pairs: list[tuple[PodRecord, PodRecord, int]] = []
     for i, n in enumerate(state.nodes):
         src = next((p for p in state.pods if p.node == n.name and p.ips), None)
         other = state.nodes[(i + 1) % len(state.nodes)]
@@ -274,14 +335,31 @@ def _path_mtu(r: _Run, state: LabState, pipeline: Pipeline) -> None:
         if src is None or dst is None:
             continue
         config = pipeline.render(n.name, node_facts(state, n))
-        mtu = int(config.conflists[0].config["plugins"][0]["mtu"])
-        eth0 = ip_json(src.netns, "link", "show", "dev", "eth0")[0]["mtu"]
-        fits, why_fits = _ping(src.netns, _v4(dst), size=mtu - 28, df=True)
-        over, why_over = _ping(src.netns, _v4(dst), size=mtu - 27, df=True)
-        name = f"path mtu {src.name} -> {dst.name}"
-        detail = (f"MTU {mtu} (pod eth0 {eth0}): DF {mtu - 28} bytes {'passed' if fits else 'FAILED: ' + why_fits}, "
-                  f"DF {mtu - 27} bytes {'refused: ' + why_over if not over else 'PASSED (should be refused)'}")
-        r.add(PASS if fits and not over and eth0 == mtu else FAIL, name, detail)
+        pairs.append((src, dst, int(config.conflists[0].config["plugins"][0]["mtu"])))
+
+    def probe(
+        pair: tuple[PodRecord, PodRecord, int],
+    ) -> tuple[int, tuple[bool, str], tuple[bool, str]]:
+        src, dst, mtu = pair
+        eth0 = int(ip_json(src.netns, "link", "show", "dev", "eth0")[0]["mtu"])
+        fits = _ping(src.netns, _v4(dst), size=mtu - 28, df=True)
+        # Refused locally (EMSGSIZE) or dropped on the way: either way no reply within 1 s.
+        over = _ping(src.netns, _v4(dst), size=mtu - 27, df=True, wait=1)
+        return eth0, fits, over
+
+    with ThreadPoolExecutor(max_workers=max(1, len(pairs))) as pool:
+        outcomes = list(pool.map(probe, pairs))
+    for (src, dst, mtu), (eth0, (fits, why_fits), (over, why_over)) in zip(
+        pairs, outcomes, strict=True
+    ):
+        detail = (
+            f"MTU {mtu} (pod eth0 {eth0}): "
+            f"DF {mtu - 28} bytes {'passed' if fits else 'FAILED: ' + why_fits}, "
+            f"DF {mtu - 27} bytes "
+            f"{'refused: ' + why_over if not over else 'PASSED (should be refused)'}"
+        )
+        ok = fits and not over and eth0 == mtu
+        r.add(PASS if ok else FAIL, f"path mtu {src.name} -> {dst.name}", detail)
 
 
 def _portmap(r: _Run, state: LabState) -> None:
@@ -297,7 +375,7 @@ def _portmap(r: _Run, state: LabState) -> None:
     seen: list[str] = []
     try:
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("0.0.0.0", int(mapping["containerPort"])))
+        server.bind(("0.0.0.0", int(mapping["containerPort"])))  # noqa: S104 - inside the pod's namespace
         server.listen(1)
         server.settimeout(5)
 
@@ -324,8 +402,12 @@ def _portmap(r: _Run, state: LabState) -> None:
         server.close()
     name = f"portmap {client_node.name} -> {node.ip}:{mapping['hostPort']}"
     if reply == b"netwright lab":
-        r.add(PASS, name, f"DNATed to {pod.name} {_v4(pod)}:{mapping['containerPort']} (peer seen as {seen[0]}), "
-              f"round trip {took:.1f} ms")
+        r.add(
+            PASS,
+            name,
+            f"DNATed to {pod.name} {_v4(pod)}:{mapping['containerPort']} (peer seen as {seen[0]}), "
+            f"round trip {took:.1f} ms",
+        )
     else:
         r.add(FAIL, name, f"unexpected reply {reply!r}")
 
@@ -347,9 +429,11 @@ def _check_one(state: LabState, pod: PodRecord) -> tuple[str, str]:
             rules = ns_run(node.netns, "iptables", "-t", "nat", "-S", chain, check=False).stdout
             target = f"--to-destination {_v4(pod)}:{pod.port_mappings[0]['containerPort']}"
             if target in rules:
-                return XFAIL, (f"portmap 1.1.1 CHECK looks for the IPv4 chain {chain} in ip6tables "
-                               f"(fixed upstream in v1.3.0, LAB-NOTES gotcha 5); the IPv4 chain is there "
-                               f"with DNAT {target.split()[-1]}")
+                return XFAIL, (
+                    f"portmap 1.1.1 CHECK looks for the IPv4 chain {chain} in ip6tables "
+                    f"(fixed upstream in v1.3.0, LAB-NOTES gotcha 5); the IPv4 chain is there "
+                    f"with DNAT {target.rsplit(maxsplit=1)[-1]}"
+                )
         return FAIL, str(exc)
     return PASS, f"every plugin of the conflist passed CHECK for {', '.join(pod.ips)}"
 
@@ -395,8 +479,12 @@ def _del_add(r: _Run, state: LabState) -> None:
     links = [x["ifname"] for x in ip_json(pod.netns, "link", "show")]
     leftover = [ip for ip in old if os.path.exists(os.path.join(data_dir, network, ip))]
     if "eth0" in links or leftover:
-        r.add(FAIL, name, f"after DEL: eth0 {'still there' if 'eth0' in links else 'gone'}, "
-              f"host-local still holds {', '.join(leftover) or 'nothing'}")
+        r.add(
+            FAIL,
+            name,
+            f"after DEL: eth0 {'still there' if 'eth0' in links else 'gone'}, "
+            f"host-local still holds {', '.join(leftover) or 'nothing'}",
+        )
         return
     try:
         rt.delete(att)
@@ -420,11 +508,16 @@ def _del_add(r: _Run, state: LabState) -> None:
     peer = next((p for p in state.pods if p.node != pod.node and p.ips), None)
     src = peer.netns if peer else node.netns
     ok, what = _ping(src, _v4(pod), count=1)
-    detail = (f"DEL removed eth0 and host-local's {', '.join(old)}; second DEL ok; CHECK after DEL refused "
-              f"({refused.split(': ', 1)[-1][:60]}); ADD gave {', '.join(pod.ips)} (was {', '.join(old)}); "
-              f"CHECK {status}; ping from {peer.name if peer else node.name}: {what}")
+    detail = (
+        f"DEL removed eth0 and host-local's {', '.join(old)}; second DEL ok; "
+        f"CHECK after DEL refused ({refused.split(': ', 1)[-1][:60]}); "
+        f"ADD gave {', '.join(pod.ips)} (was {', '.join(old)}); "
+        f"CHECK {status}; ping from {peer.name if peer else node.name}: {what}"
+    )
     r.add(PASS if ok else FAIL, name, detail)
 
 
 def to_json(results: Sequence[Result]) -> str:
-    return json.dumps([{"status": x.status, "name": x.name, "detail": x.detail} for x in results], indent=2)
+    return json.dumps(
+        [{"status": x.status, "name": x.name, "detail": x.detail} for x in results], indent=2
+    )

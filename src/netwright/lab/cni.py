@@ -28,6 +28,7 @@ its own `dataDir`, gotcha 4), or keep a cached result after a successful DEL.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -45,8 +46,16 @@ NETNS_DIR = "/run/netns"
 class CniError(LabError):
     """A plugin failed: which one, which command, and the error it returned."""
 
-    def __init__(self, plugin: str, command: str, code: int | None, msg: str, details: str = "") -> None:
-        self.plugin, self.command, self.code, self.msg, self.details = plugin, command, code, msg, details
+    def __init__(
+        self, plugin: str, command: str, code: int | None, msg: str, details: str = ""
+    ) -> None:
+        self.plugin, self.command, self.code, self.msg, self.details = (
+            plugin,
+            command,
+            code,
+            msg,
+            details,
+        )
         text = f"CNI {command} {plugin}: {msg}"
         if details:
             text += f" ({details})"
@@ -69,7 +78,10 @@ class Attachment:
 
     @property
     def cni_args(self) -> str:
-        return f"IgnoreUnknown=1;K8S_POD_NAMESPACE=lab;K8S_POD_NAME={self.pod};K8S_POD_INFRA_CONTAINER_ID={self.container_id}"
+        return (
+            f"IgnoreUnknown=1;K8S_POD_NAMESPACE=lab;K8S_POD_NAME={self.pod};"
+            f"K8S_POD_INFRA_CONTAINER_ID={self.container_id}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -84,7 +96,9 @@ class Call:
 class Runtime:
     """The CNI runtime of one node: its conflist directory, its cache, its namespace."""
 
-    def __init__(self, *, node_netns: str, conf_dir: str, cache_dir: str, cni_path: str = CNI_PATH) -> None:
+    def __init__(
+        self, *, node_netns: str, conf_dir: str, cache_dir: str, cni_path: str = CNI_PATH
+    ) -> None:
         self.node_netns = node_netns
         self.conf_dir = conf_dir
         self.cache_dir = cache_dir
@@ -156,7 +170,12 @@ class Runtime:
         conflist = self.conflist()
         prev = self.cached(att, conflist["name"])
         if prev is None:
-            raise CniError(conflist["name"], "CHECK", None, f"no cached result for container {att.container_id}")
+            raise CniError(
+                conflist["name"],
+                "CHECK",
+                None,
+                f"no cached result for container {att.container_id}",
+            )
         for plugin in conflist["plugins"]:
             self._invoke("CHECK", self._plugin_conf(plugin, conflist, att, prev), att)
 
@@ -166,10 +185,8 @@ class Runtime:
         for plugin in reversed(conflist["plugins"]):
             self._invoke("DEL", self._plugin_conf(plugin, conflist, att, prev), att)
         self._invoke("DEL", self._loopback(conflist), att, ifname="lo")
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._cache_path(conflist["name"], att))
-        except FileNotFoundError:
-            pass
 
     # ------------------------------------------------------------ plumbing
 
@@ -179,7 +196,10 @@ class Runtime:
 
     @staticmethod
     def _plugin_conf(
-        plugin: dict[str, Any], conflist: dict[str, Any], att: Attachment, prev: dict[str, Any] | None
+        plugin: dict[str, Any],
+        conflist: dict[str, Any],
+        att: Attachment,
+        prev: dict[str, Any] | None,
     ) -> dict[str, Any]:
         conf = dict(plugin)
         conf["name"] = conflist["name"]
@@ -187,7 +207,11 @@ class Runtime:
         if prev is not None:
             conf["prevResult"] = prev
         capabilities = plugin.get("capabilities") or {}
-        runtime = {k: att.capability_args[k] for k, on in capabilities.items() if on and k in att.capability_args}
+        runtime = {
+            k: att.capability_args[k]
+            for k, on in capabilities.items()
+            if on and k in att.capability_args
+        }
         if runtime:
             conf["runtimeConfig"] = runtime
         return conf
@@ -202,7 +226,9 @@ class Runtime:
             "(Debian's containernetworking-plugins installs them in /usr/lib/cni)"
         )
 
-    def _invoke(self, command: str, conf: dict[str, Any], att: Attachment, ifname: str | None = None) -> Any:
+    def _invoke(
+        self, command: str, conf: dict[str, Any], att: Attachment, ifname: str | None = None
+    ) -> Any:
         plugin = conf["type"]
         env = {
             "CNI_COMMAND": command,
@@ -218,21 +244,42 @@ class Runtime:
         started = time.perf_counter()
         try:
             proc = subprocess.run(
-                argv, input=json.dumps(conf), capture_output=True, text=True, env=env, check=False, timeout=60,
+                argv,
+                input=json.dumps(conf),
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+                timeout=60,
             )
         except subprocess.TimeoutExpired:
             raise CniError(plugin, command, None, "no answer after 60 s") from None
         finally:
-            self.calls.append(Call(plugin=plugin, command=command, seconds=time.perf_counter() - started))
+            self.calls.append(
+                Call(plugin=plugin, command=command, seconds=time.perf_counter() - started)
+            )
         if proc.returncode != 0:
             try:
                 err = json.loads(proc.stdout)
-                raise CniError(plugin, command, err.get("code"), str(err.get("msg", "")), str(err.get("details", "")))
+                raise CniError(
+                    plugin,
+                    command,
+                    err.get("code"),
+                    str(err.get("msg", "")),
+                    str(err.get("details", "")),
+                )
             except (ValueError, AttributeError):
-                raise CniError(plugin, command, None, (proc.stderr or proc.stdout).strip() or f"exit {proc.returncode}") from None
+                raise CniError(
+                    plugin,
+                    command,
+                    None,
+                    (proc.stderr or proc.stdout).strip() or f"exit {proc.returncode}",
+                ) from None
         if command != "ADD" or not proc.stdout.strip():
             return None
         try:
             return json.loads(proc.stdout)
         except ValueError:
-            raise CniError(plugin, command, None, f"result is not JSON: {proc.stdout[:200]!r}") from None
+            raise CniError(
+                plugin, command, None, f"result is not JSON: {proc.stdout[:200]!r}"
+            ) from None

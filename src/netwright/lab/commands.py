@@ -11,12 +11,13 @@ imports this module and must not pay for pyroute2 or the engine.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import argparse
+
     from netwright.lab.state import LabState
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -31,7 +32,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     try:
         state = up(
-            name=args.name, backend=args.backend, nodes=args.nodes, pods=args.pods, spec=args.spec, say=_say,
+            name=args.name,
+            backend=args.backend,
+            nodes=args.nodes,
+            pods=args.pods,
+            spec=args.spec,
+            say=_say,
         )
     except LabExistsError as exc:
         _say(f"netwright: {exc}")
@@ -47,7 +53,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     state = LabState.require(args.name)
     results = run_checks(state, emit=lambda r: print(r.line(), flush=True))
     counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "FAIL", "XFAIL")}
-    print(f"lab {state.name} ({state.backend}): {counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['XFAIL']} XFAIL")
+    print(
+        f"lab {state.name} ({state.backend}): "
+        f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['XFAIL']} XFAIL"
+    )
     return EXIT_FAILED if counts["FAIL"] else EXIT_OK
 
 
@@ -65,7 +74,13 @@ def status_json(state: LabState, *, bgp: bool) -> dict[str, Any]:
             for n in state.nodes
         ],
         "pods": [
-            {"name": p.name, "node": p.node, "netns": p.netns, "ips": list(p.ips), "portMappings": p.port_mappings}
+            {
+                "name": p.name,
+                "node": p.node,
+                "netns": p.netns,
+                "ips": list(p.ips),
+                "portMappings": p.port_mappings,
+            }
             for p in state.pods
         ],
         "processes": [{"what": p.what, "netns": p.netns, "pid": p.pid} for p in state.processes],
@@ -82,15 +97,25 @@ def status_json(state: LabState, *, bgp: bool) -> dict[str, Any]:
 
 def _print_status(state: LabState, *, bgp: bool) -> None:
     doc = status_json(state, bgp=bgp)
-    print(f"lab {state.name}: backend {state.backend}, {state.phase}, "
-          f"underlay {state.underlay_netns} {state.underlay_prefix}, state {state.directory}")
+    print(
+        f"lab {state.name}: backend {state.backend}, {state.phase}, "
+        f"underlay {state.underlay_netns} {state.underlay_prefix}, state {state.directory}"
+    )
     for n in doc["nodes"]:
-        print(f"  node {n['name']:<6} netns {n['netns']:<14} {n['ip']:<15} blocks {', '.join(n['blocks']) or '-'}")
+        print(
+            f"  node {n['name']:<6} netns {n['netns']:<14} {n['ip']:<15} "
+            f"blocks {', '.join(n['blocks']) or '-'}"
+        )
         for s in n.get("bgpSessions", []):
             print(f"    bgp {s['name']:<14} {s['state']:<6} {s['info']}")
     for p in doc["pods"]:
-        ports = " ".join(f"{m['hostPort']}->{m['containerPort']}/{m['protocol']}" for m in p["portMappings"])
-        print(f"  pod  {p['name']:<6} netns {p['netns']:<14} {', '.join(p['ips']) or '-'}{'  ports ' + ports if ports else ''}")
+        ports = " ".join(
+            f"{m['hostPort']}->{m['containerPort']}/{m['protocol']}" for m in p["portMappings"]
+        )
+        print(
+            f"  pod  {p['name']:<6} netns {p['netns']:<14} {', '.join(p['ips']) or '-'}"
+            f"{'  ports ' + ports if ports else ''}"
+        )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -112,12 +137,18 @@ def cmd_down(args: argparse.Namespace) -> int:
     if state is None:
         _say(f"lab {args.name}: not up (no state in {lab_dir(args.name)}); nothing to do")
         return EXIT_OK
-    _say(f"lab {state.name}: stopping {len(state.processes)} processes, deleting {len(state.namespaces)} namespaces")
+    _say(
+        f"lab {state.name}: stopping {len(state.processes)} processes, "
+        f"deleting {len(state.namespaces)} namespaces"
+    )
     problems = down(state, say=_say)
     for p in problems:
         _say(f"  {p}")
     if problems:
-        _say(f"lab {state.name}: not everything could be removed; the state file stays in {state.directory}")
+        _say(
+            f"lab {state.name}: not everything could be removed; "
+            f"the state file stays in {state.directory}"
+        )
         return EXIT_FAILED
     _say(f"lab {state.name}: down")
     return EXIT_OK
@@ -137,28 +168,55 @@ def add_parser(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     sub = lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
 
     def named(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--name", default="nw", help="the lab's name; prefixes every namespace (default %(default)s)")
+        p.add_argument(
+            "--name",
+            default="nw",
+            help="the lab's name; prefixes every namespace (default %(default)s)",
+        )
 
     p = sub.add_parser("up", parents=[parent], help="build the lab and provision every node")
-    p.add_argument("--backend", choices=("vxlan", "host-gw", "bgp"), default="vxlan",
-                   help="the example spec to use (default %(default)s)")
-    p.add_argument("--nodes", type=int, metavar="N",
-                   help="number of nodes (default: the spec's, 3 in the examples)")
-    p.add_argument("--pods", type=int, default=2, metavar="P", help="pods per node (default %(default)s)")
-    p.add_argument("--spec", metavar="DIR",
-                   help="spec directory to copy (default: the packaged example for --backend)")
+    p.add_argument(
+        "--backend",
+        choices=("vxlan", "host-gw", "bgp"),
+        default="vxlan",
+        help="the example spec to use (default %(default)s)",
+    )
+    p.add_argument(
+        "--nodes",
+        type=int,
+        metavar="N",
+        help="number of nodes (default: the spec's, 3 in the examples)",
+    )
+    p.add_argument(
+        "--pods", type=int, default=2, metavar="P", help="pods per node (default %(default)s)"
+    )
+    p.add_argument(
+        "--spec",
+        metavar="DIR",
+        help="spec directory to copy (default: the packaged example for --backend)",
+    )
     named(p)
     p.set_defaults(func=cmd_up)
 
-    p = sub.add_parser("test", parents=[parent], help="check the lab: routing, pings, MTU, idempotence, CNI")
+    p = sub.add_parser(
+        "test", parents=[parent], help="check the lab: routing, pings, MTU, idempotence, CNI"
+    )
     named(p)
     p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("status", parents=[parent], help="nodes, blocks, pods and BGP sessions")
     named(p)
-    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format (default %(default)s)")
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="output format (default %(default)s)",
+    )
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("down", parents=[parent], help="remove everything the lab made (safe to run twice)")
+    p = sub.add_parser(
+        "down", parents=[parent], help="remove everything the lab made (safe to run twice)"
+    )
     named(p)
     p.set_defaults(func=cmd_down)

@@ -70,7 +70,9 @@ def attachment(pod: PodRecord) -> Attachment:
     from netwright.lab.cni import Attachment  # noqa: PLC0415
 
     caps: dict[str, Any] = {"portMappings": pod.port_mappings} if pod.port_mappings else {}
-    return Attachment(container_id=pod.container_id, pod=pod.name, pod_netns=pod.netns, capability_args=caps)
+    return Attachment(
+        container_id=pod.container_id, pod=pod.name, pod_netns=pod.netns, capability_args=caps
+    )
 
 
 def runtime(state: LabState, node: NodeRecord) -> Any:
@@ -110,7 +112,9 @@ def up(
     directory = lab_dir(name)
     existing = LabState.load(name)
     if existing is not None or os.path.exists(directory):
-        what = f"backend {existing.backend}, phase {existing.phase}" if existing else "no state file"
+        what = (
+            f"backend {existing.backend}, phase {existing.phase}" if existing else "no state file"
+        )
         raise LabExistsError(
             f"lab {name} already exists ({directory}, {what}); it was left unchanged. "
             f"`netwright lab down --name {name}` removes it, or pick another --name"
@@ -137,7 +141,9 @@ def _step(say: Callable[[str], None], what: str, started: float) -> float:
     return took
 
 
-def _build(state: LabState, *, nodes: int | None, pods: int, spec: str | None, say: Callable[[str], None]) -> None:
+def _build(
+    state: LabState, *, nodes: int | None, pods: int, spec: str | None, say: Callable[[str], None]
+) -> None:
     from netwright.lab import bird, specdir, topology  # noqa: PLC0415
 
     t_all = time.perf_counter()
@@ -148,37 +154,60 @@ def _build(state: LabState, *, nodes: int | None, pods: int, spec: str | None, s
     if nodes is not None and specdir.set_node_count(state.spec, nodes):
         source += f", {nodes} generated nodes, blocks allocated"
     pipeline = load_pipeline(state)
-    types = {str(b.type) for b in pipeline.spec.cluster.backends
-             if any(pool.backend == b.name for pool in pipeline.spec.cluster.pools)}
+    types = {
+        str(b.type)
+        for b in pipeline.spec.cluster.backends
+        if any(pool.backend == b.name for pool in pipeline.spec.cluster.pools)
+    }
     if len(types) == 1:
         state.backend = types.pop()  # a --spec says which backend it is
-    state.timings["spec"] = _step(say, f"spec from {source}: valid, {len(pipeline.node_names)} nodes", t)
+    state.timings["spec"] = _step(
+        say, f"spec from {source}: valid, {len(pipeline.node_names)} nodes", t
+    )
 
     # -- underlay and node namespaces
     t = time.perf_counter()
     addresses: list[ipaddress.IPv4Address] = []
-    for n in pipeline.node_names:
-        v4 = [a for a in pipeline.index.nodes[n].addresses if a.version == 4]
+    for node_name in pipeline.node_names:
+        v4 = [
+            a
+            for a in pipeline.index.nodes[node_name].addresses
+            if isinstance(a, ipaddress.IPv4Address)
+        ]
         if not v4:
-            raise LabError(f"node {n}: the lab's underlay is IPv4 and the node has no IPv4 InternalIP")
-        addresses.append(v4[0])  # type: ignore[arg-type]
+            raise LabError(
+                f"node {node_name}: the lab's underlay is IPv4 and the node has no IPv4 InternalIP"
+            )
+        addresses.append(v4[0])
     prefix = ipaddress.ip_network(f"{addresses[0]}/24", strict=False)
     outside = [str(a) for a in addresses if a not in prefix]
     if outside:
-        raise LabError(f"the lab's underlay is one /24 ({prefix}); node addresses outside it: {', '.join(outside)}")
+        raise LabError(
+            f"the lab's underlay is one /24 ({prefix}); "
+            f"node addresses outside it: {', '.join(outside)}"
+        )
     state.underlay_prefix = str(prefix)
     blocks: dict[str, list[str]] = {}
     for b in pipeline.allocation.blocks:
         blocks.setdefault(b.node, []).append(str(b.cidr))
-    for n, address in zip(pipeline.node_names, addresses, strict=True):
-        state.nodes.append(NodeRecord(
-            name=n, netns=f"{state.name}-{n}", ip=str(address), blocks=blocks.get(n, []),
-            root=os.path.join(state.directory, "nodes", n),
-        ))
+    for node_name, address in zip(pipeline.node_names, addresses, strict=True):
+        state.nodes.append(
+            NodeRecord(
+                name=node_name,
+                netns=f"{state.name}-{node_name}",
+                ip=str(address),
+                blocks=blocks.get(node_name, []),
+                root=os.path.join(state.directory, "nodes", node_name),
+            )
+        )
     topology.build_underlay(state, [(n.netns, n.ip) for n in state.nodes], prefix.prefixlen)
-    state.timings["underlay"] = _step(say, f"underlay {state.underlay_netns} (br0) + {len(state.nodes)} node namespaces", t)
+    state.timings["underlay"] = _step(
+        say, f"underlay {state.underlay_netns} (br0) + {len(state.nodes)} node namespaces", t
+    )
 
-    plans: dict[str, NodeState] = {n.name: pipeline.plan(n.name, node_facts(state, n)) for n in state.nodes}
+    plans: dict[str, NodeState] = {
+        n.name: pipeline.plan(n.name, node_facts(state, n)) for n in state.nodes
+    }
 
     # -- BIRD first (bootstrap config), so that the engine can reload it
     if any(p.bird is not None for p in plans.values()):
@@ -190,11 +219,17 @@ def _build(state: LabState, *, nodes: int | None, pods: int, spec: str | None, s
             if control is None:
                 continue
             bird.start(
-                state, node=n.name, netns=n.netns, router_id=n.ip,
-                config_dir=os.path.join(state.directory, "bird"), socket=control.socket,
+                state,
+                node=n.name,
+                netns=n.netns,
+                router_id=n.ip,
+                config_dir=os.path.join(state.directory, "bird"),
+                socket=control.socket,
                 log=os.path.join(n.root, "var", "log", "bird", "bird.log"),
             )
-        state.timings["bird_start"] = _step(say, f"BIRD started in {len(state.processes)} node namespaces", t)
+        state.timings["bird_start"] = _step(
+            say, f"BIRD started in {len(state.processes)} node namespaces", t
+        )
 
     # -- provisioning through the engine
     from netwright.engine import Target, run  # noqa: PLC0415
@@ -209,8 +244,13 @@ def _build(state: LabState, *, nodes: int | None, pods: int, spec: str | None, s
         if first_loaded is None and plans[n.name].bird is not None:
             first_loaded = time.perf_counter()
         counts = report.delta.summary()
-        _step(say, f"provisioned {n.name} in {n.netns}: {counts['add']} added, {counts['change']} changed, "
-              f"{counts['delete']} deleted", t_node)
+        _step(
+            say,
+            f"provisioned {n.name} in {n.netns}: "
+            f"{counts['add']} added, {counts['change']} changed, "
+            f"{counts['delete']} deleted",
+            t_node,
+        )
     pin_bridge_macs(state, plans)
     state.timings["provision"] = time.perf_counter() - t
     state.save()
@@ -224,9 +264,11 @@ def _build(state: LabState, *, nodes: int | None, pods: int, spec: str | None, s
         }
         waited = bird.wait_routes(expected, CONVERGENCE_TIMEOUT)
         state.timings["convergence"] = time.perf_counter() - first_loaded
-        say(f"  bgp converged: every node has every remote block as a proto bird route "
+        say(
+            f"  bgp converged: every node has every remote block as a proto bird route "
             f"({state.timings['convergence']:.3f} s since the first BIRD loaded its config, "
-            f"{waited:.3f} s after provisioning)")
+            f"{waited:.3f} s after provisioning)"
+        )
 
     # -- pods
     t = time.perf_counter()
@@ -267,11 +309,16 @@ def add_pods(state: LabState, per_node: int, say: Callable[[str], None]) -> None
     records: list[PodRecord] = []
     for n in state.nodes:
         for k in range(1, per_node + 1):
-            pod = f"{n.name}-p{k}"
-            records.append(PodRecord(
-                name=pod, node=n.name, netns=f"{state.name}-{pod}", container_id=f"{state.name}-{pod}",
-                port_mappings=[dict(PORT_MAPPING)] if k == 1 else [],
-            ))
+            pod_name = f"{n.name}-p{k}"
+            records.append(
+                PodRecord(
+                    name=pod_name,
+                    node=n.name,
+                    netns=f"{state.name}-{pod_name}",
+                    container_id=f"{state.name}-{pod_name}",
+                    port_mappings=[dict(PORT_MAPPING)] if k == 1 else [],
+                )
+            )
     state.pods.extend(records)
     topology.add_netns(state, [p.netns for p in records])
 

@@ -30,7 +30,7 @@ MAX_NODES = 244
 
 
 def node_ip(i: int) -> ipaddress.IPv4Address:
-    return UNDERLAY.network_address + 10 + i
+    return ipaddress.IPv4Address(int(UNDERLAY.network_address) + 10 + i)
 
 
 def copy_spec(source: str | None, backend: str, dest: str) -> str:

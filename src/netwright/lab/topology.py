@@ -20,6 +20,7 @@ error, never reused), or delete one that is not in the state file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -45,7 +46,10 @@ def add_netns(state: LabState, names: Sequence[str]) -> None:
     """Create the namespaces, each recorded in the state file before it exists."""
     for name in names:
         if netns_exists(name):
-            raise LabError(f"network namespace {name} already exists and is not this lab's; remove it or pick another --name")
+            raise LabError(
+                f"network namespace {name} already exists and is not this lab's; "
+                "remove it or pick another --name"
+            )
     state.namespaces.extend(names)
     state.save()
     for name in names:
@@ -57,7 +61,11 @@ def build_underlay(state: LabState, nodes: Sequence[tuple[str, str]], prefixlen:
     ul = state.underlay_netns
     add_netns(state, [ul, *(ns for ns, _ in nodes)])
     ns_run(
-        ul, "sysctl", "-q", "-e", "-w",
+        ul,
+        "sysctl",
+        "-q",
+        "-e",
+        "-w",
         "net.bridge.bridge-nf-call-iptables=0",
         "net.bridge.bridge-nf-call-ip6tables=0",
         "net.bridge.bridge-nf-call-arptables=0",
@@ -70,7 +78,10 @@ def build_underlay(state: LabState, nodes: Sequence[tuple[str, str]], prefixlen:
         commands.append(f"link set n{i} master {BRIDGE} up")
     batch(ul, commands)
     for netns, address in nodes:
-        batch(netns, ["link set lo up", f"address add {address}/{prefixlen} dev eth0", "link set eth0 up"])
+        batch(
+            netns,
+            ["link set lo up", f"address add {address}/{prefixlen} dev eth0", "link set eth0 up"],
+        )
 
 
 def _pids(netns: str) -> list[int]:
@@ -91,7 +102,10 @@ def delete_netns(names: Sequence[str], say: Callable[[str], None]) -> list[str]:
             continue
         stray = _pids(name)
         if stray:
-            say(f"namespace {name}: stopping processes the lab did not start: {' '.join(map(str, stray))}")
+            say(
+                f"namespace {name}: stopping processes the lab did not start: "
+                f"{' '.join(map(str, stray))}"
+            )
             _kill_all(stray)
         proc = run(["ip", "netns", "del", name], check=False)
         if proc.returncode != 0 and netns_exists(name):
@@ -102,10 +116,8 @@ def delete_netns(names: Sequence[str], say: Callable[[str], None]) -> list[str]:
 def _kill_all(pids: Sequence[int], timeout: float = 5.0) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not any(os.path.exists(f"/proc/{pid}") for pid in pids):
