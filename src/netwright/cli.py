@@ -9,6 +9,7 @@ needs them: `netwright validate` never pays for the engine or the operator.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -224,10 +225,23 @@ def _live_facts(args: argparse.Namespace, pipeline: Pipeline, target: Target) ->
 def _engine(args: argparse.Namespace, *, check: bool) -> int:
     from netwright.engine import Target, run  # noqa: PLC0415
 
-    pipeline = _pipeline(args)
-    target = Target(netns=args.netns, root=args.root)
-    state = pipeline.plan(args.node, _live_facts(args, pipeline, target))
-    report = run(state, target, check=check)
+    # A spec directory of thousands of nodes leaves about a million long-lived
+    # objects; every full collection after loading walks them all again (0.35 s
+    # in allocation, 0.35 s in a no-op engine run at 5,001 nodes). Nothing here
+    # makes cyclic garbage worth collecting, so collect nothing until the spec is
+    # planned, then freeze what exists: later collections skip it (and thaw it
+    # afterwards, for callers that live on, such as tests calling `main`).
+    gc.disable()
+    try:
+        pipeline = _pipeline(args)
+        target = Target(netns=args.netns, root=args.root)
+        state = pipeline.plan(args.node, _live_facts(args, pipeline, target))
+        gc.freeze()
+        gc.enable()
+        report = run(state, target, check=check)
+    finally:
+        gc.unfreeze()
+        gc.enable()
     if args.output == "json":
         print(json.dumps(report.to_json(), indent=2))
     elif args.output == "yaml":
