@@ -12,6 +12,8 @@ imports this module and must not pay for pyroute2 or the engine.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     except LabExistsError as exc:
         _say(f"netwright: {exc}")
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say(f"lab {args.name}: interrupted; what was built has been removed")
+        return 130
     _print_status(state, bgp=False)
     return EXIT_OK
 
@@ -135,7 +140,17 @@ def cmd_down(args: argparse.Namespace) -> int:
 
     state = LabState.load(args.name)
     if state is None:
-        _say(f"lab {args.name}: not up (no state in {lab_dir(args.name)}); nothing to do")
+        directory = lab_dir(args.name)
+        if os.path.isdir(directory):
+            # `up` saves the state file before it makes anything: without one, the
+            # directory holds nothing but what `up` was about to record.
+            from netwright.lab.lifecycle import prune_state_root  # noqa: PLC0415
+
+            shutil.rmtree(directory)
+            prune_state_root()
+            _say(f"lab {args.name}: removed {directory}, which had no state file")
+            return EXIT_OK
+        _say(f"lab {args.name}: not up (no state in {directory}); nothing to do")
         return EXIT_OK
     _say(
         f"lab {state.name}: stopping {len(state.processes)} processes, "

@@ -144,10 +144,11 @@ def _step(say: Callable[[str], None], what: str, started: float) -> float:
 def _build(
     state: LabState, *, nodes: int | None, pods: int, spec: str | None, say: Callable[[str], None]
 ) -> None:
+    from netwright.engine import Target, run  # noqa: PLC0415 - fail before building anything
     from netwright.lab import bird, specdir, topology  # noqa: PLC0415
 
     t_all = time.perf_counter()
-    say(f"lab {state.name}: {state.backend}, state in {state.directory}")
+    say(f"lab {state.name}: state in {state.directory}")
     t = time.perf_counter()
     state.spec = os.path.join(state.directory, "spec")
     source = specdir.copy_spec(spec, state.backend, state.spec)
@@ -162,7 +163,9 @@ def _build(
     if len(types) == 1:
         state.backend = types.pop()  # a --spec says which backend it is
     state.timings["spec"] = _step(
-        say, f"spec from {source}: valid, {len(pipeline.node_names)} nodes", t
+        say,
+        f"spec from {source}: valid, backend {state.backend}, {len(pipeline.node_names)} nodes",
+        t,
     )
 
     # -- underlay and node namespaces
@@ -232,8 +235,6 @@ def _build(
         )
 
     # -- provisioning through the engine
-    from netwright.engine import Target, run  # noqa: PLC0415
-
     t = time.perf_counter()
     first_loaded: float | None = None
     for n in state.nodes:
@@ -355,12 +356,18 @@ def down(state: LabState, *, say: Callable[[str], None]) -> list[str]:
         directory = os.path.realpath(state.directory)
         if os.path.dirname(directory) == root:
             shutil.rmtree(directory, ignore_errors=True)
-        for d in (root, os.path.dirname(root)):
-            try:
-                os.rmdir(d)  # only when empty: another lab may still live there
-            except OSError:
-                break
+        prune_state_root()
     return problems
+
+
+def prune_state_root() -> None:
+    """Remove the labs' parent directories once no lab lives there any more."""
+    root = os.path.realpath(STATE_ROOT)
+    for d in (root, os.path.dirname(root)):
+        try:
+            os.rmdir(d)  # only when empty: another lab may still live there
+        except OSError:
+            break
 
 
 def bird_socket(node: NodeRecord) -> str:
