@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import time
@@ -36,6 +37,7 @@ from netwright.model.state import (
     Route,
     Sysctl,
     VxlanLink,
+    bridge_mac,
     vtep_mac,
 )
 from netwright.plan import plan_node
@@ -104,10 +106,21 @@ BGP = Backend(name="main", type=BackendType.BGP, bgp=BgpSettings(as_number=64512
 MAC2, MAC3 = vtep_mac(ip("172.31.255.12")), vtep_mac(ip("172.31.255.13"))
 
 
+def test_bridge_mac_is_fixed_per_node_and_bridge() -> None:
+    digest = hashlib.sha256(bytes([172, 31, 255, 11]) + b"cni0").hexdigest()
+    expected = "0e:6f:" + ":".join(digest[i : i + 2] for i in range(0, 8, 2))
+    assert bridge_mac(ip("172.31.255.11"), "cni0") == expected
+    assert bridge_mac(ip("172.31.255.11"), "cni1") != expected
+    assert bridge_mac(ip("172.31.255.12"), "cni0") != expected
+    first = int(expected[:2], 16)
+    assert first & 0b10, "locally administered"
+    assert not first & 0b01, "unicast"
+
+
 def test_vxlan() -> None:
     state = plan(VXLAN, facts=NodeFacts(underlay_dev="ens3"))
     assert state.links == (
-        Link(name="cni0", kind="bridge", mtu=1450),
+        Link(name="cni0", kind="bridge", mtu=1450, mac=bridge_mac(ip("172.31.255.11"), "cni0")),
         Link(
             name="nwvx.1",
             kind="vxlan",

@@ -252,7 +252,6 @@ def _build(
             f"{counts['delete']} deleted",
             t_node,
         )
-    pin_bridge_macs(state, plans)
     state.timings["provision"] = time.perf_counter() - t
     state.save()
 
@@ -280,28 +279,6 @@ def _build(
     state.timings["total"] = time.perf_counter() - t_all
     state.save()
     say(f"lab {state.name}: up in {state.timings['total']:.2f} s")
-
-
-def pin_bridge_macs(state: LabState, plans: dict[str, NodeState]) -> None:
-    """Work around netwright's bridge having no fixed MAC (reported; plan's to fix).
-
-    A Linux bridge whose MAC was never set (`addr_assign_type` random) takes the
-    lowest MAC of its ports (`br_stp_recalculate_bridge_id`, net/bridge/br_stp_if.c),
-    so attaching a second pod can change `cni0`'s MAC: the bridge plugin's CHECK of
-    the first pod then fails ("Bridge interface cni0 Mac doesn't match") and the
-    pods' gateway MAC moves under them. Seen on this kernel in about half of the
-    nodes. Setting the address (to its current value) makes it `set` and stable;
-    the engine does not plan a bridge MAC, so its second pass stays empty.
-    """
-    from netwright.lab._proc import batch, ip_json  # noqa: PLC0415
-
-    for n in state.nodes:
-        commands = []
-        for link in plans[n.name].links:
-            if link.kind == "bridge" and link.mac is None:
-                (current,) = ip_json(n.netns, "link", "show", "dev", link.name)
-                commands.append(f"link set dev {link.name} address {current['address']}")
-        batch(n.netns, commands)
 
 
 def add_pods(state: LabState, per_node: int, say: Callable[[str], None]) -> None:

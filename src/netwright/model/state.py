@@ -39,6 +39,21 @@ def vtep_mac(node_ip: IPAddress) -> str:
     return "0e:6e:" + ":".join(f"{b:02x}" for b in raw)
 
 
+def bridge_mac(node_ip: IPAddress, bridge: str) -> str:
+    """A fixed MAC for a bridge netwright creates on the node with `node_ip`.
+
+    A Linux bridge without a set address takes the lowest MAC of its ports
+    (`br_stp_recalculate_bridge_id`, net/bridge/br_stp_if.c), so the pods'
+    gateway MAC would move as pods come and go, and the bridge plugin's CHECK
+    fails ("Bridge interface cni0 Mac doesn't match"); seen in the lab on about
+    half of the nodes. `0e:6f:` (locally administered, unicast) and 4 bytes of
+    the SHA-256 of node address and bridge name: stable across re-creation and
+    distinct between the bridges of one node.
+    """
+    digest = hashlib.sha256(node_ip.packed + bridge.encode()).digest()[:4]
+    return "0e:6f:" + ":".join(f"{b:02x}" for b in digest)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class VxlanLink:
     vni: int

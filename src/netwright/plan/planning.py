@@ -30,6 +30,7 @@ from netwright.model.state import (
     Route,
     Sysctl,
     VxlanLink,
+    bridge_mac,
     vtep_mac,
 )
 from netwright.render.rendering import BIRD_CONFIG, BIRD_SOCKET, CNI_DIR, under
@@ -75,7 +76,14 @@ def _devices(config: NodeConfig) -> tuple[tuple[Link, ...], tuple[Address, ...]]
     links: list[Link] = []
     addresses: list[Address] = []
     for bridge in config.bridges:
-        links.append(Link(name=bridge.name, kind="bridge", mtu=bridge.mtu))
+        links.append(
+            Link(
+                name=bridge.name,
+                kind="bridge",
+                mtu=bridge.mtu,
+                mac=bridge_mac(config.node_ip, bridge.name),
+            )
+        )
         addresses.extend(Address(dev=bridge.name, address=a) for a in bridge.addresses)
     for tunnel in config.tunnels:
         links.append(_tunnel_link(tunnel))
