@@ -20,6 +20,7 @@ from netwright.kernel.records import (
 from netwright.model.spec import SecretRef, SecretValue
 from netwright.model.state import (
     Address,
+    FdbEntry,
     File,
     Link,
     Neighbour,
@@ -440,3 +441,121 @@ def test_delta_json_and_summary() -> None:
     assert data["summary"] == {"add": 2, "change": 0, "delete": 0, "conflict": 0}
     assert json.loads(json.dumps(data)) == data
     assert data["changes"][1]["key"] == "10.1.0.0/24 table 254 metric 0"
+
+
+# ---------------------------------------------------------------- the no-op fast path
+
+
+def _vtep_state() -> NodeState:
+    return NodeState(
+        node="n",
+        links=(VX,),
+        routes=(
+            route("10.1.0.0/24", "10.1.0.0", dev="nwvx.1", onlink=True),
+            route("10.2.0.0/24", "10.2.0.0", dev="nwvx.1", onlink=True),
+        ),
+        neighbours=(
+            Neighbour(dev="nwvx.1", ip=ip("10.1.0.0"), mac="0e:6e:ac:1f:ff:0c"),
+            Neighbour(dev="nwvx.1", ip=ip("10.2.0.0"), mac="0e:6e:ac:1f:ff:0d"),
+        ),
+        fdb=(
+            FdbEntry(dev="nwvx.1", mac="0e:6e:ac:1f:ff:0c", dst=ip("172.31.255.12")),
+            FdbEntry(dev="nwvx.1", mac="0e:6e:ac:1f:ff:0d", dst=ip("172.31.255.13")),
+        ),
+    )
+
+
+def _synced(desired: NodeState, vtep: Link = VX, **kw: object) -> ObservedState:
+    return ObservedState(
+        links={"eth0": ETH0, "nwvx.1": owned(vtep)},
+        nexthop_ids=frozenset({7, 8}),
+        synced_routes={0: 7, 1: 8},
+        synced_neighbours=frozenset({0, 1}),
+        synced_fdb=frozenset({0, 1}),
+        basis=desired,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_synced_objects_make_an_empty_delta() -> None:
+    desired = _vtep_state()
+    assert diff(desired, _synced(desired)).empty
+
+
+def test_synced_index_is_only_valid_for_its_own_desired_state() -> None:
+    desired = _vtep_state()
+    with pytest.raises(ValueError, match="another desired state"):
+        diff(NodeState(node="n", links=(VX,)), _synced(desired))
+
+
+def test_synced_objects_on_a_recreated_vtep_are_added_again_with_fresh_nexthops() -> None:
+    desired = _vtep_state()
+    other_vni = Link(name="nwvx.1", kind="vxlan", mtu=1450, vxlan=VxlanLink(
+        vni=2, port=8472, local=ip("172.31.255.11"), dev="eth0"))  # fmt: skip
+    delta = diff(desired, _synced(desired, other_vni))
+    adds = {(c.kind, str(c.key)) for c in delta.changes if str(c.op) == "add"}
+    assert sum(k == "route" for k, _ in adds) == 2
+    assert sum(k == "neighbour" for k, _ in adds) == 2
+    assert sum(k == "fdb" for k, _ in adds) == 2
+    nhids = {c.after.id for c in delta.changes if c.kind == "nexthop"}
+    assert len(nhids) == 2
+    assert not nhids & {7, 8}
+
+
+def test_a_new_route_shares_a_synced_routes_nexthop() -> None:
+    desired = _vtep_state()
+    more = NodeState(
+        node="n",
+        links=desired.links,
+        routes=(*desired.routes, route("10.9.0.0/24", "10.1.0.0", dev="nwvx.1", onlink=True)),
+        neighbours=desired.neighbours,
+        fdb=desired.fdb,
+    )
+    observed = _synced(more)
+    delta = diff(more, observed)
+    assert [(c.kind, str(c.op), c.nhid) for c in delta.changes] == [("route", "add", 7)]
+
+
+def test_stale_owned_objects_go_even_with_synced_ones() -> None:
+    desired = _vtep_state()
+    stale = route("10.3.0.0/24", "10.3.0.0", dev="nwvx.1", onlink=True)
+    observed = _synced(
+        desired,
+        routes=(RouteRecord(route=stale, protocol=211, type=1, nhid=9),),
+        nexthops=(
+            NexthopRecord(
+                nexthop=Nexthop(id=9, gateway=ip("10.3.0.0"), dev="nwvx.1", onlink=True),
+                id=9,
+                protocol=211,
+            ),
+        ),
+        neighbours=(
+            NeighbourRecord(
+                neighbour=Neighbour(dev="nwvx.1", ip=ip("10.3.0.0"), mac="0e:6e:ac:1f:ff:0e"),
+                permanent=True,
+            ),
+        ),
+    )
+    delta = diff(desired, observed)
+    assert sorted((c.kind, str(c.op), c.implied) for c in delta.changes) == [
+        ("neighbour", "delete", False),
+        ("nexthop", "delete", False),
+        ("route", "delete", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    "r",
+    [
+        route("10.1.0.0/24", "172.31.255.12"),
+        Route(dst=net("10.1.0.0/24"), table=1000, metric=100),
+        Route(dst=net("fd00::/64"), dev="eth0"),
+        Route(dst=net("fd00::/64"), dev="eth0", metric=5),
+        Route(dst=net("0.0.0.0/0"), dev="eth0"),
+    ],
+    ids=["v4", "v4-table-metric", "v6-metric-0", "v6-metric", "default"],
+)
+def test_wire_key_in_one_step_matches_route_key(r: Route) -> None:
+    from netwright.kernel.rtnl import route_wire_key, route_wire_key_of
+
+    assert route_wire_key_of(r) == route_wire_key(r.key)

@@ -247,8 +247,6 @@ def _link_fields(want: Link, have: Link) -> tuple[str, ...]:
 
 def _route_fields(want: Route, rec: RouteRecord) -> tuple[str, ...]:
     have = rec.route
-    if have is want and rec.unicast:  # the observer's no-op fast path
-        return ()
     fields = []
     if not rec.unicast:
         fields.append("type")
@@ -286,6 +284,9 @@ def diff(
 ) -> Delta:
     """The changes that turn `observed` into `desired`, touching only what netwright owns."""
     own = ownership or Ownership(files=observed.owned_files)
+    synced = observed.synced_routes or observed.synced_neighbours or observed.synced_fdb
+    if synced and observed.basis is not desired:
+        raise ValueError("diff: `observed` was observed for another desired state")
     plan = _Plan()
     links = observed.links
 
@@ -364,13 +365,14 @@ def diff(
         if r.neighbour.dev in links and own.vtep(links[r.neighbour.dev])
     }
     want_n: set[Hashable] = set()
-    for n in desired.neighbours:
+    synced_n = observed.synced_neighbours
+    for i, n in enumerate(desired.neighbours):
+        if i in synced_n and n.dev in devs and n.dev not in gone:
+            continue  # in place and equal (the observer's no-op fast path)
         want_n.add(n.key)
         if dev_problem("neighbour", n.key, _render.text("neighbour", n), n.dev):
             continue
         nrec = have_n.get(n.key)
-        if nrec is not None and nrec.neighbour is n and nrec.permanent and n.dev not in gone:
-            continue  # the observer's no-op fast path
         if nrec is None or n.dev in gone:
             plan.add("neighbour", n.key, n)
         elif not nrec.permanent or nrec.neighbour.mac != n.mac.lower():
@@ -384,6 +386,9 @@ def diff(
             )
             plan.change("neighbour", n.key, nrec.neighbour, n, fields=fields)
     stale_n = [(k, r) for k, r in have_n.items() if k not in want_n]
+    if stale_n and synced_n:
+        want_n.update(desired.neighbours[i].key for i in synced_n)
+        stale_n = [(k, r) for k, r in stale_n if k not in want_n]
     for nkey, nrec in sorted(stale_n, key=lambda kv: _render.sort_key("neighbour", kv[0])):
         if nrec.permanent:
             plan.delete("neighbour", nkey, nrec.neighbour, implied=nrec.neighbour.dev in gone)
@@ -394,7 +399,10 @@ def diff(
         if r.entry.dev in links and own.vtep(links[r.entry.dev])
     }
     want_f: set[Hashable] = set()
-    for f in desired.fdb:
+    synced_f = observed.synced_fdb
+    for i, f in enumerate(desired.fdb):
+        if i in synced_f and f.dev in devs and f.dev not in gone:
+            continue  # in place and equal (the observer's no-op fast path)
         fkey = (f.dev, f.mac.lower(), f.dst)
         want_f.add(fkey)
         if dev_problem("fdb", f.key, _render.text("fdb", f), f.dev):
@@ -404,6 +412,8 @@ def diff(
             plan.add("fdb", f.key, f)
         elif not frec.permanent:
             plan.change("fdb", f.key, frec.entry, f, fields=("state",))
+    if synced_f and any(k not in want_f for k in have_f):
+        want_f.update((f.dev, f.mac.lower(), f.dst) for f in (desired.fdb[i] for i in synced_f))
     for fkey2, frec in have_f.items():
         if fkey2 not in want_f and frec.permanent:
             plan.delete("fdb", fkey2, frec.entry, implied=frec.entry.dev in gone)
@@ -447,6 +457,8 @@ def _diff_routes(
     blocked: set[str],
 ) -> None:
     use_nh = observed.nexthops is not None
+    routes = desired.routes
+    synced = observed.synced_routes
     owned_nh: dict[int, Nexthop] = {}
     for r in observed.nexthops or ():
         if own.nexthop(r) and r.nexthop is not None:
@@ -458,28 +470,41 @@ def _diff_routes(
         nonlocal shared
         if shared is None:
             shared = {}
-            for nh in sorted(owned_nh.values(), key=lambda n: n.id):
+            found = list(owned_nh.values())
+            for i, nhid in synced.items():  # a synced route's nexthop equals the route
+                r = routes[i]
+                if nhid and r.gateway is not None and r.dev is not None:
+                    found.append(Nexthop(id=nhid, gateway=r.gateway, dev=r.dev, onlink=r.onlink))
+            for nh in sorted(found, key=lambda n: n.id):
                 if nh.dev not in gone:
                     shared.setdefault(nh.key, nh)
         return shared.get(key)
 
-    ids = _Ids(r.id for r in observed.nexthops or ())
+    taken = observed.nexthop_ids
+    ids = _Ids(taken if taken is not None else (r.id for r in observed.nexthops or ()))
     keep: set[int] = set()
     new: dict[tuple[Any, str, bool], Nexthop] = {}
     have = {r.route.key: r for r in observed.routes}
     want: set[Hashable] = set()
 
-    for route in desired.routes:
+    for i, route in enumerate(routes):
+        in_place = synced.get(i)
+        if in_place is not None and route.dev not in gone and route.dev not in blocked:
+            if in_place:  # the observer's no-op fast path: in place and equal
+                keep.add(in_place)
+            continue
         key = route.key
         want.add(key)
         if route.dev is not None and route.dev in blocked:
+            if in_place:
+                keep.add(in_place)
             continue
         rec = have.get(key)
         if rec is not None and not own.route(rec):
             theirs = "existing " + _render.route_text(rec.route, proto=rec.protocol)
             plan.conflict("route", key, _render.text("route", route), theirs)
             continue
-        vanished = rec is not None and rec.route.dev in gone
+        vanished = in_place is not None or (rec is not None and rec.route.dev in gone)
         fields = () if rec is None or vanished else _route_fields(route, rec)
         if rec is not None and not vanished and not fields:
             if rec.nhid:
@@ -514,6 +539,8 @@ def _diff_routes(
             continue
         dropped.add(nhid)
         plan.delete("nexthop", nhid, nh, implied=nh.dev in gone)
+    if synced and any(own.route(rec) and key not in want for key, rec in have.items()):
+        want.update(routes[i].key for i in synced)
     for key, rec in have.items():
         if own.route(rec) and key not in want:
             implied = rec.route.dev in gone or rec.nhid in dropped

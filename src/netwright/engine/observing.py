@@ -42,14 +42,25 @@ class ObservedState:
 
     links: Mapping[str, LinkRecord] = field(default_factory=dict)
     addresses: tuple[AddressRecord, ...] = ()
-    #: Routes of protocol 211 plus foreign routes at desired keys.
+    #: Routes of protocol 211 plus foreign routes at desired keys (not the synced ones).
     routes: tuple[RouteRecord, ...] = ()
-    #: Every nexthop object; None when the kernel has no nexthop objects.
+    #: Nexthop objects (netwright's that no synced route uses, at least);
+    #: None when the kernel has no nexthop objects.
     nexthops: tuple[NexthopRecord, ...] | None = ()
+    #: Every nexthop id in use (new ones avoid them); None: the ids in `nexthops`.
+    nexthop_ids: frozenset[int] | None = None
     #: Nexthop ids that routes of other protocols use.
     foreign_nexthop_users: frozenset[int] = frozenset()
     neighbours: tuple[NeighbourRecord, ...] = ()
     fdb: tuple[FdbRecord, ...] = ()
+    #: The no-op fast path: desired objects found in place and equal, by their index
+    #: in `basis` (routes: with the nexthop id they use, 0 for a plain route). They
+    #: have no record above, so that thousands of them cost no objects.
+    synced_routes: Mapping[int, int] = field(default_factory=dict)
+    synced_neighbours: frozenset[int] = frozenset()
+    synced_fdb: frozenset[int] = frozenset()
+    #: The desired state the `synced_*` indices refer to.
+    basis: NodeState | None = None
     #: Desired sysctls' current values; None where the kernel lacks one.
     sysctls: Mapping[str, str | None] = field(default_factory=dict)
     nft: host.NftRecord | None = None
@@ -73,18 +84,10 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
     links = dict(session.links())
     owned = [n for n, r in links.items() if r.alias == LINK_ALIAS]
     addr_devs = set(owned) | {lk.name for lk in desired.links} | {a.dev for a in desired.addresses}
-    nh_records = session.nexthops(gateways=[r.gateway for r in desired.routes if r.gateway])
-    nexthops = {
-        r.id: r.nexthop
-        for r in nh_records or ()
-        if r.protocol == RT_PROTO_NETWRIGHT and r.nexthop is not None
-    }
-    routes, foreign_nh = session.routes(
-        protocol=RT_PROTO_NETWRIGHT,
-        desired=desired.routes,
-        nexthops=nexthops,
-    )
+    routes = session.routes(protocol=RT_PROTO_NETWRIGHT, desired=desired.routes)
     vteps = _vteps(links)
+    neighbours, synced_neighbours = session.neighbours(vteps, desired=desired.neighbours)
+    fdb, synced_fdb = session.fdb(vteps, desired=desired.fdb)
     sysctls = {s.name: session.read_sysctl(s.path) for s in desired.sysctls}
     nft = host.nft_read(session, NFT_FAMILY, NFT_TABLE)
     owned_files = host.owned_files(session.target.root)
@@ -96,11 +99,16 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
     return ObservedState(
         links=links,
         addresses=tuple(session.addresses(sorted(addr_devs))),
-        routes=tuple(routes),
-        nexthops=None if nh_records is None else tuple(nh_records),
-        foreign_nexthop_users=frozenset(foreign_nh),
-        neighbours=tuple(session.neighbours(vteps, desired=desired.neighbours)),
-        fdb=tuple(session.fdb(vteps, desired=desired.fdb)),
+        routes=routes.records,
+        nexthops=routes.nexthops,
+        nexthop_ids=routes.nexthop_ids,
+        foreign_nexthop_users=routes.foreign_nexthop_users,
+        neighbours=tuple(neighbours),
+        fdb=tuple(fdb),
+        synced_routes=routes.synced,
+        synced_neighbours=synced_neighbours,
+        synced_fdb=synced_fdb,
+        basis=desired,
         sysctls=sysctls,
         nft=nft,
         files=files,

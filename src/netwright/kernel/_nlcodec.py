@@ -36,7 +36,7 @@ import os
 import socket
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from netwright.errors import KernelError
 
@@ -281,10 +281,11 @@ def fdb_message(
 
 
 # ---------------------------------------------------------------- decoded records
+# Named tuples, not dataclasses: a dump yields thousands, and a frozen dataclass's
+# __init__ (one object.__setattr__ per field) cost three times the parse itself.
 
 
-@dataclass(frozen=True, slots=True)
-class RawRoute:
+class RawRoute(NamedTuple):
     family: int
     dst: bytes
     dst_len: int
@@ -302,8 +303,7 @@ class RawRoute:
     multipath: bool
 
 
-@dataclass(frozen=True, slots=True)
-class RawNexthop:
+class RawNexthop(NamedTuple):
     id: int
     family: int
     protocol: int
@@ -314,8 +314,7 @@ class RawNexthop:
     blackhole: bool
 
 
-@dataclass(frozen=True, slots=True)
-class RawNeighbour:
+class RawNeighbour(NamedTuple):
     family: int
     ifindex: int
     state: int
@@ -326,66 +325,69 @@ class RawNeighbour:
 
 _ZERO4 = bytes(4)
 _ZERO16 = bytes(16)
+_u32 = U32.unpack
+_rtmsg = RTMSG.unpack_from
+_nhmsg = NHMSG.unpack_from
+_ndmsg = NDMSG.unpack_from
 
 
 def parse_route(data: bytes, off: int, end: int) -> RawRoute:
-    family, dst_len, _src_len, tos, table, proto, scope, rtype, flags = RTMSG.unpack_from(data, off)
+    family, dst_len, _src_len, tos, table, proto, scope, rtype, flags = _rtmsg(data, off)
     a = attrs(data, off + RTMSG.size, end)
-    if RTA_TABLE in a:
-        table = U32.unpack(a[RTA_TABLE])[0]
-    dst = a.get(RTA_DST) or (_ZERO4 if family == socket.AF_INET else _ZERO16)
-    metric = U32.unpack(a[RTA_PRIORITY])[0] if RTA_PRIORITY in a else 0
+    get = a.get
+    raw_table = get(RTA_TABLE)
+    if raw_table is not None:
+        table = _u32(raw_table)[0]
+    raw_metric = get(RTA_PRIORITY)
+    raw_oif = get(RTA_OIF)
+    raw_nhid = get(RTA_NH_ID)
     return RawRoute(
-        family=family,
-        dst=dst,
-        dst_len=dst_len,
-        table=table,
-        metric=metric,
-        tos=tos,
-        protocol=proto,
-        type=rtype,
-        scope=scope,
-        flags=flags,
-        gateway=a.get(RTA_GATEWAY),
-        oif=U32.unpack(a[RTA_OIF])[0] if RTA_OIF in a else 0,
-        src=a.get(RTA_PREFSRC),
-        nhid=U32.unpack(a[RTA_NH_ID])[0] if RTA_NH_ID in a else 0,
-        multipath=RTA_MULTIPATH in a,
+        family,
+        get(RTA_DST) or (_ZERO4 if family == socket.AF_INET else _ZERO16),
+        dst_len,
+        table,
+        0 if raw_metric is None else _u32(raw_metric)[0],
+        tos,
+        proto,
+        rtype,
+        scope,
+        flags,
+        get(RTA_GATEWAY),
+        0 if raw_oif is None else _u32(raw_oif)[0],
+        get(RTA_PREFSRC),
+        0 if raw_nhid is None else _u32(raw_nhid)[0],
+        RTA_MULTIPATH in a,
     )
 
 
 def route_header(data: bytes, off: int) -> tuple[int, int, int]:
     """(family, dst_len, protocol) without parsing attributes: the cheap filter."""
-    family, dst_len, _s, _t, _tb, proto, _sc, _ty, _f = RTMSG.unpack_from(data, off)
+    family, dst_len, _s, _t, _tb, proto, _sc, _ty, _f = _rtmsg(data, off)
     return family, dst_len, proto
 
 
 def parse_nexthop(data: bytes, off: int, end: int) -> RawNexthop:
-    family, _scope, proto, _resvd, flags = NHMSG.unpack_from(data, off)
+    family, _scope, proto, _resvd, flags = _nhmsg(data, off)
     a = attrs(data, off + NHMSG.size, end)
+    get = a.get
+    raw_id = get(NHA_ID)
+    raw_oif = get(NHA_OIF)
     return RawNexthop(
-        id=U32.unpack(a[NHA_ID])[0] if NHA_ID in a else 0,
-        family=family,
-        protocol=proto,
-        flags=flags,
-        gateway=a.get(NHA_GATEWAY),
-        oif=U32.unpack(a[NHA_OIF])[0] if NHA_OIF in a else 0,
-        group=NHA_GROUP in a,
-        blackhole=NHA_BLACKHOLE in a,
+        0 if raw_id is None else _u32(raw_id)[0],
+        family,
+        proto,
+        flags,
+        get(NHA_GATEWAY),
+        0 if raw_oif is None else _u32(raw_oif)[0],
+        NHA_GROUP in a,
+        NHA_BLACKHOLE in a,
     )
 
 
 def parse_neighbour(data: bytes, off: int, end: int) -> RawNeighbour:
-    family, _p1, _p2, ifindex, state, flags, _type = NDMSG.unpack_from(data, off)
+    family, _p1, _p2, ifindex, state, flags, _type = _ndmsg(data, off)
     a = attrs(data, off + NDMSG.size, end)
-    return RawNeighbour(
-        family=family,
-        ifindex=ifindex,
-        state=state,
-        flags=flags,
-        dst=a.get(NDA_DST),
-        lladdr=a.get(NDA_LLADDR),
-    )
+    return RawNeighbour(family, ifindex, state, flags, a.get(NDA_DST), a.get(NDA_LLADDR))
 
 
 # ---------------------------------------------------------------- the socket

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from netwright.errors import KernelError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from netwright._types import IPAddress, IPInterface
     from netwright.model.state import FdbEntry, Link, Neighbour, Route
 
@@ -110,3 +112,20 @@ class NetlinkRequestError(KernelError):
         name = errno_mod.errorcode.get(errno, str(errno))
         text = f"{what}: {name} ({os.strerror(errno)})"
         super().__init__(f"{text}: {detail}" if detail else text)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RouteView:
+    """What one route and nexthop dump says about netwright's routes.
+
+    `synced` maps the index of each desired route found in place (netwright's,
+    unicast, equal) to the nexthop id it uses (0: a plain route); those routes have
+    no record. `nexthops` holds netwright's nexthop objects that no synced route
+    uses (None: the kernel has no nexthop objects); `nexthop_ids` every id taken.
+    """
+
+    records: tuple[RouteRecord, ...]
+    synced: Mapping[int, int]
+    nexthops: tuple[NexthopRecord, ...] | None
+    nexthop_ids: frozenset[int]
+    foreign_nexthop_users: frozenset[int]

@@ -51,6 +51,7 @@ from netwright.kernel.records import (
     Nexthop,
     NexthopRecord,
     RouteRecord,
+    RouteView,
     Target,
 )
 from netwright.model.state import FdbEntry, Link, Neighbour, Route, VxlanLink
@@ -72,7 +73,10 @@ def _mac(raw: bytes | None) -> str | None:
     return ":".join(f"{b:02x}" for b in raw)
 
 
-def _mac_bytes(text: str) -> bytes:
+def mac_bytes(text: str) -> bytes:
+    """`0e:6e:ac:1f:ff:0b` (or with one-digit groups) as its 6 bytes."""
+    if len(text) == 17:
+        return bytes.fromhex(text.replace(":", ""))
     return bytes(int(p, 16) for p in text.split(":"))
 
 
@@ -80,11 +84,62 @@ def _ip(raw: bytes) -> IPAddress:
     return ipaddress.ip_address(raw)
 
 
+def _known_ip(known: dict[bytes, IPAddress], raw: bytes) -> IPAddress:
+    """An address from its bytes, reusing a desired one (building them is the cost)."""
+    found = known.get(raw)
+    return found if found is not None else ipaddress.ip_address(raw)
+
+
 def route_wire_key(key: tuple[int, IPNetwork, int]) -> tuple[int, int, bytes, int, int]:
     """A route key as the dump spells it: (family, table, dst bytes, prefix, metric)."""
     table, dst, metric = key
     family = socket.AF_INET if dst.version == 4 else socket.AF_INET6
     return (family, table, dst.network_address.packed, dst.prefixlen, metric)
+
+
+def route_wire_key_of(route: Route) -> tuple[int, int, bytes, int, int]:
+    """`route_wire_key(route.key)` in one step (a no-op computes thousands).
+
+    Normalises the IPv6 metric 0 to 1024 as `Route.key` does; a unit test keeps
+    the two equal.
+    """
+    dst = route.dst
+    if dst.version == 4:
+        return (
+            socket.AF_INET,
+            route.table,
+            dst.network_address.packed,
+            dst.prefixlen,
+            route.metric,
+        )
+    metric = route.metric or 1024
+    return (socket.AF_INET6, route.table, dst.network_address.packed, dst.prefixlen, metric)
+
+
+def _same_route(
+    want: Route, raw: nl.RawRoute, nexthops: dict[int, nl.RawNexthop], index: dict[str, int]
+) -> bool:
+    """Is `raw` (at want's key, unicast) the desired route? Compared in wire form.
+
+    A route through a nexthop object takes gateway, device and onlink from that
+    object (the compat copies in the route are ignored), which must be netwright's.
+    """
+    if raw.nhid:
+        nh = nexthops.get(raw.nhid)
+        if nh is None:
+            return False
+        gateway, oif, flags = nh.gateway, nh.oif, nh.flags
+    else:
+        gateway, oif, flags = raw.gateway, raw.oif, raw.flags
+    want_gw = want.gateway
+    if gateway != (None if want_gw is None else want_gw.packed):
+        return False
+    if bool(flags & nl.RTNH_F_ONLINK) != want.onlink:
+        return False
+    if want.dev is not None and oif != index.get(want.dev):
+        return False
+    src = want.src
+    return raw.src == (None if src is None else src.packed)
 
 
 class Session:
@@ -323,13 +378,15 @@ class Session:
                 raise
 
     # ------------------------------------------------------------------ bulk dumps
+    #
+    # At thousands of peers a no-op must not build a Python object per kernel
+    # object: each dumped message is parsed into a named tuple of raw fields, looked
+    # up by its wire key among the desired objects, and compared field by field in
+    # wire form (bytes, ifindex). Equal ones are reported by their index in the
+    # desired sequence (`synced`); only the rest become records for the diff.
 
-    def nexthops(self, *, gateways: Collection[IPAddress] = ()) -> list[NexthopRecord] | None:
-        """Every nexthop object (ids are a namespace-wide space); None if unsupported.
-
-        `gateways` (the desired ones) are reused instead of building equal objects:
-        at thousands of peers, building `ipaddress` values is most of a no-op's cost.
-        """
+    def _raw_nexthops(self) -> list[nl.RawNexthop] | None:
+        """Every nexthop object in the namespace; None if the kernel has none."""
         try:
             msgs = self._nl.dump(
                 nl.RTM_GETNEXTHOP, nl.NHMSG.pack(0, 0, 0, 0, 0), what="dump nexthops"
@@ -338,101 +395,103 @@ class Session:
             if exc.errno in {errno.EOPNOTSUPP, errno.EINVAL, errno.EAFNOSUPPORT}:
                 return None
             raise NetlinkRequestError("dump nexthops", exc.errno or 0) from exc
-        self.links()
-        known = {g.packed: g for g in gateways}
-        out = []
-        for data, off, end in msgs:
-            raw = nl.parse_nexthop(data, off, end)
-            nh = None
-            if raw.gateway and raw.oif and not raw.group and not raw.blackhole:
-                gateway = known.get(raw.gateway)
-                nh = Nexthop(
-                    id=raw.id,
-                    gateway=gateway if gateway is not None else _ip(raw.gateway),
-                    dev=self._names.get(raw.oif, str(raw.oif)),
-                    onlink=bool(raw.flags & nl.RTNH_F_ONLINK),
-                )
-            out.append(NexthopRecord(nexthop=nh, id=raw.id, protocol=raw.protocol))
-        return out
+        parse = nl.parse_nexthop
+        return [parse(data, off, end) for data, off, end in msgs]
 
-    def routes(
-        self,
-        *,
-        protocol: int,
-        desired: Collection[Route],
-        nexthops: dict[int, Nexthop],
-    ) -> tuple[list[RouteRecord], set[int]]:
-        """Routes of `protocol`, plus any route at a desired key (for conflicts).
+    def routes(self, *, protocol: int, desired: Sequence[Route]) -> RouteView:
+        """Routes and nexthop objects, as far as netwright's are concerned.
 
-        Also returns the nexthop ids that routes of other protocols use, so that a
-        nexthop object is never deleted from under a route netwright does not own.
-        A route of `protocol` equal to the desired one at its key is reported as that
-        very desired value (no new objects: the no-op fast path).
+        Routes of `protocol` equal to the desired route at their key are only
+        counted (`RouteView.synced`); the other routes of `protocol`, and routes of
+        any protocol at a desired key (for conflicts), become records. Nexthop
+        objects of `protocol` that no synced route uses become records; the ids of
+        all of them, and those that routes of other protocols use, are listed.
         """
-        wire = {route_wire_key(r.key): r for r in desired}
+        raw_nh = self._raw_nexthops()
         try:
             msgs = self._nl.dump(
                 nl.RTM_GETROUTE, nl.RTMSG.pack(0, 0, 0, 0, 0, 0, 0, 0, 0), what="dump routes"
             )
         except OSError as exc:
             raise NetlinkRequestError("dump routes", exc.errno or 0) from exc
-        self.links()
-        names = self._names
-        out = []
+        links = self.links()
+        index = {name: rec.index for name, rec in links.items()}
+        owned_nh = {
+            r.id: r
+            for r in raw_nh or ()
+            if r.protocol == protocol and r.gateway and r.oif and not r.group and not r.blackhole
+        }
+        wire = {route_wire_key_of(r): i for i, r in enumerate(desired)}
+        parse = nl.parse_route
+        records: list[nl.RawRoute] = []
+        synced: dict[int, int] = {}
         foreign_nh: set[int] = set()
+        inet = (socket.AF_INET, socket.AF_INET6)
         for data, off, end in msgs:
-            family, _dst_len, proto = nl.route_header(data, off)
-            if family not in (socket.AF_INET, socket.AF_INET6):
+            raw = parse(data, off, end)
+            if raw.family not in inet or raw.flags & RTM_F_CLONED or raw.tos:
                 continue
-            raw = nl.parse_route(data, off, end)
-            if raw.flags & RTM_F_CLONED or raw.tos:
-                continue
-            if proto != protocol:
+            i = wire.get((raw.family, raw.table, raw.dst, raw.dst_len, raw.metric))
+            if raw.protocol != protocol:
                 if raw.nhid:
                     foreign_nh.add(raw.nhid)
-                if (family, raw.table, raw.dst, raw.dst_len, raw.metric) not in wire:
+                if i is None:
                     continue
-            elif raw.type == nl.RTN_UNICAST:
-                want = wire.get((family, raw.table, raw.dst, raw.dst_len, raw.metric))
-                if want is not None and self._same_route(want, raw, nexthops):
-                    out.append(
-                        RouteRecord(route=want, protocol=proto, type=raw.type, nhid=raw.nhid)
-                    )
-                    continue
-            nh = nexthops.get(raw.nhid) if raw.nhid else None
-            if nh is not None:
-                gateway: IPAddress | None = nh.gateway
-                dev: str | None = nh.dev
-                onlink = nh.onlink
-            else:
-                gateway = _ip(raw.gateway) if raw.gateway else None
-                dev = names.get(raw.oif) if raw.oif else None
-                onlink = bool(raw.flags & nl.RTNH_F_ONLINK)
-            route = Route(
-                dst=ipaddress.ip_network((raw.dst, raw.dst_len)),
-                gateway=gateway,
-                dev=dev,
-                onlink=onlink,
-                table=raw.table,
-                metric=raw.metric,
-                src=_ip(raw.src) if raw.src else None,
+            elif (
+                i is not None
+                and raw.type == nl.RTN_UNICAST
+                and _same_route(desired[i], raw, owned_nh, index)
+            ):
+                synced[i] = raw.nhid
+                continue
+            records.append(raw)
+        used = set(synced.values())
+        needed = {raw.nhid for raw in records if raw.nhid}
+        gateways = {r.gateway.packed: r.gateway for r in desired if r.gateway is not None}
+        nexthops = {
+            nhid: Nexthop(
+                id=nhid,
+                gateway=_known_ip(gateways, r.gateway),
+                dev=self._names.get(r.oif, str(r.oif)),
+                onlink=bool(r.flags & nl.RTNH_F_ONLINK),
             )
-            out.append(RouteRecord(route=route, protocol=proto, type=raw.type, nhid=raw.nhid))
-        return out, foreign_nh
+            for nhid, r in owned_nh.items()
+            if (nhid not in used or nhid in needed) and r.gateway is not None
+        }
+        return RouteView(
+            records=tuple(self._route_record(raw, nexthops) for raw in records),
+            synced=synced,
+            nexthops=None
+            if raw_nh is None
+            else tuple(
+                NexthopRecord(nexthop=nh, id=nh.id, protocol=protocol)
+                for nh in nexthops.values()
+                if nh.id not in used
+            ),
+            nexthop_ids=frozenset(r.id for r in raw_nh or ()),
+            foreign_nexthop_users=frozenset(foreign_nh),
+        )
 
-    def _same_route(self, want: Route, raw: nl.RawRoute, nexthops: dict[int, Nexthop]) -> bool:
-        if raw.nhid:
-            nh = nexthops.get(raw.nhid)
-            if nh is None:
-                return False
-            same = nh.gateway == want.gateway and nh.onlink == want.onlink
+    def _route_record(self, raw: nl.RawRoute, nexthops: dict[int, Nexthop]) -> RouteRecord:
+        nh = nexthops.get(raw.nhid) if raw.nhid else None
+        if nh is not None:
+            gateway: IPAddress | None = nh.gateway
             dev: str | None = nh.dev
+            onlink = nh.onlink
         else:
-            gw = want.gateway.packed if want.gateway is not None else None
-            same = raw.gateway == gw and bool(raw.flags & nl.RTNH_F_ONLINK) == want.onlink
+            gateway = _ip(raw.gateway) if raw.gateway else None
             dev = self._names.get(raw.oif) if raw.oif else None
-        src = want.src.packed if want.src is not None else None
-        return same and raw.src == src and (want.dev is None or dev == want.dev)
+            onlink = bool(raw.flags & nl.RTNH_F_ONLINK)
+        route = Route(
+            dst=ipaddress.ip_network((raw.dst, raw.dst_len)),
+            gateway=gateway,
+            dev=dev,
+            onlink=onlink,
+            table=raw.table,
+            metric=raw.metric,
+            src=_ip(raw.src) if raw.src else None,
+        )
+        return RouteRecord(route=route, protocol=raw.protocol, type=raw.type, nhid=raw.nhid)
 
     def _neigh_dump(self, family: int, what: str) -> list[tuple[bytes, int, int]]:
         try:
@@ -443,58 +502,73 @@ class Session:
             raise NetlinkRequestError(what, exc.errno or 0) from exc
 
     def neighbours(
-        self, devs: Collection[str], *, desired: Collection[Neighbour] = ()
-    ) -> list[NeighbourRecord]:
-        """Neighbours on `devs`; an entry equal to a desired one is reported as it."""
+        self, devs: Collection[str], *, desired: Sequence[Neighbour] = ()
+    ) -> tuple[list[NeighbourRecord], frozenset[int]]:
+        """Neighbours on `devs`, and the indices of desired ones already there, permanent."""
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
         if not wanted:
-            return []
-        same = {(n.dev, n.ip.packed, _mac_bytes(n.mac)): n for n in desired}
+            return [], frozenset()
+        index = {d: i for i, d in wanted.items()}
+        same = {(index[n.dev], n.ip.packed): i for i, n in enumerate(desired) if n.dev in index}
         out = []
+        synced: set[int] = set()
+        parse = nl.parse_neighbour
+        inet = (socket.AF_INET, socket.AF_INET6)
         for data, off, end in self._neigh_dump(socket.AF_UNSPEC, "dump neighbours"):
-            raw = nl.parse_neighbour(data, off, end)
+            raw = parse(data, off, end)
             dev = wanted.get(raw.ifindex)
-            if (
-                dev is None
-                or raw.dst is None
-                or raw.family not in (socket.AF_INET, socket.AF_INET6)
-            ):
+            if dev is None or raw.dst is None or raw.family not in inet:
                 continue
-            found = same.get((dev, raw.dst, raw.lladdr or b""))
+            i = same.get((raw.ifindex, raw.dst))
+            if (
+                i is not None
+                and raw.state & nl.NUD_PERMANENT
+                and raw.lladdr == mac_bytes(desired[i].mac)
+            ):
+                synced.add(i)
+                continue
             out.append(
                 NeighbourRecord(
-                    neighbour=found
-                    if found is not None
-                    else Neighbour(dev=dev, ip=_ip(raw.dst), mac=_mac(raw.lladdr) or ""),
+                    neighbour=Neighbour(dev=dev, ip=_ip(raw.dst), mac=_mac(raw.lladdr) or ""),
                     permanent=bool(raw.state & nl.NUD_PERMANENT),
                 )
             )
-        return out
+        return out, frozenset(synced)
 
-    def fdb(self, devs: Collection[str], *, desired: Collection[FdbEntry] = ()) -> list[FdbRecord]:
-        """Fdb entries on `devs`; an entry equal to a desired one is reported as it."""
+    def fdb(
+        self, devs: Collection[str], *, desired: Sequence[FdbEntry] = ()
+    ) -> tuple[list[FdbRecord], frozenset[int]]:
+        """Fdb entries on `devs`, and the indices of desired ones already there, permanent."""
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
         if not wanted:
-            return []
-        same = {(f.dev, _mac_bytes(f.mac), f.dst.packed): f for f in desired}
+            return [], frozenset()
+        index = {d: i for i, d in wanted.items()}
+        same = {
+            (index[f.dev], mac_bytes(f.mac), f.dst.packed): i
+            for i, f in enumerate(desired)
+            if f.dev in index
+        }
         out = []
+        synced: set[int] = set()
+        parse = nl.parse_neighbour
         for data, off, end in self._neigh_dump(nl.AF_BRIDGE, "dump fdb"):
-            raw = nl.parse_neighbour(data, off, end)
+            raw = parse(data, off, end)
             dev = wanted.get(raw.ifindex)
             if dev is None or raw.dst is None or raw.lladdr is None:
                 continue
-            found = same.get((dev, raw.lladdr, raw.dst))
+            i = same.get((raw.ifindex, raw.lladdr, raw.dst))
+            if i is not None and raw.state & nl.NUD_PERMANENT:
+                synced.add(i)
+                continue
             out.append(
                 FdbRecord(
-                    entry=found
-                    if found is not None
-                    else FdbEntry(dev=dev, mac=_mac(raw.lladdr) or "", dst=_ip(raw.dst)),
+                    entry=FdbEntry(dev=dev, mac=_mac(raw.lladdr) or "", dst=_ip(raw.dst)),
                     permanent=bool(raw.state & nl.NUD_PERMANENT),
                 )
             )
-        return out
+        return out, frozenset(synced)
 
     # ------------------------------------------------------------------ bulk writes
 
@@ -540,14 +614,14 @@ class Session:
             family=nl.FAMILY[n.ip.version],
             ifindex=self.index(n.dev),
             dst=n.ip.packed,
-            lladdr=None if delete else _mac_bytes(n.mac),
+            lladdr=None if delete else mac_bytes(n.mac),
         )
 
     def fdb_message(self, f: FdbEntry, *, delete: bool, replace: bool = False) -> nl.Message:
         return nl.fdb_message(
             delete=delete,
             ifindex=self.index(f.dev),
-            lladdr=_mac_bytes(f.mac),
+            lladdr=mac_bytes(f.mac),
             dst=f.dst.packed,
             replace=replace,
         )
