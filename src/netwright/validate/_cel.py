@@ -196,7 +196,8 @@ def _lookup(value: Any, steps: Sequence[str]) -> tuple[bool, Any]:
     return True, value
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
+    """A value as messages quote it: strings in backticks, booleans as YAML spells them."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -260,5 +261,5 @@ def _message(
             return str(text)
     found, field_value = _lookup(value, steps)
     if found and isinstance(field_value, bool | int | float | str):
-        return f"{rule.text} (got {_show(field_value)})"
+        return f"{rule.text} (got {show(field_value)})"
     return rule.text

@@ -168,12 +168,7 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f"`{value}`"
-    return str(value)
+_show = _cel.show  # one way to quote a value in every message
 
 
 def _type_error(expected: str, value: Any) -> str:
