@@ -28,7 +28,9 @@ def blocks_in(root: Path) -> dict[str, str]:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def add_node(root: Path, name: str, address: str) -> None:
@@ -54,7 +56,9 @@ def test_write_allocates_then_changes_nothing(
     mtime = (spec / "ipblocks.yaml").stat().st_mtime_ns
     assert main(["allocate", str(spec), "--write"]) == 0
     assert "unchanged" in capsys.readouterr().out
-    assert (spec / "ipblocks.yaml").stat().st_mtime_ns == mtime, "an unchanged file is not rewritten"
+    assert (spec / "ipblocks.yaml").stat().st_mtime_ns == mtime, (
+        "an unchanged file is not rewritten"
+    )
 
 
 def test_join_and_leave_keep_every_other_block(
@@ -103,7 +107,9 @@ def test_render_follows_the_underlay_mtu(spec: Path, capsys: pytest.CaptureFixtu
     assert tunnel["mac"] == "0e:6e:ac:1f:ff:0c", "0e:6e: + 172.31.255.12"
 
 
-def test_render_of_an_unknown_node_is_exit_2(spec: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_render_of_an_unknown_node_is_exit_2(
+    spec: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["render", str(spec), "--node", "n9"]) == 2
     err = capsys.readouterr().err
     assert "Node/n9" in err
