@@ -135,9 +135,7 @@ _EXPECTED: Final = {
     "boolean": "a boolean (true or false)",
 }
 
-_DNS_SUBDOMAIN: Final = (
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
+_DNS_SUBDOMAIN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 _DNS_LABEL: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # Patterns are cryptic; the ones we use often are explained in words instead.
 _PATTERN_HINTS: Final = {
@@ -626,8 +624,9 @@ def _array(schema: Mapping[str, Any], where: str) -> Callable[[Any, str, _Ctx], 
             for i, item in enumerate(out):
                 marker = repr(item)
                 if marker in seen:
-                    ctx.add(f"{path}[{i}]", f"duplicate entry {_show(item)}; entries must be "
-                            "unique")
+                    ctx.add(
+                        f"{path}[{i}]", f"duplicate entry {_show(item)}; entries must be unique"
+                    )
                 seen.add(marker)
         elif list_type == "map":
             seen_keys: set[str] = set()
@@ -637,8 +636,10 @@ def _array(schema: Mapping[str, Any], where: str) -> Callable[[Any, str, _Ctx], 
                 marker = repr(tuple(item.get(k) for k in map_keys))
                 if marker in seen_keys:
                     named = ", ".join(f"{k}={_show(item.get(k))}" for k in map_keys)
-                    ctx.add(f"{path}[{i}]", f"duplicate entry with {named}; "
-                            f"{'/'.join(map_keys)} must be unique")
+                    ctx.add(
+                        f"{path}[{i}]",
+                        f"duplicate entry with {named}; {'/'.join(map_keys)} must be unique",
+                    )
                 seen_keys.add(marker)
         return out
 
@@ -672,9 +673,7 @@ def _key_problem(key: str) -> str | None:
     return None
 
 
-def _string_map(
-    value: Any, path: str, ctx: _Ctx, *, labels: bool
-) -> dict[str, str] | Any:
+def _string_map(value: Any, path: str, ctx: _Ctx, *, labels: bool) -> dict[str, str] | Any:
     if not isinstance(value, dict):
         ctx.add_broken(path, _type_error("a map of strings", value))
         return value
@@ -770,7 +769,8 @@ def _compile_kind(crd: Mapping[str, Any]) -> tuple[str, _Kind]:
     # metadata are checked the way the API server checks them.
     root_schema = dict(schema)
     properties = {
-        k: v for k, v in (schema.get("properties") or {}).items()
+        k: v
+        for k, v in (schema.get("properties") or {}).items()
         if k not in {"apiVersion", "kind", "metadata"}
     }
     root_schema["properties"] = properties
@@ -835,8 +835,9 @@ class CrdSchemas:
     def from_package(cls) -> CrdSchemas:
         """From the copy shipped as package data (`netwright/data/crds/`)."""
         folder: Traversable = resources.files("netwright").joinpath("data", "crds")
-        files = sorted((f for f in folder.iterdir() if f.name.endswith(".yaml")),
-                       key=lambda f: f.name)
+        files = sorted(
+            (f for f in folder.iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name
+        )
         return cls.from_texts(f.read_text(encoding="utf-8") for f in files)
 
     def kinds(self) -> tuple[str, ...]:

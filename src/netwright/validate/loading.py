@@ -21,7 +21,7 @@ import yaml
 from netwright.errors import Issue
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 try:
     _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -128,20 +128,43 @@ def parse_documents(text: str, file: str, relpath: str) -> tuple[list[Document],
     return documents, []
 
 
-def load_directory(directory: str) -> tuple[list[Document], list[Issue]]:
-    """Every document under a spec directory, plus the files that could not be read."""
+@dataclass(frozen=True, slots=True)
+class SpecFile:
+    """One YAML file of a spec directory, read but not parsed."""
+
+    file: str  # as the user would name it
+    relpath: str
+    text: str
+
+
+def read_directory(directory: str) -> tuple[list[SpecFile], list[Issue]]:
+    """The text of every spec file under `directory`, plus the files that could not be read."""
     if not os.path.isdir(directory):
         return [], [Issue(file=directory, message="not a directory (a spec directory is expected)")]
-    documents: list[Document] = []
+    files: list[SpecFile] = []
     issues: list[Issue] = []
     for full, relpath in iter_spec_files(directory):
         try:
             with open(full, encoding="utf-8") as stream:
-                text = stream.read()
+                files.append(SpecFile(full, relpath, stream.read()))
         except (OSError, UnicodeDecodeError) as exc:
             issues.append(Issue(file=full, message=f"cannot read: {exc}"))
-            continue
-        docs, problems = parse_documents(text, full, relpath)
+    return files, issues
+
+
+def parse_files(files: Iterable[SpecFile]) -> tuple[list[Document], list[Issue]]:
+    """Every document of the files, in order, plus the files that are not valid YAML."""
+    documents: list[Document] = []
+    issues: list[Issue] = []
+    for f in files:
+        docs, problems = parse_documents(f.text, f.file, f.relpath)
         documents.extend(docs)
         issues.extend(problems)
     return documents, issues
+
+
+def load_directory(directory: str) -> tuple[list[Document], list[Issue]]:
+    """Every document under a spec directory, plus the files that could not be read."""
+    files, issues = read_directory(directory)
+    documents, problems = parse_files(files)
+    return documents, issues + problems

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from netwright.errors import Issue, ValidationError
 from netwright.model.spec import API_GROUP, API_VERSION, GROUP_VERSION, ClusterSpec
-from netwright.validate import building
+from netwright.validate import building, caching
 from netwright.validate.checks import Located, check_cluster
-from netwright.validate.loading import Document, load_directory
+from netwright.validate.loading import Document, parse_files, read_directory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -40,10 +40,9 @@ _MANAGED_ONLY = frozenset({"NodeNetworkConfig"})
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LoadedSpec:
-    """A valid cluster, with the documents it came from (for locating later problems)."""
+    """A valid cluster, and the documents of other API groups that were skipped."""
 
     cluster: ClusterSpec
-    located: Located
     ignored: tuple[Document, ...] = ()
 
 
@@ -161,7 +160,7 @@ def validate_documents(
         order = {doc.file: i for i, doc in enumerate(documents)}
         issues.sort(key=lambda i: (order.get(i.file, -1), i.line))
         return None, issues
-    return LoadedSpec(cluster=cluster, located=located, ignored=tuple(found.ignored)), []
+    return LoadedSpec(cluster=cluster, ignored=tuple(found.ignored)), []
 
 
 @contextlib.contextmanager
@@ -184,11 +183,23 @@ def _gc_paused() -> Iterator[None]:
 
 
 def load_spec(directory: str, schemas: CrdSchemas | None = None) -> LoadedSpec:
-    """Load and validate a spec directory; raise `ValidationError` listing every problem."""
+    """Load and validate a spec directory; raise `ValidationError` listing every problem.
+
+    An unchanged directory that validated before comes from the cache
+    (`validate.caching`); custom `schemas` bypass it.
+    """
+    files, issues = read_directory(directory)
+    cache_key = caching.key(directory, files) if schemas is None and not issues else None
+    if cache_key is not None:
+        cached = caching.load(cache_key, files)
+        if cached is not None:
+            return cached
     with _gc_paused():
-        documents, issues = load_directory(directory)
-        spec, problems = validate_documents(documents, schemas)
-    issues += problems
+        documents, problems = parse_files(files)
+        spec, invalid = validate_documents(documents, schemas)
+    issues += problems + invalid
     if issues or spec is None:
         raise ValidationError(issues)
+    if cache_key is not None:
+        caching.store(cache_key, spec, documents)
     return spec
