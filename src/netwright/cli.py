@@ -121,6 +121,25 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
         raise
 
 
+def _remember_written(
+    directory: str, target: str, spec: LoadedSpec, blocks: Sequence[IPBlock]
+) -> None:
+    """Leave the spec cache warm for the directory just written (see `caching.remember`)."""
+    import dataclasses  # noqa: PLC0415
+
+    from netwright.model.spec import Source  # noqa: PLC0415
+    from netwright.validate import caching  # noqa: PLC0415
+
+    # Each document of ipblocks_yaml is 9 lines after a 2-line header; its
+    # `apiVersion` line (where a document's line points) is the second.
+    placed = tuple(
+        dataclasses.replace(b, source=Source(file=target, line=4 + 9 * i))
+        for i, b in enumerate(blocks)
+    )
+    cluster = dataclasses.replace(spec.cluster, blocks=placed)
+    caching.remember(directory, dataclasses.replace(spec, cluster=cluster))
+
+
 def cmd_allocate(args: argparse.Namespace) -> int:
     from netwright.validate import IPBLOCKS_FILE  # noqa: PLC0415
 
@@ -135,6 +154,7 @@ def cmd_allocate(args: argparse.Namespace) -> int:
                 current = stream.read()
         if current != text:
             write_atomic(target, text)
+            _remember_written(args.dir, target, spec, result.blocks)
         print(
             f"{target}: {len(result.blocks)} blocks "
             f"({len(result.added)} added, {len(result.freed)} freed"

@@ -122,3 +122,25 @@ def test_old_entries_are_pruned(
         shutil.copytree(spec, copy)
         load_spec(str(copy))
     assert len(entries(cache)) == 3
+
+
+def test_allocate_write_leaves_the_cache_warm(
+    cache: Path, spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netwright.cli import main
+    from netwright.validate import validating
+
+    (spec / "ipblocks.yaml").unlink()
+    assert main(["allocate", str(spec), "--write"]) == 0
+    with monkeypatch.context() as m:
+
+        def must_not_run(*args: object, **kwargs: object) -> None:
+            raise AssertionError("a cache miss: the directory was validated again")
+
+        m.setattr(validating, "validate_documents", must_not_run)
+        warm = load_spec(str(spec))
+    monkeypatch.setenv("NETWRIGHT_NO_CACHE", "1")
+    cold = load_spec(str(spec))
+    assert warm.cluster == cold.cluster
+    assert [b.source for b in warm.cluster.blocks] == [b.source for b in cold.cluster.blocks]
+    assert warm.secret_files == cold.secret_files == ("peer.yaml",)

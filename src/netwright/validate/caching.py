@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import netwright
 from netwright import _cache
 from netwright.validate import building
-from netwright.validate.loading import Document, parse_documents
+from netwright.validate.loading import Document, parse_documents, read_directory
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -66,14 +66,14 @@ def _holds_secret(doc: Document) -> bool:
     return doc.api_version == "v1" and doc.kind == "Secret"
 
 
-def store(cache_key: str, spec: LoadedSpec, documents: Sequence[Document]) -> None:
+def store(cache_key: str, spec: LoadedSpec) -> None:
     """Cache a valid spec, without its secrets and without YAML nodes."""
     entry = {
         "cluster": dataclasses.replace(spec.cluster, secrets={}),
         "ignored": [
             (d.file, d.relpath, d.line, d.api_version, d.kind, d.name) for d in spec.ignored
         ],
-        "secret_files": sorted({d.relpath for d in documents if _holds_secret(d)}),
+        "secret_files": spec.secret_files,
     }
     _cache.write(cache_key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
     _cache.prune("spec-", KEEP)
@@ -106,4 +106,16 @@ def load(cache_key: str, files: Sequence[SpecFile]) -> LoadedSpec | None:
         for file, relpath, line, api, kind, name in entry["ignored"]
     )
     cluster = dataclasses.replace(entry["cluster"], secrets=secrets)
-    return LoadedSpec(cluster=cluster, ignored=ignored)
+    return LoadedSpec(cluster=cluster, ignored=ignored, secret_files=tuple(entry["secret_files"]))
+
+
+def remember(directory: str, spec: LoadedSpec) -> None:
+    """Cache `spec` as what `directory` now validates to.
+
+    For a writer that just produced the directory's content from a valid spec
+    (`allocate --write`: new blocks come from the allocator, so they are valid
+    by construction); the next plan or apply then starts warm.
+    """
+    files, issues = read_directory(directory)
+    if not issues:
+        store(key(directory, files), spec)

@@ -44,6 +44,8 @@ class LoadedSpec:
 
     cluster: ClusterSpec
     ignored: tuple[Document, ...] = ()
+    #: The files that hold Secret documents (relative paths): the cache re-reads them.
+    secret_files: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -160,7 +162,12 @@ def validate_documents(
         order = {doc.file: i for i, doc in enumerate(documents)}
         issues.sort(key=lambda i: (order.get(i.file, -1), i.line))
         return None, issues
-    return LoadedSpec(cluster=cluster, ignored=tuple(found.ignored)), []
+    secret_files = sorted(
+        {d.relpath for d in documents if (d.api_version, d.kind) == ("v1", "Secret")}
+    )
+    return LoadedSpec(
+        cluster=cluster, ignored=tuple(found.ignored), secret_files=tuple(sorted(secret_files))
+    ), []
 
 
 @contextlib.contextmanager
@@ -201,5 +208,5 @@ def load_spec(directory: str, schemas: CrdSchemas | None = None) -> LoadedSpec:
     if issues or spec is None:
         raise ValidationError(issues)
     if cache_key is not None:
-        caching.store(cache_key, spec, documents)
+        caching.store(cache_key, spec)
     return spec
