@@ -6,8 +6,9 @@ For each size it writes a spec directory (N v1 Nodes, a vxlan Backend, an
 IPPool, a Network, and the N IPBlocks `allocate --write` would store), then
 times, best of `--repeat`:
 
-- load+validate: `load_spec` (libyaml compose, CRD schema and CEL on every
-  netwright document, cross-object checks);
+- load+validate: `load_spec` with the spec cache off (libyaml compose, CRD
+  schema and CEL on every netwright document, cross-object checks);
+- load (cached): `load_spec` of the unchanged directory, from the spec cache;
 - allocate: a fresh allocation of every node, and a no-op one over existing blocks;
 - render+plan: one node's NodeNetworkConfig and desired state, with N-1 peers.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import ipaddress
+import os
 import sys
 import tempfile
 import time
@@ -93,6 +95,14 @@ def baseline_load(root: Path) -> None:
             list(yaml.load_all(stream, Loader=yaml.CSafeLoader))
 
 
+def cold_load(root: Path) -> None:
+    os.environ["NETWRIGHT_NO_CACHE"] = "1"
+    try:
+        load_spec(str(root))
+    finally:
+        del os.environ["NETWRIGHT_NO_CACHE"]
+
+
 def measure(n: int, repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="nw-bench-") as tmp:
         root = Path(tmp)
@@ -112,7 +122,8 @@ def measure(n: int, repeat: int) -> dict[str, float]:
         del ix
         return {
             "yaml baseline": best(repeat, lambda: baseline_load(root)),
-            "load+validate": best(repeat, lambda: load_spec(str(root))),
+            "load+validate": best(repeat, lambda: cold_load(root)),
+            "load (cached)": best(repeat, lambda: load_spec(str(root))),
             "allocate (fresh)": best(repeat, lambda: allocate(fresh)),
             "allocate (no-op)": best(repeat, lambda: allocate(spec.cluster)),
             "render+plan 1 node": best(repeat, render_and_plan),

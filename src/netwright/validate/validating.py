@@ -204,6 +204,10 @@ def load_spec(directory: str, schemas: CrdSchemas | None = None) -> LoadedSpec:
     with _gc_paused():
         documents, problems = parse_files(files)
         spec, invalid = validate_documents(documents, schemas)
+        # Free the YAML node trees while the collector still sleeps: re-enabled
+        # with them alive, its first full collection walks them all (1-2 s at
+        # 10,000 nodes, measured), only to find nothing to collect.
+        del documents
     issues += problems + invalid
     if issues or spec is None:
         raise ValidationError(issues)
