@@ -1,8 +1,10 @@
 """The `struct` fast path must agree with pyroute2 (encoding and decoding) and the kernel.
 
-The codec tests need no root: they check our encoders against pyroute2's decoders and
-our decoders against pyroute2's encoders. Nexthop messages, which pyroute2 0.9.7 does
-not know, are checked against the kernel and `ip -json` in a throwaway namespace.
+The codec tests need no root: they check our encoders against pyroute2's decoders (link
+and address requests against the very bytes pyroute2's request compiler, `IPBatch`,
+would send) and our decoders against pyroute2's encoders. Nexthop messages, which
+pyroute2 0.9.7 does not know, and the link and address dumps are checked against the
+kernel and `ip -json` in throwaway namespaces.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 from _netns import ipj, quiet, sh, underlay
+from pyroute2 import IPBatch
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
@@ -271,3 +276,317 @@ def test_nexthops_and_batches_against_the_kernel(netns: Callable[[str], str]) ->
     finally:
         sock.close()
     sh(ns, "ip", "link", "show")
+
+
+# ---------------------------------------------------------------- links and addresses
+
+MAC = bytes.fromhex("0e6eac1fff0b")
+V4 = ipaddress.ip_address("172.31.255.11").packed
+V6 = ipaddress.ip_address("fd00::1").packed
+
+
+def pyroute2_request(call: str, *args: object, **kwargs: object) -> bytes:
+    """What pyroute2 would send for `IPRoute().<call>(...)`: type, flags, payload."""
+    batch = IPBatch()
+    try:
+        getattr(batch, call)(*args, **kwargs)
+        data = bytes(batch.batch)
+    finally:
+        batch.close()
+    return data[4:8] + data[16:]  # the header without length, sequence number and port
+
+
+def ours(message: nl.Message) -> bytes:
+    kind, flags, payload = message
+    return framed((kind, flags | nl.NLM_F_ACK, payload))[4:8] + payload
+
+
+@pytest.mark.parametrize(
+    ("pyroute2_call", "message"),
+    [
+        pytest.param(
+            ("link", "add", {"ifname": "cni0", "kind": "bridge", "mtu": 1450}),
+            nl.link_create_message(name="cni0", kind="bridge", mtu=1450),
+            id="create-bridge",
+        ),
+        pytest.param(
+            ("link", "add", {"ifname": "cni0", "kind": "bridge"}),
+            nl.link_create_message(name="cni0", kind="bridge"),
+            id="create-bridge-bare",
+        ),
+        pytest.param(
+            (
+                "link",
+                "add",
+                {
+                    "ifname": "nwvx.1",
+                    "kind": "vxlan",
+                    "vxlan_id": 1,
+                    "vxlan_port": 8472,
+                    "vxlan_learning": 0,
+                    "vxlan_local": "172.31.255.11",
+                    "vxlan_link": 2,
+                    "mtu": 1450,
+                    "address": "0e:6e:ac:1f:ff:0b",
+                },
+            ),
+            nl.link_create_message(
+                name="nwvx.1",
+                kind="vxlan",
+                mtu=1450,
+                mac=MAC,
+                vxlan=nl.VxlanSettings(vni=1, port=8472, learning=False, local=V4, link=2),
+            ),
+            id="create-vxlan-v4",
+        ),
+        pytest.param(
+            (
+                "link",
+                "add",
+                {
+                    "ifname": "nwvx.1",
+                    "kind": "vxlan",
+                    "vxlan_id": 7,
+                    "vxlan_port": 4789,
+                    "vxlan_learning": 1,
+                    "vxlan_local6": "fd00::1",
+                },
+            ),
+            nl.link_create_message(
+                name="nwvx.1",
+                kind="vxlan",
+                vxlan=nl.VxlanSettings(vni=7, port=4789, learning=True, local=V6, link=0),
+            ),
+            id="create-vxlan-v6-learning",
+        ),
+        pytest.param(
+            ("link", "set", {"index": 5, "ifalias": "netwright", "state": "up"}),
+            nl.link_set_message(index=5, alias="netwright", up=True),
+            id="set-alias-up",
+        ),
+        pytest.param(
+            (
+                "link",
+                "set",
+                {"index": 5, "mtu": 1400, "address": "0e:6e:ac:1f:ff:0b", "state": "down"},
+            ),
+            nl.link_set_message(index=5, mtu=1400, mac=MAC, up=False),
+            id="set-mtu-mac-down",
+        ),
+        pytest.param(
+            ("link", "set", {"index": 5, "mtu": 1400}),
+            nl.link_set_message(index=5, mtu=1400),
+            id="set-mtu",
+        ),
+        pytest.param(
+            ("link", "del", {"index": 5}), nl.link_delete_message(index=5), id="delete-link"
+        ),
+        pytest.param(
+            ("addr", "add", {"index": 5, "address": "10.244.1.1", "prefixlen": 24}),
+            nl.address_message(
+                delete=False,
+                family=socket.AF_INET,
+                prefixlen=24,
+                index=5,
+                address=bytes([10, 244, 1, 1]),
+            ),
+            id="add-address-v4",
+        ),
+        pytest.param(
+            ("addr", "add", {"index": 5, "address": "fd00::1", "prefixlen": 64}),
+            nl.address_message(
+                delete=False, family=socket.AF_INET6, prefixlen=64, index=5, address=V6
+            ),
+            id="add-address-v6",
+        ),
+        pytest.param(
+            ("addr", "del", {"index": 5, "address": "10.244.1.1", "prefixlen": 24}),
+            nl.address_message(
+                delete=True,
+                family=socket.AF_INET,
+                prefixlen=24,
+                index=5,
+                address=bytes([10, 244, 1, 1]),
+            ),
+            id="delete-address-v4",
+        ),
+        pytest.param(
+            ("addr", "del", {"index": 5, "address": "fd00::1", "prefixlen": 64}),
+            nl.address_message(
+                delete=True, family=socket.AF_INET6, prefixlen=64, index=5, address=V6
+            ),
+            id="delete-address-v6",
+        ),
+    ],
+)
+def test_link_and_address_requests_are_pyroute2s_bytes(
+    pyroute2_call: tuple[str, str, dict[str, object]], message: nl.Message
+) -> None:
+    call, cmd, kwargs = pyroute2_call
+    assert ours(message) == pyroute2_request(call, cmd, **kwargs)
+
+
+def test_link_by_name_and_probe_decode_in_pyroute2() -> None:
+    msg = decode(ifinfmsg, framed(nl.link_set_message(name="cni0", alias="netwright", up=True)))
+    assert (msg["index"], msg["flags"], msg["change"]) == (0, 1, 1)  # type: ignore[index]
+    assert msg.get_attr("IFLA_IFNAME") == "cni0"  # type: ignore[attr-defined]
+    assert msg.get_attr("IFLA_IFALIAS") == "netwright"  # type: ignore[attr-defined]
+    delete = decode(ifinfmsg, framed(nl.link_delete_message(name="cni0")))
+    assert delete["header"]["type"] == nl.RTM_DELLINK  # type: ignore[index]
+    assert delete.get_attr("IFLA_IFNAME") == "cni0"  # type: ignore[attr-defined]
+    probe = decode(ifinfmsg, framed(nl.link_probe_message(name="nwprobe0", kind="ipip")))
+    assert probe["header"]["flags"] & (nl.NLM_F_CREATE | nl.NLM_F_EXCL)  # type: ignore[index]
+    assert probe.get_attr("IFLA_MTU") == 0xFFFFFFFF  # type: ignore[attr-defined]
+    info = probe.get_attr("IFLA_LINKINFO")  # type: ignore[attr-defined]
+    assert info.get_attr("IFLA_INFO_KIND") == "ipip"
+
+
+def test_link_decoder_matches_pyroute2_encoder() -> None:
+    msg = ifinfmsg()
+    msg["header"]["type"] = nl.RTM_NEWLINK
+    msg["index"] = 7
+    msg["flags"] = nl.IFF_UP
+    data_attrs = [
+        ("IFLA_VXLAN_ID", 1),
+        ("IFLA_VXLAN_LINK", 2),
+        ("IFLA_VXLAN_LOCAL", "172.31.255.11"),
+        ("IFLA_VXLAN_LEARNING", 0),
+        ("IFLA_VXLAN_PORT", 8472),
+    ]
+    msg["attrs"] = [
+        ("IFLA_IFNAME", "nwvx.1"),
+        ("IFLA_MTU", 1450),
+        ("IFLA_ADDRESS", "0e:6e:ac:1f:ff:0b"),
+        ("IFLA_IFALIAS", "netwright"),
+        ("IFLA_MASTER", 3),
+        (
+            "IFLA_LINKINFO",
+            {"attrs": [("IFLA_INFO_KIND", "vxlan"), ("IFLA_INFO_DATA", {"attrs": data_attrs})]},
+        ),
+    ]
+    msg.encode()
+    data = bytes(msg.data)
+    assert nl.parse_link(data, 16, len(data)) == nl.RawLink(
+        ifindex=7,
+        flags=nl.IFF_UP,
+        name="nwvx.1",
+        mtu=1450,
+        address=MAC,
+        alias="netwright",
+        master=3,
+        kind="vxlan",
+        vxlan=nl.RawVxlan(vni=1, port=8472, learning=False, local=V4, link=2),
+    )
+
+
+@pytest.mark.parametrize(
+    ("family", "address", "prefixlen", "attrs"),
+    [
+        (socket.AF_INET, "10.244.1.1", 24, [("IFA_ADDRESS", "10.244.1.1"), ("IFA_LOCAL", "10.244.1.1")]),
+        (socket.AF_INET6, "fd00::1", 64, [("IFA_ADDRESS", "fd00::1")]),
+    ],
+    ids=["v4", "v6"],
+)  # fmt: skip
+def test_address_decoder_matches_pyroute2_encoder(
+    family: int, address: str, prefixlen: int, attrs: list[tuple[str, str]]
+) -> None:
+    msg = ifaddrmsg()
+    msg["header"]["type"] = nl.RTM_NEWADDR
+    msg["family"] = family
+    msg["prefixlen"] = prefixlen
+    msg["scope"] = 0
+    msg["index"] = 7
+    msg["attrs"] = attrs
+    msg.encode()
+    data = bytes(msg.data)
+    assert nl.parse_address(data, 16, len(data)) == nl.RawAddress(
+        family, prefixlen, 0, 7, ipaddress.ip_address(address).packed
+    )
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
+def test_link_and_address_dumps_match_ip_json(netns: Callable[[str], str]) -> None:
+    from netwright.kernel import Target, open_session
+
+    ns = netns("dump")
+    quiet(ns)
+    underlay(ns, "172.31.255.11/24")
+    sh(ns, "ip", "addr", "add", "fd00:31::11/64", "dev", "eth0", "nodad")
+    sh(ns, "ip", "link", "add", "br0", "mtu", "1400", "type", "bridge")
+    sh(ns, "ip", "link", "set", "br0", "alias", "someone else's")
+    sh(ns, "ip", "link", "set", "ul", "master", "br0")
+    sh(
+        ns, "ip", "link", "add", "vx0", "address", "0e:6e:ac:1f:ff:0b", "type", "vxlan",
+        "id", "42", "local", "172.31.255.11", "dev", "eth0", "dstport", "4789", "nolearning",
+    )  # fmt: skip
+    sh(ns, "ip", "link", "add", "vx6", "type", "vxlan", "id", "43", "local", "fd00:31::11",
+       "dstport", "8472")  # fmt: skip
+    with open_session(Target(netns=ns)) as session:
+        links = session.links()
+        addresses = session.addresses(sorted(links))
+    for shown in ipj(ns, "ip", "-d", "link", "show"):
+        rec = links[shown["ifname"]]
+        assert rec.index == shown["ifindex"]
+        assert rec.alias == shown.get("ifalias")
+        assert rec.link.mtu == shown["mtu"]
+        assert rec.link.mac == shown["address"]
+        assert rec.link.up == ("UP" in shown["flags"])
+        assert rec.link.kind == shown.get("linkinfo", {}).get("info_kind", "")
+        master = shown.get("master")
+        assert rec.master == (links[master].index if master else 0)
+        data = shown.get("linkinfo", {}).get("info_data", {})
+        if rec.link.kind == "vxlan":
+            vx = rec.link.vxlan
+            assert vx is not None
+            assert (vx.vni, vx.port, vx.learning, str(vx.local), vx.dev) == (
+                data["id"],
+                data["port"],
+                data["learning"],
+                data.get("local") or data.get("local6"),
+                data.get("link"),
+            )
+    shown_addrs = {
+        (a["ifname"], f"{i['local']}/{i['prefixlen']}", i["scope"] == "link" and i["family"] == "inet6")
+        for a in ipj(ns, "ip", "addr", "show")
+        for i in a["addr_info"]
+    }  # fmt: skip
+    assert {(a.dev, str(a.address), a.link_local) for a in addresses} == shown_addrs
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
+def test_kind_question_creates_nothing(
+    netns: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netwright.kernel import Target, open_session, rtnl
+
+    ns = netns("kinds")
+    monkeypatch.setattr(rtnl, "_KINDS", {})
+    asked: list[list[nl.Message]] = []
+    real = rtnl.Session.transact
+
+    def counting(self: rtnl.Session, messages: list[nl.Message]) -> list[nl.Failure]:
+        asked.append(list(messages))
+        return real(self, messages)
+
+    monkeypatch.setattr(rtnl.Session, "transact", counting)
+    before = ipj(ns, "ip", "link", "show")
+    with open_session(Target(netns=ns)) as session:
+        assert session.supports_kind("bridge")
+        assert session.supports_kind("vxlan")
+        assert not session.supports_kind("ipip")
+        assert not session.supports_kind("wireguard")
+        assert len(asked) == 4
+        # Once per kind per process: another session, in another namespace, does not ask.
+    with open_session(Target(netns=netns("kinds2"))) as session:
+        assert session.supports_kind("bridge")
+        assert not session.supports_kind("ipip")
+    assert len(asked) == 4
+    assert ipj(ns, "ip", "link", "show") == before
+    # A kind already on the target is proof, without asking.
+    monkeypatch.setattr(rtnl, "_KINDS", {})
+    sh(ns, "ip", "link", "add", "vethx", "type", "veth", "peer", "name", "vethy")
+    with open_session(Target(netns=ns)) as session:
+        assert session.supports_kind("veth")
+    assert len(asked) == 4

@@ -362,33 +362,24 @@ def test_failures_name_object_and_errno_and_the_rest_goes_on(node: str, tmp_path
 def test_link_is_never_half_made(
     node: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from netwright.kernel import _nlcodec as nl
     from netwright.kernel import rtnl
 
-    real = rtnl.Session.create_link
+    real = rtnl.Session.transact
 
-    def failing(self: rtnl.Session, link: Link, *, alias: str) -> None:
-        original = self._ipr
+    def refuse_alias(self: rtnl.Session, messages: list[nl.Message]) -> list[nl.Failure]:
+        # The second request of a create (alias and state) is refused by "the kernel".
+        if any(kind == nl.RTM_NEWLINK and b"netwright" in body for kind, _f, body in messages):
+            return [nl.Failure(0, 22, "refused by the test")]
+        return real(self, messages)
 
-        class Proxy:
-            def __getattr__(self, name: str) -> object:
-                return getattr(original, name)
-
-            def link(self, cmd: str, **kw: object) -> object:
-                if cmd == "set":
-                    raise rtnl.NetlinkRequestError("link set", 22)
-                return original.link(cmd, **kw)
-
-        self._ipr = Proxy()
-        try:
-            real(self, link, alias=alias)
-        finally:
-            self._ipr = original
-
-    monkeypatch.setattr(rtnl.Session, "create_link", failing)
+    monkeypatch.setattr(rtnl.Session, "transact", refuse_alias)
     state = NodeState(node="n1", links=(Link(name="cni0", kind="bridge", mtu=1400),))
     report = run(state, Target(netns=node, root=str(tmp_path)), check=False)
     assert report.result is not None
-    assert report.result.failed
+    assert [e for _c, e in report.result.failed] == [
+        "link cni0: EINVAL (Invalid argument): refused by the test"
+    ]
     assert "cni0" not in {lk["ifname"] for lk in ipj(node, "ip", "link", "show")}
 
 
@@ -478,3 +469,43 @@ def test_bird_is_reloaded_after_its_config_changes(node: str, tmp_path: Path) ->
                 if not os.path.exists(f"/proc/{pid}"):
                     break
                 time.sleep(0.01)
+
+
+@pytest.mark.parametrize("through", ["libnftables", "nft-program"])
+def test_nft_table_created_changed_and_removed(
+    node: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through: str
+) -> None:
+    from netwright.kernel import _nftables
+
+    if through == "nft-program":
+        monkeypatch.setattr(_nftables, "_library", lambda: None)
+    target = Target(netns=node, root=str(tmp_path))
+    state = NodeState(node="n1", nft=NftTable(body=NAT))
+    report = run(state, target, check=False)
+    assert report.ok, report.lines()
+    assert [(c.kind, str(c.op)) for c in report.delta.changes] == [("nft", "add")]
+    listed = sh(node, "nft", "list", "table", "inet", "netwright")
+    assert "masquerade" in listed
+    assert 'comment "netwright sha256:' in listed
+    assert run(state, target, check=False).delta.empty
+    changed = NodeState(
+        node="n1", nft=NftTable(body=NAT.replace("masquerade", "counter masquerade"))
+    )
+    report = run(changed, target, check=False)
+    assert [(c.kind, str(c.op)) for c in report.delta.changes] == [("nft", "change")]
+    assert "counter" in sh(node, "nft", "list", "table", "inet", "netwright")
+    assert run(changed, target, check=False).delta.empty
+    assert run(NodeState(node="n1"), target, check=False).ok
+    assert "netwright" not in sh(node, "nft", "list", "tables")
+
+
+def test_nft_create_refuses_a_table_that_appeared_meanwhile(node: str) -> None:
+    from netwright.errors import KernelError
+    from netwright.kernel import host, open_session
+
+    sh(node, "nft", "add", "table", "inet", "netwright")
+    sh(node, "nft", "add", "chain", "inet", "netwright", "mine")
+    before = sh(node, "nft", "list", "ruleset")
+    with open_session(Target(netns=node)) as session, pytest.raises(KernelError, match="exists"):
+        host.nft_replace(session, NftTable(body=NAT), family="inet", name="netwright", exists=False)
+    assert sh(node, "nft", "list", "ruleset") == before

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from netwright.engine.applying import ApplyResult, apply, apply_with, check_kinds
+from netwright.engine.applying import ApplyResult, apply, apply_with
 from netwright.engine.diffing import Change, Conflict, Delta, Op, Ownership, diff
 from netwright.engine.observing import ObservedState, observe, observe_facts, observe_with
 from netwright.kernel import Target, open_session
@@ -93,6 +93,5 @@ def run(state: NodeState, target: Target, *, check: bool) -> Report:
         delta = diff(state, observed)
         if check:
             return Report(node=state.node, target=target, check=True, delta=delta)
-        check_kinds(session, delta)
-        result = apply_with(session, delta)
+        result = apply_with(session, delta)  # checks link kinds before any change
         return Report(node=state.node, target=target, check=False, delta=delta, result=result)

@@ -12,11 +12,17 @@ needs a link type the kernel lacks.
 The hard cases:
 
 - Unsupported link types must be found before anything changes: each kind the
-  delta creates is probed first, in the target namespace, with a throwaway link
-  (`Session.probe_kind`); EOPNOTSUPP raises `UnsupportedKernelError`
-  ("kernel lacks ipip support"). Probing, not a list of kinds, because modules,
-  built-ins and autoloading differ per host and only the kernel knows. Check mode
-  never gets here: a probe writes, briefly.
+  delta creates is checked first (`Session.supports_kind`); a kind the kernel lacks
+  raises `UnsupportedKernelError` ("kernel lacks ipip support"). Asking the kernel,
+  not a list of kinds, because modules, built-ins and autoloading differ per host
+  and only the kernel knows. The question writes nothing: a kind already on the
+  target is proof, and otherwise the kernel is sent a create it must refuse, whose
+  errno says whether it knows the kind (once per kind per process). So check mode
+  could ask too, but never needs to. Why not let the real create answer and roll
+  back? Links are created after deletes, sysctls and more in delta order, so a late
+  "Unknown device type" would leave a half-applied node; reordering creates first
+  would break re-created links (delete, then create under the same name). The
+  refused create answers the same question for one round trip, without either.
 - Bulk objects (nexthops, routes, neighbours, fdb) in a row go out as one netlink
   batch with one ack barrier; errors come back per message and are mapped to their
   change. "Already gone" (ENOENT, ESRCH, ENODEV) on a delete is success, as is an
@@ -92,7 +98,7 @@ def check_kinds(session: Session, delta: Delta) -> None:
     for c in delta.changes:
         if c.kind == "link" and str(c.op) == "add" and c.after.kind not in seen:
             seen.add(c.after.kind)
-            if not session.probe_kind(c.after):
+            if not session.supports_kind(c.after.kind):
                 raise UnsupportedKernelError(
                     f"link {c.after.name}: kernel lacks {c.after.kind} support; nothing was applied"
                 )
@@ -203,7 +209,11 @@ class _Applier:
             self.s.write_sysctl(c.after.path, c.after.value)
         elif c.kind == "nft":
             host.nft_replace(
-                self.s, c.after if op != "delete" else None, family=NFT_FAMILY, name=NFT_TABLE
+                self.s,
+                c.after if op != "delete" else None,
+                family=NFT_FAMILY,
+                name=NFT_TABLE,
+                exists=op != "add",
             )
         elif c.kind == "file":
             if op == "delete":

@@ -1,4 +1,4 @@
-"""The kernel adapter: the only package in netwright that speaks netlink (pyroute2 and `struct`).
+"""The kernel adapter: the only package in netwright that speaks netlink (`struct`, libnftables).
 
 The engine reaches a node's kernel through `open_session(target)` and nothing else.
 """

@@ -3,8 +3,10 @@
 Why it exists: the engine must not know how netlink is spoken. A `Session` reads
 and writes kernel objects in the model's own terms (`netwright.model.state`) and
 reports refusals as `NetlinkRequestError` naming the object and the errno. It is the
-only module, with `_nlcodec.py`, that touches netlink, and the only importer of
-pyroute2 in netwright; pyroute2 is imported when a session opens, never at import.
+only module, with `_nlcodec.py` and `_nftables.py`, that talks to the kernel's
+networking. It does not import pyroute2: that import alone costs about 130 ms per
+process, more than provisioning a lab node; `_nlcodec` encodes the few link and
+address requests byte for byte as pyroute2 would (tested against it).
 
 What it must not do: decide anything. Which objects are netwright's, what to
 change and in what order is the engine's business; this module reads exactly what
@@ -13,14 +15,14 @@ network namespace (a mistyped `--netns` is an error, not a new namespace).
 
 The hard cases:
 
-- pyroute2 ignores nothing but the kernel does: IFLA_IFALIAS in an RTM_NEWLINK that
-  *creates* a link is silently dropped (`rtnl_create_link` never reads it; checked
-  on 6.18). So a link is created, then given its alias and state in a second
-  request, and deleted again if that second request fails: never half-made.
+- The kernel ignores IFLA_IFALIAS in an RTM_NEWLINK that *creates* a link
+  (`rtnl_create_link` never reads it; checked on 6.18). So a link is created, then
+  given its alias and state in a second request, and deleted again if that second
+  request fails: never half-made.
 - A kind the kernel lacks (`ipip`, `wireguard` here) answers EOPNOTSUPP ("Unknown
-  device type"). `probe_kind` asks with a throwaway down link of that kind, so
-  the answer covers modules, built-ins and autoloading exactly as the real request
-  would see them; EEXIST (a VNI already taken) still proves the kind exists.
+  device type"). `supports_kind` asks with a create the kernel must refuse either
+  way, and reads the answer from how it refuses (`nl.link_probe_message`), once
+  per kind per process.
 - Routes through nexthop objects dump with RTA_NH_ID (plus compat gateway and oif
   while `nexthop_compat_mode` is 1); the nexthop table is the truth for them, so
   gateway, device and onlink are taken from the object, not from the compat copy.
@@ -40,6 +42,7 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 from netwright.errors import KernelError
+from netwright.kernel import _nftables
 from netwright.kernel import _nlcodec as nl
 from netwright.kernel._netns import entered
 from netwright.kernel.records import (
@@ -68,9 +71,10 @@ RTM_F_CLONED = 0x200
 
 
 def _mac(raw: bytes | None) -> str | None:
-    if not raw or len(raw) != 6:
+    """A link-layer address as `ip` prints it (any length: tunnels have 4 or 16 bytes)."""
+    if not raw:
         return None
-    return ":".join(f"{b:02x}" for b in raw)
+    return raw.hex(":")
 
 
 def mac_bytes(text: str) -> bytes:
@@ -142,44 +146,68 @@ def _same_route(
     return raw.src == (None if src is None else src.packed)
 
 
-class Session:
-    """An open connection to one target's kernel: netlink sockets, sysctls, nft.
+def _link_record(raw: nl.RawLink, names: dict[int, str]) -> LinkRecord:
+    vxlan = None
+    vx = raw.vxlan
+    if vx is not None:
+        vxlan = VxlanLink(
+            vni=vx.vni,
+            port=vx.port,
+            local=ipaddress.ip_address(vx.local) if vx.local else ipaddress.IPv4Address(0),
+            dev=names.get(vx.link) if vx.link else None,
+            learning=vx.learning,
+        )
+    link = Link(
+        name=raw.name,
+        kind=raw.kind,
+        mtu=raw.mtu,
+        mac=_mac(raw.address),
+        up=bool(raw.flags & nl.IFF_UP),
+        vxlan=vxlan,
+    )
+    return LinkRecord(index=raw.ifindex, alias=raw.alias, link=link, master=raw.master)
 
-    Use `open_session(target)`. Link and address work goes through pyroute2; bulk
-    objects through `_nlcodec`. Name-to-index lookups are cached and refreshed by
-    `refresh_links()` (the engine calls it after creating or deleting links).
+
+#: Link kinds this kernel is known to support or lack. A property of the kernel, not
+#: of a namespace (modules, built-ins and autoloading are global), so one answer per
+#: kind per process.
+_KINDS: dict[str, bool] = {}
+
+
+class Session:
+    """An open connection to one target's kernel: a netlink socket, sysctls, nft.
+
+    Use `open_session(target)`. Everything netlink goes through `_nlcodec`. Name-to-index
+    lookups are cached and refreshed by `refresh_links()` (and after any link write).
     """
 
     def __init__(self, target: Target) -> None:
-        from pyroute2 import IPRoute  # noqa: PLC0415 - 0.2 s: only when a session opens
-
         self.target = target
         with entered(target.netns):
-            # Both sockets are created inside the namespace and stay bound to it.
-            self._ipr: Any = IPRoute()
-            try:
-                self._nl = nl.Socket()
-            except BaseException:
-                self._ipr.close()
-                raise
+            # Created inside the namespace, the socket stays bound to it.
+            self._nl = nl.Socket()
         self._links: dict[str, LinkRecord] | None = None
         self._names: dict[int, str] = {}
-        self._probed: dict[str, bool] = {}
+        self._nft: Any = None
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._ipr.close()
+        if self._nft is not None:
+            with contextlib.suppress(Exception):
+                self._nft.close()
         self._nl.close()
 
-    # ------------------------------------------------------------------ links
+    def _request(self, what: str, message: nl.Message) -> None:
+        """Send one request and wait for its answer; a refusal raises NetlinkRequestError."""
+        for failure in self.transact([message]):
+            raise NetlinkRequestError(what, failure.errno, failure.message)
 
-    def _pyroute2(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-        from pyroute2.netlink.exceptions import NetlinkError  # noqa: PLC0415
-
+    def _dump(self, kind: int, payload: bytes, what: str) -> list[tuple[bytes, int, int]]:
         try:
-            return call(*args, **kwargs)
-        except NetlinkError as exc:
-            raise NetlinkRequestError(what, int(exc.code)) from exc
+            return self._nl.dump(kind, payload, what=what)
+        except OSError as exc:
+            raise NetlinkRequestError(what, exc.errno or 0) from exc
+
+    # ------------------------------------------------------------------ links
 
     def links(self) -> dict[str, LinkRecord]:
         if self._links is None:
@@ -188,49 +216,14 @@ class Session:
         return self._links
 
     def refresh_links(self) -> None:
-        raw = self._pyroute2("dump links", self._ipr.get_links)
-        names = {int(m["index"]): str(m.get_attr("IFLA_IFNAME")) for m in raw}
-        links: dict[str, LinkRecord] = {}
-        for msg in raw:
-            rec = self._link_record(msg, names)
-            links[rec.name] = rec
-        self._links = links
+        parse = nl.parse_link
+        raw = [
+            parse(d, o, e)
+            for d, o, e in self._dump(nl.RTM_GETLINK, nl.link_dump_request(), "dump links")
+        ]
+        names = {r.ifindex: r.name for r in raw}
+        self._links = {r.name: _link_record(r, names) for r in raw}
         self._names = names
-
-    @staticmethod
-    def _link_record(msg: Any, names: dict[int, str]) -> LinkRecord:
-        name = str(msg.get_attr("IFLA_IFNAME"))
-        info = msg.get_attr("IFLA_LINKINFO")
-        kind = "" if info is None else str(info.get_attr("IFLA_INFO_KIND") or "")
-        vxlan = None
-        if kind == "vxlan" and info is not None:
-            data = info.get_attr("IFLA_INFO_DATA")
-            if data is not None:
-                local = data.get_attr("IFLA_VXLAN_LOCAL") or data.get_attr("IFLA_VXLAN_LOCAL6")
-                dev_index = data.get_attr("IFLA_VXLAN_LINK") or 0
-                vxlan = VxlanLink(
-                    vni=int(data.get_attr("IFLA_VXLAN_ID") or 0),
-                    port=int(data.get_attr("IFLA_VXLAN_PORT") or 0),
-                    local=ipaddress.ip_address(local) if local else ipaddress.IPv4Address(0),
-                    dev=names.get(int(dev_index)) if dev_index else None,
-                    learning=bool(data.get_attr("IFLA_VXLAN_LEARNING")),
-                )
-        address = msg.get_attr("IFLA_ADDRESS")
-        link = Link(
-            name=name,
-            kind=kind,
-            mtu=int(msg.get_attr("IFLA_MTU") or 0),
-            mac=str(address).lower() if address else None,
-            up=bool(int(msg["flags"]) & IFF_UP),
-            vxlan=vxlan,
-        )
-        alias = msg.get_attr("IFLA_IFALIAS")
-        return LinkRecord(
-            index=int(msg["index"]),
-            alias=str(alias) if alias is not None else None,
-            link=link,
-            master=int(msg.get_attr("IFLA_MASTER") or 0),
-        )
 
     def index(self, dev: str) -> int:
         rec = self.links().get(dev)
@@ -238,66 +231,56 @@ class Session:
             raise NetlinkRequestError(f"link {dev}", errno.ENODEV)
         return rec.index
 
-    def _link_kwargs(self, link: Link, name: str) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"ifname": name, "kind": link.kind}
-        if link.vxlan is not None:
-            vx = link.vxlan
-            kwargs["vxlan_id"] = vx.vni
-            kwargs["vxlan_port"] = vx.port
-            kwargs["vxlan_learning"] = 1 if vx.learning else 0
-            if vx.local.version == 4:
-                kwargs["vxlan_local"] = str(vx.local)
-            else:
-                kwargs["vxlan_local6"] = str(vx.local)
-            if vx.dev is not None:
-                kwargs["vxlan_link"] = self.index(vx.dev)
-        return kwargs
+    def _vxlan(self, link: Link) -> nl.VxlanSettings | None:
+        vx = link.vxlan
+        if vx is None:
+            return None
+        return nl.VxlanSettings(
+            vx.vni, vx.port, vx.learning, vx.local.packed, self.index(vx.dev) if vx.dev else 0
+        )
 
-    def probe_kind(self, link: Link) -> bool:
-        """Can this kernel, in this namespace, create a link of `link.kind`?"""
-        if link.kind in self._probed:
-            return self._probed[link.kind]
-        name = "nwprobe" + secrets.token_hex(4)
-        try:
-            kwargs = self._link_kwargs(link, name)
-        except NetlinkRequestError:  # its underlay device is missing: the real request will say so
-            kwargs = {"ifname": name, "kind": link.kind}
-        supported = True
-        try:
-            self._pyroute2(f"probe {link.kind}", self._ipr.link, "add", **kwargs)
-        except NetlinkRequestError as exc:
-            supported = exc.errno != errno.EOPNOTSUPP
-        else:
-            with contextlib.suppress(Exception):
-                self._ipr.link("del", ifname=name)
-        self._probed[link.kind] = supported
-        return supported
+    def supports_kind(self, kind: str) -> bool:
+        """Can this kernel create a link of `kind`? Asked once per kind per process.
+
+        A kind already present on the target is proof. Otherwise the kernel is asked
+        with a create it must refuse (`nl.link_probe_message`): EOPNOTSUPP means it
+        lacks the kind, any other answer that it has it. Nothing is created, so the
+        question costs one round trip, where creating and deleting a throwaway link
+        cost 40-57 ms (a link delete waits for RCU). Should a kernel ever accept the
+        probe, the link is deleted again and the kind counts as supported.
+        """
+        if any(r.link.kind == kind for r in self.links().values()):
+            _KINDS[kind] = True
+        if kind not in _KINDS:
+            name = "nwprobe" + secrets.token_hex(4)
+            failures = self.transact([nl.link_probe_message(name=name, kind=kind)])
+            if not failures:
+                with contextlib.suppress(KernelError):
+                    self._request(f"link {name}", nl.link_delete_message(name=name))
+            _KINDS[kind] = not failures or failures[0].errno != errno.EOPNOTSUPP
+        return _KINDS[kind]
 
     def create_link(self, link: Link, *, alias: str) -> None:
-        """Create `link` with all its settings, or leave nothing behind."""
+        """Create `link` with all its settings, or leave nothing behind.
+
+        Two requests: the kernel drops IFLA_IFALIAS from a create (module docstring).
+        """
         what = f"link {link.name}"
-        kwargs = self._link_kwargs(link, link.name)
-        if link.mtu is not None:
-            kwargs["mtu"] = link.mtu
-        if link.mac is not None:
-            kwargs["address"] = link.mac
-        self._pyroute2(what, self._ipr.link, "add", **kwargs)
+        message = nl.link_create_message(
+            name=link.name,
+            kind=link.kind,
+            mtu=link.mtu,
+            mac=mac_bytes(link.mac) if link.mac is not None else None,
+            vxlan=self._vxlan(link),
+        )
         try:
-            found = self._pyroute2(what, self._ipr.link_lookup, ifname=link.name)
-            if not found:
-                raise NetlinkRequestError(what, errno.ENODEV, "created but not found")  # noqa: TRY301 - undone below like any failure
-            self._pyroute2(
-                what,
-                self._ipr.link,
-                "set",
-                index=found[0],
-                ifalias=alias,
-                state="up" if link.up else "down",
-            )
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self._ipr.link("del", ifname=link.name)
-            raise
+            self._request(what, message)
+            try:
+                self._request(what, nl.link_set_message(name=link.name, alias=alias, up=link.up))
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._request(what, nl.link_delete_message(name=link.name))
+                raise
         finally:
             self._links = None
 
@@ -309,21 +292,20 @@ class Session:
         mac: str | None = None,
         up: bool | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"index": self.index(name)}
-        if mtu is not None:
-            kwargs["mtu"] = mtu
-        if mac is not None:
-            kwargs["address"] = mac
-        if up is not None:
-            kwargs["state"] = "up" if up else "down"
+        message = nl.link_set_message(
+            index=self.index(name),
+            mtu=mtu,
+            mac=mac_bytes(mac) if mac is not None else None,
+            up=up,
+        )
         try:
-            self._pyroute2(f"link {name}", self._ipr.link, "set", **kwargs)
+            self._request(f"link {name}", message)
         finally:
             self._links = None
 
     def delete_link(self, name: str) -> None:
         try:
-            self._pyroute2(f"link {name}", self._ipr.link, "del", index=self.index(name))
+            self._request(f"link {name}", nl.link_delete_message(index=self.index(name)))
         except NetlinkRequestError as exc:
             if exc.errno != errno.ENODEV:  # already gone is done
                 raise
@@ -338,40 +320,39 @@ class Session:
         if not wanted:
             return []
         out = []
-        for msg in self._pyroute2("dump addresses", self._ipr.get_addr):
-            dev = wanted.get(int(msg["index"]))
-            if dev is None:
+        parse = nl.parse_address
+        request = nl.IFADDRMSG.pack(0, 0, 0, 0, 0)
+        for data, off, end in self._dump(nl.RTM_GETADDR, request, "dump addresses"):
+            raw = parse(data, off, end)
+            dev = wanted.get(raw.ifindex)
+            if dev is None or raw.address is None or raw.family not in nl.INET:
                 continue
-            local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-            iface = ipaddress.ip_interface(f"{local}/{int(msg['prefixlen'])}")
+            iface = ipaddress.ip_interface((raw.address, raw.prefixlen))
             out.append(
                 AddressRecord(
                     dev=dev,
                     address=iface,
-                    link_local=int(msg["scope"]) == RT_SCOPE_LINK and iface.version == 6,
+                    link_local=raw.scope == RT_SCOPE_LINK and iface.version == 6,
                 )
             )
         return out
 
-    def add_address(self, addr: Address) -> None:
-        self._pyroute2(
-            f"address {addr.address} dev {addr.dev}",
-            self._ipr.addr,
-            "add",
-            index=self.index(addr.dev),
-            address=str(addr.address.ip),
+    def _address(self, addr: Address, *, delete: bool) -> nl.Message:
+        return nl.address_message(
+            delete=delete,
+            family=nl.FAMILY[addr.address.version],
             prefixlen=addr.address.network.prefixlen,
+            index=self.index(addr.dev),
+            address=addr.address.ip.packed,
         )
+
+    def add_address(self, addr: Address) -> None:
+        self._request(f"address {addr.address} dev {addr.dev}", self._address(addr, delete=False))
 
     def delete_address(self, addr: Address) -> None:
         try:
-            self._pyroute2(
-                f"address {addr.address} dev {addr.dev}",
-                self._ipr.addr,
-                "del",
-                index=self.index(addr.dev),
-                address=str(addr.address.ip),
-                prefixlen=addr.address.network.prefixlen,
+            self._request(
+                f"address {addr.address} dev {addr.dev}", self._address(addr, delete=True)
             )
         except NetlinkRequestError as exc:
             if exc.errno not in {errno.EADDRNOTAVAIL, errno.ENODEV}:
@@ -650,6 +631,30 @@ class Session:
             except OSError as exc:
                 name = path.removeprefix("/proc/sys/").replace("/", ".")
                 raise NetlinkRequestError(f"sysctl {name}", exc.errno or 0) from exc
+
+    def nft(self, script: str) -> tuple[bool, str, str]:
+        """Run an nftables script in the target: (succeeded, output, error text).
+
+        In-process through libnftables when it is installed, else the `nft` program
+        (raises KernelError when neither is there).
+        """
+        with entered(self.target.netns):
+            if self._nft is None:
+                self._nft = _nftables.open_context() or False
+            if self._nft:
+                return self._nft.run(script)  # type: ignore[no-any-return]
+            try:
+                proc = subprocess.run(
+                    ["nft", "-f", "-"],
+                    input=script,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=60,
+                )
+            except FileNotFoundError:
+                raise KernelError("nft table: the `nft` program is not installed") from None
+            return proc.returncode == 0, proc.stdout, proc.stderr
 
     def run(
         self, argv: Sequence[str], *, stdin: str | None = None
