@@ -590,3 +590,120 @@ def test_kind_question_creates_nothing(
     with open_session(Target(netns=ns)) as session:
         assert session.supports_kind("veth")
     assert len(asked) == 4
+
+
+# ---------------------------------------------------------------- the fast path for dumps
+
+
+def _rtmsg(attrs: list[tuple[str, object]], family: int = socket.AF_INET, **head: int) -> bytes:
+    msg = rtmsg()
+    msg["header"]["type"] = nl.RTM_NEWROUTE
+    msg["family"] = family
+    msg["dst_len"] = head.get("dst_len", 24)
+    msg["table"] = head.get("table", 254)
+    msg["proto"] = head.get("proto", 211)
+    msg["type"] = 1
+    msg["flags"] = head.get("flags", 0)
+    msg["attrs"] = attrs
+    msg.encode()
+    return bytes(msg.data)
+
+
+ROUTES = [
+    # Same length, same layout: the second and third take the fast path.
+    _rtmsg([("RTA_TABLE", 254), ("RTA_DST", "10.64.0.0"), ("RTA_GATEWAY", "172.31.0.1"), ("RTA_OIF", 2)]),
+    _rtmsg([("RTA_TABLE", 254), ("RTA_DST", "10.64.1.0"), ("RTA_GATEWAY", "172.31.0.2"), ("RTA_OIF", 2)], flags=4),
+    _rtmsg([("RTA_TABLE", 254), ("RTA_DST", "10.64.2.0"), ("RTA_GATEWAY", "172.31.0.3"), ("RTA_OIF", 3)], proto=4),
+    # Same length, other attributes in those places: must not be read with that layout.
+    _rtmsg([("RTA_TABLE", 254), ("RTA_DST", "10.64.3.0"), ("RTA_PREFSRC", "10.0.0.1"), ("RTA_PRIORITY", 7)]),
+    _rtmsg([("RTA_TABLE", 254), ("RTA_DST", "10.64.4.0"), ("RTA_OIF", 2), ("RTA_GATEWAY", "172.31.0.4")]),
+    # No RTA_TABLE (rtm_table), no RTA_DST (default route), IPv6, multipath.
+    _rtmsg([("RTA_GATEWAY", "172.31.0.1"), ("RTA_OIF", 2)], dst_len=0, table=100),
+    _rtmsg([("RTA_GATEWAY", "172.31.0.1"), ("RTA_OIF", 2)], dst_len=0, table=100),
+    _rtmsg([("RTA_TABLE", 1000), ("RTA_DST", "fd00::"), ("RTA_PRIORITY", 1024), ("RTA_OIF", 2)], family=socket.AF_INET6, dst_len=64, table=0),
+    _rtmsg([("RTA_TABLE", 1000), ("RTA_DST", "fd00:1::"), ("RTA_PRIORITY", 1024), ("RTA_OIF", 2)], family=socket.AF_INET6, dst_len=64, table=0),
+    _rtmsg([("RTA_GATEWAY", "fe80::1"), ("RTA_OIF", 2)], family=socket.AF_INET6, dst_len=0, table=100),
+    _rtmsg([("RTA_TABLE", 254), ("RTA_DST", "10.64.5.0"), ("RTA_MULTIPATH", [{"oif": 2}, {"oif": 3}])]),
+    _rtmsg([("RTA_TABLE", 254), ("RTA_DST", "10.64.6.0"), ("RTA_MULTIPATH", [{"oif": 2}, {"oif": 3}])]),
+]  # fmt: skip
+
+
+def test_fast_route_parse_equals_the_full_parse() -> None:
+    parse = nl.route_parser()
+    for data in ROUTES * 2:
+        assert parse(data, 16, len(data)) == nl.parse_route(data, 16, len(data))
+    assert any(layout is not None for layout in parse.layouts.values())
+    multipath = ROUTES[-1]
+    assert parse.layouts[len(multipath) - 16] is None  # never fast: RawRoute needs the flag
+    assert parse(multipath, 16, len(multipath)).multipath
+
+
+def test_fast_neighbour_parse_equals_the_full_parse() -> None:
+    messages = []
+    for family, dst, mac, state in (
+        (socket.AF_INET, "10.244.2.0", "0e:6e:ac:1f:ff:0c", nl.NUD_PERMANENT),
+        (socket.AF_INET, "10.244.3.0", "0e:6e:ac:1f:ff:0d", 2),
+        (socket.AF_INET6, "fd00::1", "0e:6e:ac:1f:ff:0e", nl.NUD_PERMANENT),
+        (nl.AF_BRIDGE, "172.31.255.12", "0e:6e:ac:1f:ff:0f", nl.NUD_PERMANENT),
+        (socket.AF_INET, "10.244.4.0", None, 2),
+    ):
+        msg = ndmsg()
+        msg["header"]["type"] = nl.RTM_NEWNEIGH
+        msg["family"] = family
+        msg["ifindex"] = 9
+        msg["state"] = state
+        msg["attrs"] = [("NDA_DST", dst)] + ([("NDA_LLADDR", mac)] if mac else [])
+        msg.encode()
+        messages.append(bytes(msg.data))
+    parse = nl.neighbour_parser()
+    for data in messages * 2:
+        assert parse(data, 16, len(data)) == nl.parse_neighbour(data, 16, len(data))
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
+def test_fast_parse_equals_the_full_parse_on_kernel_dumps(netns: Callable[[str], str]) -> None:
+    from netwright.engine import Target, run
+    from netwright.kernel import open_session
+    from netwright.model.state import FdbEntry, Link, Neighbour, NodeState, Route, VxlanLink
+
+    ns = netns("fast")
+    quiet(ns)
+    underlay(ns, "172.31.255.11/24")
+    sh(ns, "ip", "-6", "route", "add", "fd00:9::/64", "dev", "eth0", "metric", "7")
+    sh(ns, "ip", "route", "add", "10.99.0.0/24", "nexthop", "via", "172.31.255.1", "dev", "eth0",
+       "nexthop", "via", "172.31.255.2", "dev", "eth0")  # fmt: skip
+    sh(ns, "ip", "nexthop", "add", "id", "7", "via", "172.31.255.1", "dev", "eth0")
+    sh(ns, "ip", "nexthop", "add", "id", "8", "group", "7")
+    sh(ns, "ip", "nexthop", "add", "id", "9", "blackhole")
+    vx = Link(
+        name="nwvx.1",
+        kind="vxlan",
+        mtu=1450,
+        vxlan=VxlanLink(vni=1, port=8472, local=ipaddress.ip_address("172.31.255.11"), dev="eth0"),
+    )
+    peers = [
+        (ipaddress.ip_network(f"10.64.{i}.0/24"), ipaddress.ip_address(f"172.31.0.{i + 1}"))
+        for i in range(40)
+    ]
+    state = NodeState(
+        node="n",
+        links=(vx,),
+        routes=tuple(Route(dst=b, gateway=b.network_address, dev="nwvx.1", onlink=True) for b, _u in peers[:20])
+        + tuple(Route(dst=b, gateway=u, dev="eth0", onlink=True) for b, u in peers[20:]),
+        neighbours=tuple(Neighbour(dev="nwvx.1", ip=b.network_address, mac=f"0e:6e:ac:1f:00:{i:02x}") for i, (b, _u) in enumerate(peers)),
+        fdb=tuple(FdbEntry(dev="nwvx.1", mac=f"0e:6e:ac:1f:00:{i:02x}", dst=u) for i, (_b, u) in enumerate(peers)),
+    )  # fmt: skip
+    assert run(state, Target(netns=ns), check=False).ok
+    with open_session(Target(netns=ns)) as session:
+        sock = session._nl
+        for kind, request, fast, full in (
+            (nl.RTM_GETROUTE, nl.RTMSG.pack(0, 0, 0, 0, 0, 0, 0, 0, 0), nl.route_parser(), nl.parse_route),
+            (nl.RTM_GETNEXTHOP, nl.NHMSG.pack(0, 0, 0, 0, 0), nl.nexthop_parser(), nl.parse_nexthop),
+            (nl.RTM_GETNEIGH, nl.NDMSG.pack(0, 0, 0, 0, 0, 0, 0), nl.neighbour_parser(), nl.parse_neighbour),
+            (nl.RTM_GETNEIGH, nl.NDMSG.pack(nl.AF_BRIDGE, 0, 0, 0, 0, 0, 0), nl.neighbour_parser(), nl.parse_neighbour),
+        ):  # fmt: skip
+            messages = sock.dump(kind, request, what="dump")
+            assert len(messages) >= 20
+            assert [fast(*m) for m in messages] == [full(*m) for m in messages]
+            assert any(layout is not None for layout in fast.layouts.values())

@@ -376,7 +376,7 @@ class Session:
             if exc.errno in {errno.EOPNOTSUPP, errno.EINVAL, errno.EAFNOSUPPORT}:
                 return None
             raise NetlinkRequestError("dump nexthops", exc.errno or 0) from exc
-        parse = nl.parse_nexthop
+        parse = nl.nexthop_parser()
         return [parse(data, off, end) for data, off, end in msgs]
 
     def routes(self, *, protocol: int, desired: Sequence[Route]) -> RouteView:
@@ -403,7 +403,7 @@ class Session:
             if r.protocol == protocol and r.gateway and r.oif and not r.group and not r.blackhole
         }
         wire = {route_wire_key_of(r): i for i, r in enumerate(desired)}
-        parse = nl.parse_route
+        parse = nl.route_parser()
         records: list[nl.RawRoute] = []
         synced: dict[int, int] = {}
         foreign_nh: set[int] = set()
@@ -494,7 +494,7 @@ class Session:
         same = {(index[n.dev], n.ip.packed): i for i, n in enumerate(desired) if n.dev in index}
         out = []
         synced: set[int] = set()
-        parse = nl.parse_neighbour
+        parse = nl.neighbour_parser()
         inet = (socket.AF_INET, socket.AF_INET6)
         for data, off, end in self._neigh_dump(socket.AF_UNSPEC, "dump neighbours"):
             raw = parse(data, off, end)
@@ -533,7 +533,7 @@ class Session:
         }
         out = []
         synced: set[int] = set()
-        parse = nl.parse_neighbour
+        parse = nl.neighbour_parser()
         for data, off, end in self._neigh_dump(nl.AF_BRIDGE, "dump fdb"):
             raw = parse(data, off, end)
             dev = wanted.get(raw.ifindex)
