@@ -509,3 +509,28 @@ def test_nft_create_refuses_a_table_that_appeared_meanwhile(node: str) -> None:
     with open_session(Target(netns=node)) as session, pytest.raises(KernelError, match="exists"):
         host.nft_replace(session, NftTable(body=NAT), family="inet", name="netwright", exists=False)
     assert sh(node, "nft", "list", "ruleset") == before
+
+
+def test_removing_a_vtep_counts_what_goes_with_it(node: str, tmp_path: Path) -> None:
+    target = Target(netns=node, root=str(tmp_path))
+    state = full_state(tmp_path)
+    assert run(state, target, check=False).ok
+    without = dataclasses.replace(
+        state,
+        links=state.links[1:],
+        addresses=tuple(a for a in state.addresses if a.dev != "nwvx.1"),
+        routes=tuple(r for r in state.routes if r.dev != "nwvx.1"),
+        neighbours=(),
+        fdb=(),
+    )
+    report = run(without, target, check=False)
+    assert report.ok, report.lines()
+    assert run(without, target, check=False).delta.empty
+    summaries = {
+        (c.kind, c.count) for c in report.delta.changes if c.before is None and c.after is None
+    }
+    assert summaries == {("route", 1), ("nexthop", 1), ("neighbour", 1), ("fdb", 1)}
+    assert "- 1 routes on nwvx.1 (go with their link)" in report.delta.lines()
+    assert "nwvx.1" not in {lk["ifname"] for lk in ipj(node, "ip", "link", "show")}
+    assert "10.244.2.0/24" not in routes(node)
+    assert {n["gateway"] for n in ipj(node, "ip", "nexthop", "show")} == {"172.31.255.12"}

@@ -559,3 +559,40 @@ def test_wire_key_in_one_step_matches_route_key(r: Route) -> None:
     from netwright.kernel.rtnl import route_wire_key, route_wire_key_of
 
     assert route_wire_key_of(r) == route_wire_key(r.key)
+
+
+def test_what_goes_with_a_deleted_link_is_summarised() -> None:
+    desired = NodeState(node="n")
+    observed = ObservedState(
+        links={"eth0": ETH0, "nwvx.1": owned(VX)},
+        vanishing={("nwvx.1", "route"): 5000, ("nwvx.1", "neighbour"): 5000, ("nwvx.1", "fdb"): 4},
+        basis=desired,
+    )
+    delta = diff(desired, observed)
+    assert [(c.kind, str(c.op), c.implied, c.count) for c in delta.changes] == [
+        ("fdb", "delete", True, 4),
+        ("neighbour", "delete", True, 5000),
+        ("route", "delete", True, 5000),
+        ("link", "delete", False, 1),
+    ]
+    assert delta.summary() == {"add": 0, "change": 0, "delete": 10005, "conflict": 0}
+    assert delta.by_kind()["route"] == {"delete": 5000}
+    assert delta.lines()[:3] == [
+        "- 4 fdb entries on nwvx.1 (go with their link)",
+        "- 5000 neighbours on nwvx.1 (go with their link)",
+        "- 5000 routes on nwvx.1 (go with their link)",
+    ]
+    assert delta.to_json()["changes"][2]["count"] == 5000
+
+
+def test_summaries_must_match_the_links_the_diff_deletes() -> None:
+    desired = NodeState(node="n", links=(VX,))
+    observed = ObservedState(
+        links={"eth0": ETH0, "nwvx.1": owned(VX)},
+        vanishing={("nwvx.1", "route"): 3},
+        basis=desired,
+    )
+    with pytest.raises(ValueError, match="vanishing"):
+        diff(desired, observed)
+    with pytest.raises(ValueError, match="another desired state"):
+        diff(NodeState(node="n"), observed)

@@ -144,6 +144,9 @@ def _field_value(obj: Any, name: str) -> str:
 
 def change_line(c: Change) -> str:
     sign = _SIGN[str(c.op)]
+    if c.implied and c.before is None and c.after is None:  # a summary of what a link takes
+        noun = {"neighbour": "neighbours", "fdb": "fdb entries"}.get(c.kind, f"{c.kind}s")
+        return f"{sign} {c.count} {noun} on {c.key} (go with their link)"
     implied = " (goes with its link or nexthop)" if c.implied else ""
     if (
         str(c.op) == "change"
@@ -253,4 +256,6 @@ def change_json(c: Change) -> dict[str, Any]:
         out["nhid"] = c.nhid
     if c.implied:
         out["implied"] = True
+    if c.before is None and c.after is None:
+        out["count"] = c.count
     return out

@@ -28,7 +28,8 @@ The hard cases:
   change. "Already gone" (ENOENT, ESRCH, ENODEV) on a delete is success, as is an
   address that is already there (Calico `deleteRoute`, pyroute2 `ensure()`).
 - Changes marked `implied` are not sent: they vanished with their link or nexthop.
-  They are reported done only if that link or nexthop delete succeeded.
+  They are reported done only if that link or nexthop delete succeeded. What goes
+  with a deleted link comes as one summary per kind (`Change.count`).
 - BIRD is reloaded only after its config file was written successfully.
 """
 
@@ -88,6 +89,8 @@ class ApplyResult:
 
 def _dev(change: Change) -> str | None:
     obj = change.after if change.after is not None else change.before
+    if obj is None and change.implied:  # a summary of what goes with link `key`
+        return str(change.key)
     dev = getattr(obj, "dev", None)
     return dev if isinstance(dev, str) else None
 
@@ -169,7 +172,7 @@ class _Applier:
             if (dev is not None and dev in self.failed_links) or (
                 c.nhid and c.nhid in self.failed_nexthops
             ):
-                what = _render.text(c.kind, c.before, c.nhid)
+                what = _render.text(c.kind, c.before, c.nhid) if c.before is not None else str(c)
                 self.failed.append((c, f"{what}: still there, its link or nexthop was not removed"))
             else:
                 self.done.append(c)

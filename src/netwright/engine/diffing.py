@@ -53,7 +53,7 @@ from netwright.model.state import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterable
+    from collections.abc import Hashable, Iterable, Mapping
 
     from netwright.engine.observing import ObservedState
     from netwright.kernel.records import LinkRecord, NexthopRecord, RouteRecord
@@ -89,6 +89,9 @@ class Change:
     implied: bool = False
     #: For a change: the fields that differ.
     fields: tuple[str, ...] = ()
+    #: Objects this change stands for: > 1 only for an implied delete that summarises
+    #: what goes with a deleted link (`key` is then the link's name, `before` None).
+    count: int = 1
 
     def __str__(self) -> str:
         return _render.change_line(self)
@@ -120,14 +123,16 @@ class Delta:
         return not self.changes
 
     def summary(self) -> dict[str, int]:
-        counts = Counter(str(c.op) for c in self.changes)
+        counts: Counter[str] = Counter()
+        for c in self.changes:
+            counts[str(c.op)] += c.count
         return {str(op): counts.get(str(op), 0) for op in Op} | {"conflict": len(self.conflicts)}
 
     def by_kind(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for c in self.changes:
             out.setdefault(c.kind, {}).setdefault(str(c.op), 0)
-            out[c.kind][str(c.op)] += 1
+            out[c.kind][str(c.op)] += c.count
         return out
 
     def lines(self) -> list[str]:
@@ -208,11 +213,14 @@ class _Plan:
     def ordered(self) -> tuple[Change, ...]:
         def take(kind: str, op: Op) -> list[Change]:
             items = self.changes.get((kind, str(op)), [])
-            return (
-                sorted(items, key=lambda c: _render.sort_key(c.kind, c.key))
-                if op is Op.DELETE
-                else items
-            )
+            if op is not Op.DELETE:
+                return items
+            one = [c for c in items if c.count == 1 and c.before is not None]
+            summaries = [c for c in items if c.count != 1 or c.before is None]
+            return [
+                *sorted(one, key=lambda c: _render.sort_key(c.kind, c.key)),
+                *sorted(summaries, key=lambda c: str(c.key)),
+            ]
 
         out: list[Change] = []
         for kind in reversed(KINDS):
@@ -224,6 +232,24 @@ class _Plan:
         # Last: a nexthop delete takes its routes along, so routes move off it first.
         out.extend(take("nexthop", Op.DELETE))
         return tuple(out)
+
+
+def vanishing_links(
+    desired: NodeState, links: Mapping[str, LinkRecord], own: Ownership | None = None
+) -> set[str]:
+    """The links `diff` deletes (owned, and undesired or to be re-created): what the
+    kernel hangs on them goes with them. The observer asks, to count those objects
+    instead of recording them; `diff` decides with the same function."""
+    own = own or Ownership()
+    wanted = {lk.name: lk for lk in desired.links}
+    out = set()
+    for name, rec in links.items():
+        if not own.link(rec):
+            continue
+        want = wanted.get(name)
+        if want is None or _link_recreate(want, rec.link):
+            out.add(name)
+    return out
 
 
 def _link_recreate(want: Link, have: Link) -> bool:
@@ -284,7 +310,12 @@ def diff(
 ) -> Delta:
     """The changes that turn `observed` into `desired`, touching only what netwright owns."""
     own = ownership or Ownership(files=observed.owned_files)
-    synced = observed.synced_routes or observed.synced_neighbours or observed.synced_fdb
+    synced = (
+        observed.synced_routes
+        or observed.synced_neighbours
+        or observed.synced_fdb
+        or observed.vanishing
+    )
     if synced and observed.basis is not desired:
         raise ValueError("diff: `observed` was observed for another desired state")
     plan = _Plan()
@@ -317,6 +348,10 @@ def diff(
             gone.add(name)
             plan.delete("link", name, rec.link)
     devs = set(wanted_links) - blocked  # where netwright may put addresses and entries
+    for (dev, kind), count in sorted(observed.vanishing.items()):
+        if dev not in gone:
+            raise ValueError(f"diff: `observed` counted {kind}s on link {dev} as vanishing")
+        plan.delete(kind, dev, None, implied=True, count=count)
 
     def dev_problem(kind: str, key: Hashable, ours: str, dev: str) -> bool:
         """True if `dev` cannot take netwright's object (a conflict is recorded unless blocked)."""

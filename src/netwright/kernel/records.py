@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno as errno_mod
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from netwright.errors import KernelError
@@ -122,6 +122,8 @@ class RouteView:
     unicast, equal) to the nexthop id it uses (0: a plain route); those routes have
     no record. `nexthops` holds netwright's nexthop objects that no synced route
     uses (None: the kernel has no nexthop objects); `nexthop_ids` every id taken.
+    `vanishing` counts, per (device, kind), the routes and nexthops of `protocol` on
+    the devices the caller named as vanishing, at no desired key: they have no record.
     """
 
     records: tuple[RouteRecord, ...]
@@ -129,3 +131,4 @@ class RouteView:
     nexthops: tuple[NexthopRecord, ...] | None
     nexthop_ids: frozenset[int]
     foreign_nexthop_users: frozenset[int]
+    vanishing: Mapping[tuple[str, str], int] = field(default_factory=dict)

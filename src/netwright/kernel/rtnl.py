@@ -379,7 +379,9 @@ class Session:
         parse = nl.nexthop_parser()
         return [parse(data, off, end) for data, off, end in msgs]
 
-    def routes(self, *, protocol: int, desired: Sequence[Route]) -> RouteView:
+    def routes(
+        self, *, protocol: int, desired: Sequence[Route], vanishing: Collection[str] = ()
+    ) -> RouteView:
         """Routes and nexthop objects, as far as netwright's are concerned.
 
         Routes of `protocol` equal to the desired route at their key are only
@@ -387,6 +389,8 @@ class Session:
         any protocol at a desired key (for conflicts), become records. Nexthop
         objects of `protocol` that no synced route uses become records; the ids of
         all of them, and those that routes of other protocols use, are listed.
+        Routes and nexthops of `protocol` on a `vanishing` device (one the engine
+        deletes, taking them along) at no desired key are only counted, per device.
         """
         raw_nh = self._raw_nexthops()
         try:
@@ -403,6 +407,11 @@ class Session:
             if r.protocol == protocol and r.gateway and r.oif and not r.group and not r.blackhole
         }
         wire = {route_wire_key_of(r): i for i, r in enumerate(desired)}
+        doomed = {index[d]: d for d in vanishing if d in index}
+        counts: dict[tuple[str, str], int] = {}
+        doomed_nh = {nhid: doomed[r.oif] for nhid, r in owned_nh.items() if r.oif in doomed}
+        for dev in doomed_nh.values():
+            counts[dev, "nexthop"] = counts.get((dev, "nexthop"), 0) + 1
         parse = nl.route_parser()
         records: list[nl.RawRoute] = []
         synced: dict[int, int] = {}
@@ -417,6 +426,11 @@ class Session:
                 if raw.nhid:
                     foreign_nh.add(raw.nhid)
                 if i is None:
+                    continue
+            elif i is None and doomed:
+                going = doomed_nh.get(raw.nhid) if raw.nhid else doomed.get(raw.oif)
+                if going is not None:
+                    counts[going, "route"] = counts.get((going, "route"), 0) + 1
                     continue
             elif (
                 i is not None
@@ -447,10 +461,11 @@ class Session:
             else tuple(
                 NexthopRecord(nexthop=nh, id=nh.id, protocol=protocol)
                 for nh in nexthops.values()
-                if nh.id not in used
+                if nh.id not in used and nh.id not in doomed_nh
             ),
             nexthop_ids=frozenset(r.id for r in raw_nh or ()),
             foreign_nexthop_users=frozenset(foreign_nh),
+            vanishing=counts,
         )
 
     def _route_record(self, raw: nl.RawRoute, nexthops: dict[int, Nexthop]) -> RouteRecord:
@@ -483,11 +498,20 @@ class Session:
             raise NetlinkRequestError(what, exc.errno or 0) from exc
 
     def neighbours(
-        self, devs: Collection[str], *, desired: Sequence[Neighbour] = ()
+        self,
+        devs: Collection[str],
+        *,
+        desired: Sequence[Neighbour] = (),
+        vanishing: dict[tuple[str, str], int] | None = None,
     ) -> tuple[list[NeighbourRecord], frozenset[int]]:
-        """Neighbours on `devs`, and the indices of desired ones already there, permanent."""
+        """Neighbours on `devs`, and the indices of desired ones already there, permanent.
+
+        With `vanishing` (device, "neighbour") -> count, the permanent entries on
+        those devices at no desired key are counted there instead of recorded.
+        """
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
+        doomed = {dev for dev, _kind in vanishing or ()}
         if not wanted:
             return [], frozenset()
         index = {d: i for i, d in wanted.items()}
@@ -509,6 +533,14 @@ class Session:
             ):
                 synced.add(i)
                 continue
+            if (
+                vanishing is not None
+                and i is None
+                and dev in doomed
+                and raw.state & nl.NUD_PERMANENT
+            ):
+                vanishing[dev, "neighbour"] += 1
+                continue
             out.append(
                 NeighbourRecord(
                     neighbour=Neighbour(dev=dev, ip=_ip(raw.dst), mac=_mac(raw.lladdr) or ""),
@@ -518,11 +550,20 @@ class Session:
         return out, frozenset(synced)
 
     def fdb(
-        self, devs: Collection[str], *, desired: Sequence[FdbEntry] = ()
+        self,
+        devs: Collection[str],
+        *,
+        desired: Sequence[FdbEntry] = (),
+        vanishing: dict[tuple[str, str], int] | None = None,
     ) -> tuple[list[FdbRecord], frozenset[int]]:
-        """Fdb entries on `devs`, and the indices of desired ones already there, permanent."""
+        """Fdb entries on `devs`, and the indices of desired ones already there, permanent.
+
+        With `vanishing` (device, "fdb") -> count, the permanent entries on those
+        devices at no desired key are counted there instead of recorded.
+        """
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
+        doomed = {dev for dev, _kind in vanishing or ()}
         if not wanted:
             return [], frozenset()
         index = {d: i for i, d in wanted.items()}
@@ -542,6 +583,14 @@ class Session:
             i = same.get((raw.ifindex, raw.lladdr, raw.dst))
             if i is not None and raw.state & nl.NUD_PERMANENT:
                 synced.add(i)
+                continue
+            if (
+                vanishing is not None
+                and i is None
+                and dev in doomed
+                and raw.state & nl.NUD_PERMANENT
+            ):
+                vanishing[dev, "fdb"] += 1
                 continue
             out.append(
                 FdbRecord(
