@@ -16,7 +16,7 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING
 
-from netwright import __version__
+from netwright._version import __version__
 from netwright.errors import AllocationError, Issue, NetwrightError, ValidationError
 from netwright.lab.commands import add_parser as add_lab_parser
 

@@ -23,8 +23,8 @@ import pickle
 import sys
 from typing import TYPE_CHECKING, Any
 
-import netwright
 from netwright import _cache
+from netwright._version import __version__
 from netwright.validate import building
 from netwright.validate.loading import Document, parse_documents, read_directory
 
@@ -42,8 +42,8 @@ KEEP = 16
 @functools.cache
 def _code_fingerprint() -> bytes:
     """A digest of the code and schemas that decide what a spec directory validates to."""
-    package = os.path.dirname(netwright.__file__)
-    digest = hashlib.sha256(_FORMAT + netwright.__version__.encode() + sys.version.encode())
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digest = hashlib.sha256(_FORMAT + __version__.encode() + sys.version.encode())
     for sub in ("validate", "model", os.path.join("data", "crds")):
         folder = os.path.join(package, sub)
         for name in sorted(os.listdir(folder)):
