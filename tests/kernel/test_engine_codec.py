@@ -9,6 +9,7 @@ kernel and `ip -json` in throwaway namespaces.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from typing import TYPE_CHECKING
@@ -21,10 +22,13 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
+from netwright.errors import KernelError
 from netwright.kernel import _nlcodec as nl
+from netwright.kernel._pyroute2 import Requests
+from netwright.model.state import VxlanLink
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 
 def framed(message: nl.Message) -> bytes:
@@ -279,10 +283,18 @@ def test_nexthops_and_batches_against_the_kernel(netns: Callable[[str], str]) ->
 
 
 # ---------------------------------------------------------------- links and addresses
+#
+# Their requests are pyroute2's own (`_pyroute2`): the tests below check that the
+# session asks pyroute2 for the right request (the kwargs an `IPRoute` user would
+# pass, for each model value), that the compiled bytes reach the socket unchanged but
+# for what the socket owns (sequence, port, NLM_F_REQUEST, NLM_F_ACK), and that the
+# codec's link and address decoders read pyroute2's requests back to the same values.
 
 MAC = bytes.fromhex("0e6eac1fff0b")
 V4 = ipaddress.ip_address("172.31.255.11").packed
 V6 = ipaddress.ip_address("fd00::1").packed
+VX4 = VxlanLink(vni=1, port=8472, local=ipaddress.ip_address("172.31.255.11"), dev="eth0")
+VX6 = VxlanLink(vni=7, port=4789, local=ipaddress.ip_address("fd00::1"), learning=True)
 
 
 def pyroute2_request(call: str, *args: object, **kwargs: object) -> bytes:
@@ -301,144 +313,208 @@ def ours(message: nl.Message) -> bytes:
     return framed((kind, flags | nl.NLM_F_ACK, payload))[4:8] + payload
 
 
-@pytest.mark.parametrize(
-    ("pyroute2_call", "message"),
-    [
-        pytest.param(
-            ("link", "add", {"ifname": "cni0", "kind": "bridge", "mtu": 1450}),
-            nl.link_create_message(name="cni0", kind="bridge", mtu=1450),
-            id="create-bridge",
+@pytest.fixture(scope="module")
+def requests() -> Iterator[Requests]:
+    compiler = Requests()
+    try:
+        yield compiler
+    finally:
+        compiler.close()
+
+
+LINK_AND_ADDRESS_REQUESTS = [
+    pytest.param(
+        ("link", "add", {"ifname": "cni0", "kind": "bridge", "mtu": 1450}),
+        ("link_create", {"name": "cni0", "kind": "bridge", "mtu": 1450}),
+        id="create-bridge",
+    ),
+    pytest.param(
+        ("link", "add", {"ifname": "cni0", "kind": "bridge"}),
+        ("link_create", {"name": "cni0", "kind": "bridge"}),
+        id="create-bridge-bare",
+    ),
+    pytest.param(
+        (
+            "link",
+            "add",
+            {
+                "ifname": "nwvx.1",
+                "kind": "vxlan",
+                "mtu": 1450,
+                "address": "0e:6e:ac:1f:ff:0b",
+                "vxlan_id": 1,
+                "vxlan_port": 8472,
+                "vxlan_learning": 0,
+                "vxlan_local": "172.31.255.11",
+                "vxlan_link": 2,
+            },
         ),
-        pytest.param(
-            ("link", "add", {"ifname": "cni0", "kind": "bridge"}),
-            nl.link_create_message(name="cni0", kind="bridge"),
-            id="create-bridge-bare",
+        (
+            "link_create",
+            {
+                "name": "nwvx.1",
+                "kind": "vxlan",
+                "mtu": 1450,
+                "mac": "0e:6e:ac:1f:ff:0b",
+                "vxlan": VX4,
+                "vxlan_link": 2,
+            },
         ),
-        pytest.param(
-            (
-                "link",
-                "add",
-                {
-                    "ifname": "nwvx.1",
-                    "kind": "vxlan",
-                    "vxlan_id": 1,
-                    "vxlan_port": 8472,
-                    "vxlan_learning": 0,
-                    "vxlan_local": "172.31.255.11",
-                    "vxlan_link": 2,
-                    "mtu": 1450,
-                    "address": "0e:6e:ac:1f:ff:0b",
-                },
-            ),
-            nl.link_create_message(
-                name="nwvx.1",
-                kind="vxlan",
-                mtu=1450,
-                mac=MAC,
-                vxlan=nl.VxlanSettings(vni=1, port=8472, learning=False, local=V4, link=2),
-            ),
-            id="create-vxlan-v4",
+        id="create-vxlan-v4",
+    ),
+    pytest.param(
+        (
+            "link",
+            "add",
+            {
+                "ifname": "nwvx.1",
+                "kind": "vxlan",
+                "vxlan_id": 7,
+                "vxlan_port": 4789,
+                "vxlan_learning": 1,
+                "vxlan_local6": "fd00::1",
+            },
         ),
-        pytest.param(
-            (
-                "link",
-                "add",
-                {
-                    "ifname": "nwvx.1",
-                    "kind": "vxlan",
-                    "vxlan_id": 7,
-                    "vxlan_port": 4789,
-                    "vxlan_learning": 1,
-                    "vxlan_local6": "fd00::1",
-                },
-            ),
-            nl.link_create_message(
-                name="nwvx.1",
-                kind="vxlan",
-                vxlan=nl.VxlanSettings(vni=7, port=4789, learning=True, local=V6, link=0),
-            ),
-            id="create-vxlan-v6-learning",
-        ),
-        pytest.param(
-            ("link", "set", {"index": 5, "ifalias": "netwright", "state": "up"}),
-            nl.link_set_message(index=5, alias="netwright", up=True),
-            id="set-alias-up",
-        ),
-        pytest.param(
-            (
-                "link",
-                "set",
-                {"index": 5, "mtu": 1400, "address": "0e:6e:ac:1f:ff:0b", "state": "down"},
-            ),
-            nl.link_set_message(index=5, mtu=1400, mac=MAC, up=False),
-            id="set-mtu-mac-down",
-        ),
-        pytest.param(
-            ("link", "set", {"index": 5, "mtu": 1400}),
-            nl.link_set_message(index=5, mtu=1400),
-            id="set-mtu",
-        ),
-        pytest.param(
-            ("link", "del", {"index": 5}), nl.link_delete_message(index=5), id="delete-link"
-        ),
-        pytest.param(
-            ("addr", "add", {"index": 5, "address": "10.244.1.1", "prefixlen": 24}),
-            nl.address_message(
-                delete=False,
-                family=socket.AF_INET,
-                prefixlen=24,
-                index=5,
-                address=bytes([10, 244, 1, 1]),
-            ),
-            id="add-address-v4",
-        ),
-        pytest.param(
-            ("addr", "add", {"index": 5, "address": "fd00::1", "prefixlen": 64}),
-            nl.address_message(
-                delete=False, family=socket.AF_INET6, prefixlen=64, index=5, address=V6
-            ),
-            id="add-address-v6",
-        ),
-        pytest.param(
-            ("addr", "del", {"index": 5, "address": "10.244.1.1", "prefixlen": 24}),
-            nl.address_message(
-                delete=True,
-                family=socket.AF_INET,
-                prefixlen=24,
-                index=5,
-                address=bytes([10, 244, 1, 1]),
-            ),
-            id="delete-address-v4",
-        ),
-        pytest.param(
-            ("addr", "del", {"index": 5, "address": "fd00::1", "prefixlen": 64}),
-            nl.address_message(
-                delete=True, family=socket.AF_INET6, prefixlen=64, index=5, address=V6
-            ),
-            id="delete-address-v6",
-        ),
-    ],
-)
-def test_link_and_address_requests_are_pyroute2s_bytes(
-    pyroute2_call: tuple[str, str, dict[str, object]], message: nl.Message
+        ("link_create", {"name": "nwvx.1", "kind": "vxlan", "vxlan": VX6}),
+        id="create-vxlan-v6-learning",
+    ),
+    pytest.param(
+        ("link", "add", {"ifname": "nwprobe0", "kind": "ipip", "mtu": 0xFFFFFFFF}),
+        ("link_probe", {"name": "nwprobe0", "kind": "ipip"}),
+        id="probe-kind",
+    ),
+    pytest.param(
+        ("link", "set", {"ifname": "cni0", "ifalias": "netwright", "state": "up"}),
+        ("link_set", {"name": "cni0", "alias": "netwright", "up": True}),
+        id="set-alias-up-by-name",
+    ),
+    pytest.param(
+        ("link", "set", {"index": 5, "mtu": 1400, "address": "0e:6e:ac:1f:ff:0b", "state": "down"}),
+        ("link_set", {"index": 5, "mtu": 1400, "mac": "0e:6e:ac:1f:ff:0b", "up": False}),
+        id="set-mtu-mac-down",
+    ),
+    pytest.param(
+        ("link", "set", {"index": 5, "mtu": 1400}),
+        ("link_set", {"index": 5, "mtu": 1400}),
+        id="set-mtu",
+    ),
+    pytest.param(
+        ("link", "del", {"index": 5}), ("link_delete", {"index": 5}), id="delete-link"
+    ),
+    pytest.param(
+        ("link", "del", {"ifname": "cni0"}),
+        ("link_delete", {"name": "cni0"}),
+        id="delete-link-by-name",
+    ),
+    pytest.param(
+        ("addr", "add", {"index": 5, "address": "10.244.1.1", "prefixlen": 24}),
+        ("address", {"delete": False, "index": 5, "address": ipaddress.ip_interface("10.244.1.1/24")}),
+        id="add-address-v4",
+    ),
+    pytest.param(
+        ("addr", "add", {"index": 5, "address": "fd00::1", "prefixlen": 64}),
+        ("address", {"delete": False, "index": 5, "address": ipaddress.ip_interface("fd00::1/64")}),
+        id="add-address-v6",
+    ),
+    pytest.param(
+        ("addr", "del", {"index": 5, "address": "10.244.1.1", "prefixlen": 24}),
+        ("address", {"delete": True, "index": 5, "address": ipaddress.ip_interface("10.244.1.1/24")}),
+        id="delete-address-v4",
+    ),
+    pytest.param(
+        ("addr", "del", {"index": 5, "address": "fd00::1", "prefixlen": 64}),
+        ("address", {"delete": True, "index": 5, "address": ipaddress.ip_interface("fd00::1/64")}),
+        id="delete-address-v6",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("pyroute2_call", "session_call"), LINK_AND_ADDRESS_REQUESTS)
+def test_link_and_address_requests_are_pyroute2s_own(
+    requests: Requests,
+    pyroute2_call: tuple[str, str, dict[str, object]],
+    session_call: tuple[str, dict[str, object]],
 ) -> None:
     call, cmd, kwargs = pyroute2_call
+    method, arguments = session_call
+    message = getattr(requests, method)(**arguments)
+    _kind, flags, _payload = message
+    assert not flags & (nl.NLM_F_REQUEST | nl.NLM_F_ACK)  # the socket's business
     assert ours(message) == pyroute2_request(call, cmd, **kwargs)
 
 
-def test_link_by_name_and_probe_decode_in_pyroute2() -> None:
-    msg = decode(ifinfmsg, framed(nl.link_set_message(name="cni0", alias="netwright", up=True)))
-    assert (msg["index"], msg["flags"], msg["change"]) == (0, 1, 1)  # type: ignore[index]
-    assert msg.get_attr("IFLA_IFNAME") == "cni0"  # type: ignore[attr-defined]
-    assert msg.get_attr("IFLA_IFALIAS") == "netwright"  # type: ignore[attr-defined]
-    delete = decode(ifinfmsg, framed(nl.link_delete_message(name="cni0")))
-    assert delete["header"]["type"] == nl.RTM_DELLINK  # type: ignore[index]
-    assert delete.get_attr("IFLA_IFNAME") == "cni0"  # type: ignore[attr-defined]
-    probe = decode(ifinfmsg, framed(nl.link_probe_message(name="nwprobe0", kind="ipip")))
-    assert probe["header"]["flags"] & (nl.NLM_F_CREATE | nl.NLM_F_EXCL)  # type: ignore[index]
-    assert probe.get_attr("IFLA_MTU") == 0xFFFFFFFF  # type: ignore[attr-defined]
-    info = probe.get_attr("IFLA_LINKINFO")  # type: ignore[attr-defined]
-    assert info.get_attr("IFLA_INFO_KIND") == "ipip"
+def test_link_requests_read_back_through_the_codec(requests: Requests) -> None:
+    kind, flags, payload = requests.link_create(
+        name="nwvx.1", kind="vxlan", mtu=1450, mac="0e:6e:ac:1f:ff:0b", vxlan=VX4, vxlan_link=2
+    )
+    assert (kind, flags) == (nl.RTM_NEWLINK, nl.NLM_F_CREATE | nl.NLM_F_EXCL)
+    assert nl.parse_link(payload, 0, len(payload)) == nl.RawLink(
+        ifindex=0,
+        flags=0,
+        name="nwvx.1",
+        mtu=1450,
+        address=MAC,
+        alias=None,
+        master=0,
+        kind="vxlan",
+        vxlan=nl.RawVxlan(vni=1, port=8472, learning=False, local=V4, link=2),
+    )
+    _kind, _flags, payload = requests.link_create(name="nwvx.6", kind="vxlan", vxlan=VX6)
+    assert nl.parse_link(payload, 0, len(payload)).vxlan == nl.RawVxlan(
+        vni=7, port=4789, learning=True, local=V6, link=0
+    )
+    kind, flags, payload = requests.link_set(name="cni0", alias="netwright", up=True)
+    assert (kind, flags) == (nl.RTM_NEWLINK, 0)
+    raw = nl.parse_link(payload, 0, len(payload))
+    assert (raw.ifindex, raw.flags, raw.name, raw.alias) == (0, nl.IFF_UP, "cni0", "netwright")
+    assert nl.IFINFOMSG.unpack_from(payload, 0)[4] == nl.IFF_UP  # ifi_change: only IFF_UP
+    kind, flags, payload = requests.link_set(index=5, mtu=1400)
+    assert nl.IFINFOMSG.unpack_from(payload, 0)[2:] == (5, 0, 0)  # state left alone
+    kind, _flags, payload = requests.link_probe(name="nwprobe0", kind="wireguard")
+    raw = nl.parse_link(payload, 0, len(payload))
+    assert (kind, raw.name, raw.mtu, raw.kind) == (
+        nl.RTM_NEWLINK,
+        "nwprobe0",
+        0xFFFFFFFF,
+        "wireguard",
+    )
+
+
+@pytest.mark.parametrize("address", ["10.244.1.1/24", "fd00::1/64"])
+def test_address_requests_read_back_through_the_codec(requests: Requests, address: str) -> None:
+    iface = ipaddress.ip_interface(address)
+    for delete, (want_kind, want_flags) in (
+        (False, (nl.RTM_NEWADDR, nl.NLM_F_CREATE | nl.NLM_F_EXCL)),
+        (True, (nl.RTM_DELADDR, 0)),
+    ):
+        kind, flags, payload = requests.address(delete=delete, index=7, address=iface)
+        assert (kind, flags) == (want_kind, want_flags)
+        family = socket.AF_INET if iface.version == 4 else socket.AF_INET6
+        assert nl.parse_address(payload, 0, len(payload)) == nl.RawAddress(
+            family, iface.network.prefixlen, 0, 7, iface.ip.packed
+        )
+
+
+def test_requests_compile_inside_a_running_event_loop() -> None:
+    """pyroute2's synchronous API runs a loop of its own; a running one must not stop it."""
+
+    async def inside() -> nl.Message:
+        compiler = Requests()
+        try:
+            return compiler.link_create(name="cni0", kind="bridge", mtu=1450)
+        finally:
+            compiler.close()
+
+    outside = Requests()
+    try:
+        assert asyncio.run(inside()) == outside.link_create(name="cni0", kind="bridge", mtu=1450)
+    finally:
+        outside.close()
+
+
+def test_a_request_pyroute2_cannot_encode_names_the_object(requests: Requests) -> None:
+    with pytest.raises(KernelError, match=r"^link cni0: pyroute2 cannot encode the request"):
+        requests.link_create(name="cni0", kind="bridge", mac="not a mac")
 
 
 def test_link_decoder_matches_pyroute2_encoder() -> None:

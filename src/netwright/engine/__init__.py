@@ -5,6 +5,10 @@ Ansible modules, the node agent). `observe` and `apply` are the only functions t
 touch the node, both through `netwright.kernel`; `diff` is pure. Only objects
 netwright owns are changed (`Ownership`); foreign objects in the way are reported as
 conflicts, never overwritten.
+
+Link and address writes need pyroute2, which `netwright.kernel` imports only when a
+run first sends one (a no-op never does); `prepare_link_writes()` pays that import
+(about 100 ms) up front, for a process that would rather not pay it mid-run.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from netwright.engine.applying import ApplyResult, apply, apply_with
 from netwright.engine.diffing import Change, Conflict, Delta, Op, Ownership, diff
 from netwright.engine.observing import ObservedState, observe, observe_facts, observe_with
-from netwright.kernel import Target, open_session
+from netwright.kernel import Target, open_session, prepare_link_writes
 
 if TYPE_CHECKING:
     from netwright.model.state import NodeState
@@ -34,6 +38,7 @@ __all__ = [
     "diff",
     "observe",
     "observe_facts",
+    "prepare_link_writes",
     "run",
 ]
 

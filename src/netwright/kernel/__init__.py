@@ -1,6 +1,10 @@
-"""The kernel adapter: the only package in netwright that speaks netlink (`struct`, libnftables).
+"""The kernel adapter: the only package in netwright that speaks netlink, and the only
+one that imports pyroute2.
 
-The engine reaches a node's kernel through `open_session(target)` and nothing else.
+pyroute2 encodes the link and address requests, and is imported only when a session
+first writes one (`_pyroute2`); the bulk objects and every dump go through a `struct`
+codec (`_nlcodec`); nftables through libnftables. The engine reaches a node's kernel
+through `open_session(target)` and nothing else.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from netwright.kernel.records import (
     RouteRecord,
     Target,
 )
-from netwright.kernel.rtnl import Session, open_session
+from netwright.kernel.rtnl import Session, open_session, prepare_link_writes
 
 __all__ = [
     "AddressRecord",
@@ -30,4 +34,5 @@ __all__ = [
     "Session",
     "Target",
     "open_session",
+    "prepare_link_writes",
 ]

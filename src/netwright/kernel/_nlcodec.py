@@ -1,21 +1,22 @@
-"""A small rtnetlink codec: links, addresses, routes, nexthop objects, neighbours, fdb.
+"""A small rtnetlink codec: routes, nexthop objects, neighbours, fdb; link and address dumps.
 
 Why it exists: at thousands of peers, pyroute2's generic message classes cost more
 than the kernel work they describe (issue 4: 2.7 s of 3.4 s for 5,000 routes is
 message building; a full parse of a route dump costs 0.8 s where a `struct` parse
 filtered by protocol costs 45 ms), and pyroute2 0.9.7 has no nexthop object API at
 all. So the objects that come by the thousand are packed and parsed here with
-`struct`, sent many per `send()` with one acknowledgement barrier at the end.
-Links and addresses are here too, for another reason: `import pyroute2` alone costs
-about 130 ms per process, more than a lab node's whole provisioning, for the handful
-of link and address messages a node needs. Their encoders are checked byte for byte
-against pyroute2's own request compiler (`IPBatch`), so the two cannot drift.
+`struct`, sent many per `send()` with one acknowledgement barrier at the end
+(`Socket.transact`, which also carries the link and address requests pyroute2
+encodes: `_pyroute2`). Link and address *dumps* are parsed here too, for another
+reason: every run reads them, and a no-op run must not pay `import pyroute2` (about
+100 ms per process) to read a handful of links.
 
 What it must not do: interpret what it parses (ownership and keys are the engine's
-business), or drift from the kernel's layout. `tests/kernel/test_engine_codec.py`
-checks every encoder against pyroute2's decoder (link and address requests: against
-the bytes pyroute2 itself would send) and every decoder against pyroute2's encoder,
-and nexthop messages (unknown to pyroute2) against `ip -json`.
+business), drift from the kernel's layout, or encode link and address requests
+(pyroute2 does, issue 4). `tests/kernel/test_engine_codec.py` checks every encoder
+against pyroute2's decoder and every decoder (link and address ones included)
+against pyroute2's encoder, nexthop messages (unknown to pyroute2) and the link and
+address dumps against the kernel and `ip -json`.
 
 The hard cases, each handled below:
 
@@ -318,112 +319,13 @@ def fdb_message(
     return RTM_NEWNEIGH, NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_APPEND), body
 
 
-# ---------------------------------------------------------------- links and addresses
-# Attribute order and flags as pyroute2 0.9.7 sends them (the tests compare bytes).
-
-
-class VxlanSettings(NamedTuple):
-    vni: int
-    port: int
-    learning: bool
-    local: bytes  # 4 bytes: IFLA_VXLAN_LOCAL, 16: IFLA_VXLAN_LOCAL6
-    link: int  # underlay ifindex, 0: none
-
-
-def _string(kind: int, text: str) -> bytes:
-    return attr(kind, text.encode() + b"\0")
-
-
-def link_create_message(
-    *,
-    name: str,
-    kind: str,
-    mtu: int | None = None,
-    mac: bytes | None = None,
-    vxlan: VxlanSettings | None = None,
-) -> Message:
-    """RTM_NEWLINK that creates `name` (NLM_F_EXCL: never modifies an existing link)."""
-    body = [IFINFOMSG.pack(0, 0, 0, 0, 0), _string(IFLA_IFNAME, name)]
-    if mtu is not None:
-        body.append(attr_u32(IFLA_MTU, mtu))
-    if mac is not None:
-        body.append(attr(IFLA_ADDRESS, mac))
-    info = [_string(IFLA_INFO_KIND, kind)]
-    if vxlan is not None:
-        data = [
-            attr_u32(IFLA_VXLAN_ID, vxlan.vni),
-            attr(IFLA_VXLAN_PORT, BE16.pack(vxlan.port)),
-            attr(IFLA_VXLAN_LEARNING, b"\1" if vxlan.learning else b"\0"),
-            attr(IFLA_VXLAN_LOCAL if len(vxlan.local) == 4 else IFLA_VXLAN_LOCAL6, vxlan.local),
-        ]
-        if vxlan.link:
-            data.append(attr_u32(IFLA_VXLAN_LINK, vxlan.link))
-        info.append(attr(IFLA_INFO_DATA, b"".join(data)))
-    body.append(attr(IFLA_LINKINFO, b"".join(info)))
-    return RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, b"".join(body)
-
-
-def link_probe_message(*, name: str, kind: str) -> Message:
-    """A create the kernel must refuse, and whose refusal says whether it knows `kind`.
-
-    MTU 0xFFFFFFFF is -1 to `dev_validate_mtu` (and out of range for the kinds that
-    validate it earlier): a known kind answers EINVAL before anything is registered,
-    an unknown one EOPNOTSUPP "Unknown device type" (after the same module
-    autoloading a real create gets). Checked on 6.18 for bridge, vxlan, veth,
-    macvlan (EINVAL) and ipip, wireguard, dummy, gre, geneve (EOPNOTSUPP); no link
-    was left behind.
-    """
-    body = IFINFOMSG.pack(0, 0, 0, 0, 0) + _string(IFLA_IFNAME, name)
-    body += attr_u32(IFLA_MTU, 0xFFFFFFFF) + attr(IFLA_LINKINFO, _string(IFLA_INFO_KIND, kind))
-    return RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body
-
-
-def link_set_message(
-    *,
-    index: int = 0,
-    name: str | None = None,
-    mtu: int | None = None,
-    mac: bytes | None = None,
-    up: bool | None = None,
-    alias: str | None = None,
-) -> Message:
-    """RTM_NEWLINK changing an existing link, by index (or by name with index 0)."""
-    flags = IFF_UP if up else 0
-    change = 0 if up is None else IFF_UP
-    body = [IFINFOMSG.pack(0, 0, index, flags, change)]
-    if name is not None:
-        body.append(_string(IFLA_IFNAME, name))
-    if mtu is not None:
-        body.append(attr_u32(IFLA_MTU, mtu))
-    if mac is not None:
-        body.append(attr(IFLA_ADDRESS, mac))
-    if alias is not None:
-        body.append(_string(IFLA_IFALIAS, alias))
-    return RTM_NEWLINK, 0, b"".join(body)
-
-
-def link_delete_message(*, index: int = 0, name: str | None = None) -> Message:
-    body = IFINFOMSG.pack(0, 0, index, 0, 0)
-    if name is not None:
-        body += _string(IFLA_IFNAME, name)
-    return RTM_DELLINK, 0, body
+# ---------------------------------------------------------------- link and address dumps
+# Link and address *requests* are pyroute2's (`_pyroute2`); only their dumps are read here.
 
 
 def link_dump_request() -> bytes:
     """The RTM_GETLINK dump payload: every link, without statistics."""
     return IFINFOMSG.pack(0, 0, 0, 0, 0) + attr_u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)
-
-
-def address_message(
-    *, delete: bool, family: int, prefixlen: int, index: int, address: bytes
-) -> Message:
-    """RTM_NEWADDR / RTM_DELADDR: IPv4 names the address as both IFA_ADDRESS and IFA_LOCAL."""
-    body = IFADDRMSG.pack(family, prefixlen, 0, 0, index) + attr(IFA_ADDRESS, address)
-    if family == socket.AF_INET:
-        body += attr(IFA_LOCAL, address)
-    if delete:
-        return RTM_DELADDR, 0, body
-    return RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body
 
 
 # ---------------------------------------------------------------- decoded records

@@ -3,10 +3,14 @@
 Why it exists: the engine must not know how netlink is spoken. A `Session` reads
 and writes kernel objects in the model's own terms (`netwright.model.state`) and
 reports refusals as `NetlinkRequestError` naming the object and the errno. It is the
-only module, with `_nlcodec.py` and `_nftables.py`, that talks to the kernel's
-networking. It does not import pyroute2: that import alone costs about 130 ms per
-process, more than provisioning a lab node; `_nlcodec` encodes the few link and
-address requests byte for byte as pyroute2 would (tested against it).
+only module, with `_nlcodec.py`, `_pyroute2.py` and `_nftables.py`, that talks to the
+kernel's networking. Two encoders, one socket: link and address requests (rare, a
+handful per node) are encoded by pyroute2 (`_pyroute2`, imported only when a session
+first writes one: the import alone costs about 100 ms); the objects that come by the
+thousand (routes, nexthop objects, neighbours, fdb) and every dump, links and
+addresses included, go through the `struct` codec (`_nlcodec`), so a no-op run never
+imports pyroute2. Whatever encoded it, every request goes out on the session's one
+netlink socket, created in the target namespace, in order, with one ack barrier.
 
 What it must not do: decide anything. Which objects are netwright's, what to
 change and in what order is the engine's business; this module reads exactly what
@@ -21,8 +25,8 @@ The hard cases:
   request fails: never half-made.
 - A kind the kernel lacks (`ipip`, `wireguard` here) answers EOPNOTSUPP ("Unknown
   device type"). `supports_kind` asks with a create the kernel must refuse either
-  way, and reads the answer from how it refuses (`nl.link_probe_message`), once
-  per kind per process.
+  way, and reads the answer from how it refuses (`_pyroute2.Requests.link_probe`),
+  once per kind per process.
 - Routes through nexthop objects dump with RTA_NH_ID (plus compat gateway and oif
   while `nexthop_compat_mode` is 1); the nexthop table is the truth for them, so
   gateway, device and onlink are taken from the object, not from the compat copy.
@@ -63,6 +67,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
 
     from netwright._types import IPAddress, IPNetwork
+    from netwright.kernel._pyroute2 import Requests
     from netwright.model.state import Address
 
 IFF_UP = 0x1
@@ -168,6 +173,16 @@ def _link_record(raw: nl.RawLink, names: dict[int, str]) -> LinkRecord:
     return LinkRecord(index=raw.ifindex, alias=raw.alias, link=link, master=raw.master)
 
 
+def prepare_link_writes() -> None:
+    """Import what link and address writes need (pyroute2, about 100 ms) now.
+
+    For a process that knows it will create links and would rather pay before a
+    timed or latency-sensitive step (the lab before provisioning, a benchmark);
+    otherwise the first session that writes a link or an address pays. Idempotent.
+    """
+    from netwright.kernel import _pyroute2  # noqa: F401, PLC0415 - the import is the point
+
+
 #: Link kinds this kernel is known to support or lack. A property of the kernel, not
 #: of a namespace (modules, built-ins and autoloading are global), so one answer per
 #: kind per process.
@@ -177,8 +192,10 @@ _KINDS: dict[str, bool] = {}
 class Session:
     """An open connection to one target's kernel: a netlink socket, sysctls, nft.
 
-    Use `open_session(target)`. Everything netlink goes through `_nlcodec`. Name-to-index
-    lookups are cached and refreshed by `refresh_links()` (and after any link write).
+    Use `open_session(target)`. Link and address requests are encoded by pyroute2
+    (`_requests()`, on first use), everything else by `_nlcodec`; all of them go out on
+    one socket. Name-to-index lookups are cached and refreshed by `refresh_links()`
+    (and after any link write).
     """
 
     def __init__(self, target: Target) -> None:
@@ -189,12 +206,24 @@ class Session:
         self._links: dict[str, LinkRecord] | None = None
         self._names: dict[int, str] = {}
         self._nft: Any = None
+        self._compiler: Requests | None = None
 
     def close(self) -> None:
         if self._nft is not None:
             with contextlib.suppress(Exception):
                 self._nft.close()
+        if self._compiler is not None:
+            with contextlib.suppress(Exception):
+                self._compiler.close()
         self._nl.close()
+
+    def _requests(self) -> Requests:
+        """pyroute2's encoder for link and address requests, imported on first use."""
+        if self._compiler is None:
+            from netwright.kernel._pyroute2 import Requests  # noqa: PLC0415 - pyroute2: ~100 ms
+
+            self._compiler = Requests()
+        return self._compiler
 
     def _request(self, what: str, message: nl.Message) -> None:
         """Send one request and wait for its answer; a refusal raises NetlinkRequestError."""
@@ -231,32 +260,29 @@ class Session:
             raise NetlinkRequestError(f"link {dev}", errno.ENODEV)
         return rec.index
 
-    def _vxlan(self, link: Link) -> nl.VxlanSettings | None:
-        vx = link.vxlan
-        if vx is None:
-            return None
-        return nl.VxlanSettings(
-            vx.vni, vx.port, vx.learning, vx.local.packed, self.index(vx.dev) if vx.dev else 0
-        )
-
     def supports_kind(self, kind: str) -> bool:
         """Can this kernel create a link of `kind`? Asked once per kind per process.
 
         A kind already present on the target is proof. Otherwise the kernel is asked
-        with a create it must refuse (`nl.link_probe_message`): EOPNOTSUPP means it
+        with a create it must refuse (`Requests.link_probe`): EOPNOTSUPP means it
         lacks the kind, any other answer that it has it. Nothing is created, so the
         question costs one round trip, where creating and deleting a throwaway link
         cost 40-57 ms (a link delete waits for RCU). Should a kernel ever accept the
         probe, the link is deleted again and the kind counts as supported.
+
+        The probe is encoded by pyroute2 like any link request: it is only ever sent
+        just before a link is created (`check_kinds` in apply), which needs pyroute2
+        anyway, so it costs no import of its own.
         """
         if any(r.link.kind == kind for r in self.links().values()):
             _KINDS[kind] = True
         if kind not in _KINDS:
             name = "nwprobe" + secrets.token_hex(4)
-            failures = self.transact([nl.link_probe_message(name=name, kind=kind)])
+            requests = self._requests()
+            failures = self.transact([requests.link_probe(name=name, kind=kind)])
             if not failures:
                 with contextlib.suppress(KernelError):
-                    self._request(f"link {name}", nl.link_delete_message(name=name))
+                    self._request(f"link {name}", requests.link_delete(name=name))
             _KINDS[kind] = not failures or failures[0].errno != errno.EOPNOTSUPP
         return _KINDS[kind]
 
@@ -266,20 +292,24 @@ class Session:
         Two requests: the kernel drops IFLA_IFALIAS from a create (module docstring).
         """
         what = f"link {link.name}"
-        message = nl.link_create_message(
+        requests = self._requests()
+        vx = link.vxlan
+        message = requests.link_create(
             name=link.name,
             kind=link.kind,
             mtu=link.mtu,
-            mac=mac_bytes(link.mac) if link.mac is not None else None,
-            vxlan=self._vxlan(link),
+            mac=link.mac,
+            vxlan=vx,
+            vxlan_link=self.index(vx.dev) if vx is not None and vx.dev else 0,
         )
+        then = requests.link_set(name=link.name, alias=alias, up=link.up)
         try:
             self._request(what, message)
             try:
-                self._request(what, nl.link_set_message(name=link.name, alias=alias, up=link.up))
+                self._request(what, then)
             except BaseException:
                 with contextlib.suppress(Exception):
-                    self._request(what, nl.link_delete_message(name=link.name))
+                    self._request(what, requests.link_delete(name=link.name))
                 raise
         finally:
             self._links = None
@@ -292,12 +322,7 @@ class Session:
         mac: str | None = None,
         up: bool | None = None,
     ) -> None:
-        message = nl.link_set_message(
-            index=self.index(name),
-            mtu=mtu,
-            mac=mac_bytes(mac) if mac is not None else None,
-            up=up,
-        )
+        message = self._requests().link_set(index=self.index(name), mtu=mtu, mac=mac, up=up)
         try:
             self._request(f"link {name}", message)
         finally:
@@ -305,7 +330,8 @@ class Session:
 
     def delete_link(self, name: str) -> None:
         try:
-            self._request(f"link {name}", nl.link_delete_message(index=self.index(name)))
+            message = self._requests().link_delete(index=self.index(name))
+            self._request(f"link {name}", message)
         except NetlinkRequestError as exc:
             if exc.errno != errno.ENODEV:  # already gone is done
                 raise
@@ -338,12 +364,8 @@ class Session:
         return out
 
     def _address(self, addr: Address, *, delete: bool) -> nl.Message:
-        return nl.address_message(
-            delete=delete,
-            family=nl.FAMILY[addr.address.version],
-            prefixlen=addr.address.network.prefixlen,
-            index=self.index(addr.dev),
-            address=addr.address.ip.packed,
+        return self._requests().address(
+            delete=delete, index=self.index(addr.dev), address=addr.address
         )
 
     def add_address(self, addr: Address) -> None:
