@@ -144,12 +144,15 @@ def _step(say: Callable[[str], None], what: str, started: float) -> float:
 def _build(
     state: LabState, *, nodes: int | None, pods: int, spec: str | None, say: Callable[[str], None]
 ) -> None:
-    from netwright.engine import Target, run  # noqa: PLC0415 - fail before building anything
+    from netwright.engine import Target, prepare_link_writes, run  # noqa: PLC0415 - fail early
     from netwright.lab import bird, specdir, topology  # noqa: PLC0415
 
     t_all = time.perf_counter()
     say(f"lab {state.name}: state in {state.directory}")
     t = time.perf_counter()
+    # Every node's first apply creates links, which imports pyroute2 (~0.1 s, once per
+    # process): pay it here, in the setup step, not inside the first node's provisioning.
+    prepare_link_writes()
     state.spec = os.path.join(state.directory, "spec")
     source = specdir.copy_spec(spec, state.backend, state.spec)
     if nodes is not None and specdir.set_node_count(state.spec, nodes):
