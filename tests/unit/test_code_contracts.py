@@ -35,3 +35,27 @@ def test_validate_imports_neither_engine_nor_operator_libraries() -> None:
     )
     assert "valid (3 Nodes" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "heavy=", result.stdout
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")
+def test_ruff_finds_nothing() -> None:
+    result = subprocess.run(
+        ["ruff", "check", "--no-cache", "src", "tests", "benchmarks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("mypy") is None, reason="mypy is not installed")
+def test_mypy_strict_is_clean(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["mypy", "--cache-dir", str(tmp_path / "mypy-cache")],  # strict, on src/ (pyproject)
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
