@@ -1,10 +1,22 @@
 """One node programmed for N remote nodes (host-gw, vxlan): the engine against `ip -batch`.
 
-Baseline, measured in the same run on the same kernel: the same objects added with
-one `ip -batch` (plain routes, neighbours) plus one `bridge -batch` (fdb), as
-LAB-NOTES section 5 did. Printed as ratios to that baseline: the engine's first apply
-(observe + diff + apply, nexthop objects), a no-op apply, and removal of everything;
-then each cost at the largest N over the smallest (growth; 5 = linear for 1k -> 5k).
+Baseline, measured in the same run on the same kernel, as LAB-NOTES section 5 did:
+the same objects added as plain routes with one `ip -batch` (routes, neighbours) plus
+one `bridge -batch` (fdb); then the counts are checked; then the same entries deleted
+with one `ip -batch` plus one `bridge -batch`. The node's own links (eth0, and the
+VTEP for vxlan, created outside the timing) stay. Rows, each a ratio to its baseline:
+
+- first: the engine's first apply for N peers (observe + diff + apply, nexthop
+  objects; for vxlan it also creates the VTEP), against the baseline's add.
+- no-op: the same desired state applied again (zero changes), against the add.
+- removal: every peer left, from N peers to 0 with the node's links kept (vxlan:
+  the VTEP stays, its routes, neighbours and fdb entries go), against the
+  baseline's delete of the same entries.
+- teardown (vxlan only, printed as an extra row): the full removal, desired state
+  empty, so the VTEP is deleted and takes its entries along, against `ip link del`
+  of the VTEP holding the same N peers' entries (LAB-NOTES "del, bulk").
+
+Then each cost at the largest N over the smallest (growth; 5 = linear for 1k -> 5k).
 
 Issue 4's goals: first apply <= 1x, no-op <= 0.25x, removal <= 1x, growth <= 6.
 
@@ -24,13 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import TYPE_CHECKING
 
 from netwright.engine import Target, prepare_link_writes, run
 from netwright.model.state import FdbEntry, Link, Neighbour, NodeState, Route, VxlanLink, vtep_mac
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 NODE_IP = ipaddress.ip_address("172.31.255.254")
 BLOCKS = ipaddress.ip_network("10.64.0.0/11")
@@ -98,78 +106,110 @@ class Namespace:
         subprocess.run(["ip", "netns", "del", self.name], check=False, capture_output=True)
 
 
-def baseline(backend: str, n: int) -> float:
-    """`ip -batch` (+ `bridge -batch`) adding the same objects as plain routes."""
+def _batch(ns: str, tmp: str, ip_cmds: list[str], bridge_cmds: list[str]) -> float:
+    """One `ip -batch` plus (if any) one `bridge -batch` in `ns`, timed."""
+    ip_file = os.path.join(tmp, "ip.batch")
+    br_file = os.path.join(tmp, "bridge.batch")
+    with open(ip_file, "w", encoding="ascii") as f:
+        f.write("\n".join(ip_cmds) + "\n")
+    with open(br_file, "w", encoding="ascii") as f:
+        f.write("\n".join(bridge_cmds) + "\n")
+    start = time.perf_counter()
+    sh("ip", "-n", ns, "-batch", ip_file)
+    if bridge_cmds:
+        sh("bridge", "-n", ns, "-batch", br_file)
+    return time.perf_counter() - start
+
+
+def _count(ns: str, backend: str) -> int:
+    """Routes of protocol 211, plus (vxlan) permanent neighbours and fdb entries on the VTEP."""
+
+    def lines(*argv: str) -> int:
+        out = subprocess.run(argv, text=True, check=True, capture_output=True).stdout
+        return len(out.splitlines())
+
+    n = lines("ip", "-n", ns, "route", "show", "proto", "211")
+    if backend == "vxlan":
+        n += lines("ip", "-n", ns, "neigh", "show", "dev", "nwvx.1", "nud", "permanent")
+        n += lines("bridge", "-n", ns, "fdb", "show", "dev", "nwvx.1", "permanent")
+    return n
+
+
+def baseline(backend: str, n: int) -> tuple[float, float, float]:
+    """`ip -batch` (+ `bridge -batch`): add the objects as plain routes, check the
+    counts, delete the same entries (links kept); then add them again and time
+    `ip link del` of the VTEP (vxlan; 0 for host-gw). Returns (add, delete, link del)."""
     peers = remotes(n)
-    with Namespace() as ns:
+    objects = n if backend == "host-gw" else 3 * n
+    with Namespace() as ns, tempfile.TemporaryDirectory() as tmp:
+        add_ip: list[str] = []
+        add_br: list[str] = []
+        del_ip: list[str] = []
+        del_br: list[str] = []
         if backend == "host-gw":
-            ip_cmds = [f"route add {b} via {u} dev eth0 onlink proto 211" for b, u in peers]
-            bridge_cmds: list[str] = []
+            for b, u in peers:
+                add_ip.append(f"route add {b} via {u} dev eth0 onlink proto 211")
+                del_ip.append(f"route del {b} proto 211")
         else:
             sh(
-                "ip",
-                "-n",
-                ns,
-                "link",
-                "add",
-                "nwvx.1",
-                "address",
-                vtep_mac(NODE_IP),
-                "mtu",
-                "1450",
-                "type",
-                "vxlan",
-                "id",
-                "1",
-                "local",
-                str(NODE_IP),
-                "dev",
-                "eth0",
-                "dstport",
-                "8472",
-                "nolearning",
-            )
+                "ip", "-n", ns, "link", "add", "nwvx.1", "address", vtep_mac(NODE_IP),
+                "mtu", "1450", "type", "vxlan", "id", "1", "local", str(NODE_IP),
+                "dev", "eth0", "dstport", "8472", "nolearning",
+            )  # fmt: skip
             sh("ip", "-n", ns, "link", "set", "nwvx.1", "up")
-            ip_cmds = []
-            bridge_cmds = []
             for b, u in peers:
-                ip_cmds.append(
-                    f"neigh add {b.network_address} lladdr {vtep_mac(u)} dev nwvx.1 nud permanent"
-                )
-                bridge_cmds.append(f"fdb add {vtep_mac(u)} dev nwvx.1 dst {u} self permanent")
-                ip_cmds.append(f"route add {b} via {b.network_address} dev nwvx.1 onlink proto 211")
-        with tempfile.TemporaryDirectory() as tmp:
-            ip_file = os.path.join(tmp, "ip.batch")
-            br_file = os.path.join(tmp, "bridge.batch")
-            with open(ip_file, "w", encoding="ascii") as f:
-                f.write("\n".join(ip_cmds) + "\n")
-            with open(br_file, "w", encoding="ascii") as f:
-                f.write("\n".join(bridge_cmds) + "\n")
-            start = time.perf_counter()
-            sh("ip", "-n", ns, "-batch", ip_file)
-            if bridge_cmds:
-                sh("bridge", "-n", ns, "-batch", br_file)
-            return time.perf_counter() - start
+                gw, mac = b.network_address, vtep_mac(u)
+                add_ip.append(f"neigh add {gw} lladdr {mac} dev nwvx.1 nud permanent")
+                add_br.append(f"fdb add {mac} dev nwvx.1 dst {u} self permanent")
+                add_ip.append(f"route add {b} via {gw} dev nwvx.1 onlink proto 211")
+                del_ip.append(f"route del {b} proto 211")
+                del_ip.append(f"neigh del {gw} dev nwvx.1")
+                del_br.append(f"fdb del {mac} dev nwvx.1 dst {u} self")
+        add = _batch(ns, tmp, add_ip, add_br)
+        if (found := _count(ns, backend)) != objects:
+            sys.exit(f"baseline {backend} {n}: {found} objects after the add, not {objects}")
+        delete = _batch(ns, tmp, del_ip, del_br)
+        if (found := _count(ns, backend)) != 0:
+            sys.exit(f"baseline {backend} {n}: {found} objects left after the delete")
+        if backend == "host-gw":
+            return add, delete, 0.0
+        _batch(ns, tmp, add_ip, add_br)
+        start = time.perf_counter()
+        sh("ip", "-n", ns, "link", "del", "nwvx.1")
+        return add, delete, time.perf_counter() - start
 
 
-def engine(backend: str, n: int) -> tuple[float, float, float]:
+def engine(backend: str, n: int) -> tuple[float, float, float, float]:
+    """(first apply, no-op, removal of every peer with the links kept, full teardown);
+    the teardown is timed for vxlan only (0 for host-gw, whose removal is the same)."""
     desired = state(backend, n)
+    no_peers = NodeState(node="n", links=desired.links)
+    nothing = NodeState(node="n")
+
+    def timed(target: Target, want: NodeState) -> float:
+        start = time.perf_counter()
+        report = run(want, target, check=False)
+        elapsed = time.perf_counter() - start
+        if not report.ok:
+            sys.exit("\n".join(report.lines()[:20]))
+        return elapsed
+
     with Namespace() as ns, tempfile.TemporaryDirectory() as root:
         target = Target(netns=ns, root=root)
-        timings = []
-        for want in (desired, desired, NodeState(node="n")):
-            start = time.perf_counter()
-            report = run(want, target, check=False)
-            timings.append(time.perf_counter() - start)
-            if not report.ok:
-                sys.exit("\n".join(report.lines()[:20]))
-        if not run(NodeState(node="n"), target, check=True).delta.empty:
+        first = timed(target, desired)
+        noop = timed(target, desired)
+        if not run(desired, target, check=True).delta.empty:
+            sys.exit("a second apply left changes pending")
+        removal = timed(target, no_peers)
+        if _count(ns, backend) or not run(no_peers, target, check=True).delta.empty:
             sys.exit("removal left something behind")
-        return timings[0], timings[1], timings[2]
-
-
-def median(fn: Callable[[], float], runs: int) -> float:
-    return statistics.median(fn() for _ in range(runs))
+        if backend == "host-gw":
+            return first, noop, removal, 0.0
+        timed(target, desired)
+        teardown = timed(target, nothing)
+        if not run(nothing, target, check=True).delta.empty:
+            sys.exit("teardown left something behind")
+        return first, noop, removal, teardown
 
 
 def main() -> None:
@@ -189,27 +229,37 @@ def main() -> None:
     gc.freeze()
 
     print(
-        f"{'backend':8} {'N':>6} {'baseline':>10} {'first':>8} {'no-op':>8} {'removal':>8}"
-        "   (engine / baseline; goals 1, 0.25, 1)"
+        f"{'backend':8} {'N':>6} {'add':>7} {'delete':>7} {'first':>6} {'no-op':>6}"
+        f" {'removal':>7}   (engine / baseline; goals 1, 0.25, 1)"
     )
     for backend in ("host-gw", "vxlan"):
-        costs: dict[int, tuple[float, float, float, float]] = {}
+        costs: dict[int, tuple[float, ...]] = {}
         for n in args.sizes:
-            base = median(lambda n=n, b=backend: baseline(b, n), args.runs)
+            bases = [baseline(backend, n) for _ in range(args.runs)]
+            add, delete, link_del = (statistics.median(b[i] for b in bases) for i in range(3))
             samples = [engine(backend, n) for _ in range(args.runs)]
-            first, noop, removal = (statistics.median(s[i] for s in samples) for i in range(3))
-            costs[n] = (base, first, noop, removal)
+            first, noop, removal, teardown = (
+                statistics.median(s[i] for s in samples) for i in range(4)
+            )
+            costs[n] = (add, delete, first, noop, removal)
             print(
-                f"{backend:8} {n:>6} {base * 1000:>8.0f}ms"
-                f" {first / base:>8.2f} {noop / base:>8.2f} {removal / base:>8.2f}"
+                f"{backend:8} {n:>6} {add * 1000:>5.0f}ms {delete * 1000:>5.0f}ms"
+                f" {first / add:>6.2f} {noop / add:>6.2f} {removal / delete:>7.2f}"
                 f"   ({first * 1000:.0f} / {noop * 1000:.0f} / {removal * 1000:.0f} ms)"
             )
+            if teardown:
+                print(
+                    f"{backend:8} {n:>6} teardown, VTEP deleted too: {teardown * 1000:.0f} ms,"
+                    f" {teardown / link_del:.2f}x `ip link del` of the VTEP"
+                    f" ({link_del * 1000:.0f} ms)"
+                )
         lo, hi = min(costs), max(costs)
         if lo != hi:
-            growth = [costs[hi][i] / costs[lo][i] for i in range(4)]
+            g = [costs[hi][i] / costs[lo][i] for i in range(5)]
             print(
-                f"{backend:8} growth {hi}/{lo}: baseline {growth[0]:.1f}, first {growth[1]:.1f}, "
-                f"no-op {growth[2]:.1f}, removal {growth[3]:.1f}   (goal <= {6 * hi / lo / 5:.0f})"
+                f"{backend:8} growth {hi}/{lo}: baseline add {g[0]:.1f}, delete {g[1]:.1f};"
+                f" first {g[2]:.1f}, no-op {g[3]:.1f}, removal {g[4]:.1f}"
+                f"   (goal <= {6 * hi / lo / 5:.0f})"
             )
 
 
