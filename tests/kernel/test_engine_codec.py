@@ -412,7 +412,7 @@ LINK_AND_ADDRESS_REQUESTS = [
         id="add-address-v4",
     ),
     pytest.param(
-        ("addr", "add", {"index": 5, "address": "fd00::1", "prefixlen": 64}),
+        ("addr", "add", {"index": 5, "address": "fd00::1", "prefixlen": 64, "flags": 2}),  # IFA_F_NODAD
         ("address", {"delete": False, "index": 5, "address": ipaddress.ip_interface("fd00::1/64")}),
         id="add-address-v6",
     ),

@@ -119,6 +119,17 @@ def test_links_and_addresses_created_changed_and_deleted(node: str, tmp_path: Pa
         ("cni0", "fd00:244:1::1/64"),
         ("nwvx.1", "10.244.1.0/32"),
     } <= addresses(node)
+    (cni0,) = json.loads(
+        subprocess.run(
+            ["ip", "-n", node, "-j", "-6", "addr", "show", "dev", "cni0", "scope", "global"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    (gateway6,) = cni0["addr_info"]
+    assert gateway6.get("nodad") is True, "no duplicate address detection for netwright's own"
+    assert "tentative" not in gateway6, "usable at once: pods reach their gateway right away"
     assert run(state, target, check=False).delta.empty
 
     # Change MTU, MAC and state in place; move an address. (Not cni0 down: the kernel

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 #: MTU 0xFFFFFFFF is -1 to `dev_validate_mtu` (and out of range for the kinds that
 #: check it earlier): a create with it is refused whatever the kind (`link_probe`).
 PROBE_MTU = 0xFFFFFFFF
+#: linux/if_addr.h: add without duplicate address detection.
+IFA_F_NODAD = 0x02
 
 
 def messages(data: bytes) -> list[Message]:
@@ -189,7 +191,17 @@ class Requests:
     # ------------------------------------------------------------ addresses
 
     def address(self, *, delete: bool, index: int, address: IPInterface) -> Message:
-        """RTM_NEWADDR (NLM_F_CREATE | NLM_F_EXCL) or RTM_DELADDR for `address` on `index`."""
+        """RTM_NEWADDR (NLM_F_CREATE | NLM_F_EXCL) or RTM_DELADDR for `address` on `index`.
+
+        IPv6 addresses are added with IFA_F_NODAD: they are gateway and VTEP addresses
+        that allocation already made unique, and a tentative one answers no neighbour
+        solicitation, so the pods behind a new bridge could not reach their gateway for
+        the 1-2 s of duplicate address detection (seen in the dual-stack lab: every
+        cross-node IPv6 ping right after `lab up` failed).
+        """
+        extra: dict[str, Any] = {}
+        if not delete and address.version == 6:
+            extra["flags"] = IFA_F_NODAD
         return self._one(
             f"address {address}",
             "addr",
@@ -197,4 +209,5 @@ class Requests:
             index=index,
             address=str(address.ip),
             prefixlen=address.network.prefixlen,
+            **extra,
         )

@@ -49,7 +49,13 @@ if TYPE_CHECKING:
 
 PASS, FAIL, XFAIL = "PASS", "FAIL", "XFAIL"
 _RTT = re.compile(r"= [\d.]+/([\d.]+)/")
-_PORTMAP_V6_BUG = re.compile(r"could not check ipv6 dnat: chain (CNI-DN-[0-9a-f]+) not found")
+# portmap 1.1.1's checkPorts() looks for the IPv4 DNAT chain and rules in ip6tables
+# too (fixed upstream in v1.3.0, fb5d195). IPv4-only pod: the chain is missing there;
+# dual-stack pod: the chain exists (for the IPv6 rules) but the IPv4 rules do not.
+_PORTMAP_V6_BUG = re.compile(
+    r"could not check ipv6 dnat: (?:chain (CNI-DN-[0-9a-f]+)"
+    r"|rule \[.*--to-destination [0-9.]+:\d+\]\] in chain (CNI-DN-[0-9a-f]+)) not found"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +252,8 @@ def _pings(r: _Run, state: LabState) -> None:
             kind = "same node" if dst.node == src.node else "other nodes"
             if kind == "same node" and dst.name < src.name:
                 continue  # one direction per same-node pair is enough
-            jobs.append((f"pod {src.name} -> {kind}", src.netns, dst.name, _v4(dst)))
+            for ip in dst.ips:  # every family the pods have: IPv4, and IPv6 with a v6 pool
+                jobs.append((f"pod {src.name} -> {kind}{_family(ip)}", src.netns, dst.name, ip))
     for i, n in enumerate(state.nodes):
         remote = [
             p
@@ -254,7 +261,9 @@ def _pings(r: _Run, state: LabState) -> None:
             if p.node == state.nodes[(i + 1) % len(state.nodes)].name and p.node != n.name
         ]
         if remote:
-            jobs.append((f"node {n.name} -> remote pod", n.netns, remote[0].name, _v4(remote[0])))
+            for ip in remote[0].ips:
+                group = f"node {n.name} -> remote pod{_family(ip)}"
+                jobs.append((group, n.netns, remote[0].name, ip))
     with ThreadPoolExecutor(max_workers=16) as pool:
         outcomes = list(pool.map(lambda j: _ping(j[1], j[3]), jobs))
     groups: dict[str, list[tuple[str, str, bool, str]]] = {}
@@ -275,6 +284,11 @@ def _pings(r: _Run, state: LabState) -> None:
             r.add(PASS, f"ping {group}", f"{len(items)}/{len(items)} replied ({targets}){rtt}")
     if not groups:
         r.add(FAIL, "ping", "no pods with addresses to ping (lab up --pods 0?)")
+
+
+def _family(ip: str) -> str:
+    """A suffix for check names: nothing for IPv4 (the default lab), ` (IPv6)` otherwise."""
+    return " (IPv6)" if ipaddress.ip_address(ip).version == 6 else ""
 
 
 def _v4(pod: PodRecord) -> str:
@@ -425,13 +439,13 @@ def _check_one(state: LabState, pod: PodRecord) -> tuple[str, str]:
     except CniError as exc:
         bug = _PORTMAP_V6_BUG.search(str(exc))
         if exc.plugin == "portmap" and pod.port_mappings and bug:
-            chain = bug.group(1)
+            chain = bug.group(1) or bug.group(2)
             rules = ns_run(node.netns, "iptables", "-t", "nat", "-S", chain, check=False).stdout
             target = f"--to-destination {_v4(pod)}:{pod.port_mappings[0]['containerPort']}"
             if target in rules:
                 return XFAIL, (
-                    f"portmap 1.1.1 CHECK looks for the IPv4 chain {chain} in ip6tables "
-                    f"(fixed upstream in v1.3.0, LAB-NOTES gotcha 5); the IPv4 chain is there "
+                    f"portmap 1.1.1 CHECK looks for the IPv4 chain {chain} and its rules in "
+                    f"ip6tables (fixed upstream in v1.3.0, LAB-NOTES gotcha 5); the IPv4 chain is there "
                     f"with DNAT {target.rsplit(maxsplit=1)[-1]}"
                 )
         return FAIL, str(exc)
