@@ -445,8 +445,8 @@ def _check_one(state: LabState, pod: PodRecord) -> tuple[str, str]:
             if target in rules:
                 return XFAIL, (
                     f"portmap 1.1.1 CHECK looks for the IPv4 chain {chain} and its rules in "
-                    f"ip6tables (fixed upstream in v1.3.0, LAB-NOTES gotcha 5); the IPv4 chain is there "
-                    f"with DNAT {target.rsplit(maxsplit=1)[-1]}"
+                    "ip6tables (fixed upstream in v1.3.0, LAB-NOTES gotcha 5); "
+                    f"the IPv4 chain is there with DNAT {target.rsplit(maxsplit=1)[-1]}"
                 )
         return FAIL, str(exc)
     return PASS, f"every plugin of the conflist passed CHECK for {', '.join(pod.ips)}"
