@@ -534,3 +534,42 @@ def test_removing_a_vtep_counts_what_goes_with_it(node: str, tmp_path: Path) -> 
     assert "nwvx.1" not in {lk["ifname"] for lk in ipj(node, "ip", "link", "show")}
     assert "10.244.2.0/24" not in routes(node)
     assert {n["gateway"] for n in ipj(node, "ip", "nexthop", "show")} == {"172.31.255.12"}
+
+
+def test_departed_peers_routes_are_deleted_before_their_nexthops(
+    node: str, tmp_path: Path
+) -> None:
+    from netwright.engine import observe
+    from netwright.kernel.rtnl import route_wire_key
+
+    target = Target(netns=node, root=str(tmp_path))
+    peers = [(net(f"10.64.{i}.0/24"), ip(f"172.31.255.{20 + i}")) for i in range(4)]
+    shared = Route(dst=net("10.65.0.0/24"), gateway=peers[0][1], dev="eth0", onlink=True)
+    every = NodeState(
+        node="n",
+        routes=(
+            *(Route(dst=d, gateway=g, dev="eth0", onlink=True) for d, g in peers),
+            Route(dst=net("10.66.0.0/24"), gateway=peers[3][1], dev="eth0", onlink=True),
+        ),
+    )
+    assert run(every, target, check=False).ok
+    left = NodeState(node="n", routes=(every.routes[0], shared))
+    seen = observe(target, left)
+    # The fast path's keys are the full parse's: `ip -json` names the same routes.
+    assert {k for rs in seen.nexthop_routes.values() for k in rs.keys} == {
+        route_wire_key(r.key) for r in every.routes[1:]
+    }
+    report = run(left, target, check=False)
+    assert report.ok, report.lines()
+    summaries = sorted((c.count, c.nhid) for c in report.delta.changes if c.summary)
+    assert [n for n, _id in summaries] == [1, 1, 2]  # peers 1, 2; peer 3's two routes
+    assert all(not c.implied for c in report.delta.changes)
+    assert set(routes(node)) == {"10.64.0.0/24", "10.65.0.0/24"}
+    assert {n["gateway"] for n in ipj(node, "ip", "nexthop", "show")} == {str(peers[0][1])}
+    assert run(left, target, check=False).delta.empty
+    # Every peer gone: the last nexthop's route goes first, then the nexthop.
+    report = run(NodeState(node="n"), target, check=False)
+    assert report.ok, report.lines()
+    assert [(c.kind, c.count) for c in report.delta.changes] == [("route", 2), ("nexthop", 1)]
+    assert routes(node) == {}
+    assert ipj(node, "ip", "nexthop", "show") == []

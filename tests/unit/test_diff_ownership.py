@@ -16,6 +16,7 @@ from netwright.kernel.records import (
     Nexthop,
     NexthopRecord,
     RouteRecord,
+    RouteSet,
 )
 from netwright.model.spec import SecretRef, SecretValue
 from netwright.model.state import (
@@ -593,6 +594,66 @@ def test_summaries_must_match_the_links_the_diff_deletes() -> None:
         basis=desired,
     )
     with pytest.raises(ValueError, match="vanishing"):
+        diff(desired, observed)
+    with pytest.raises(ValueError, match="another desired state"):
+        diff(NodeState(node="n"), observed)
+
+
+def _departed(nhid: int, *dsts: str) -> RouteSet:
+    return RouteSet(
+        nhid=nhid,
+        keys=tuple((2, 254, net(d).network_address.packed, net(d).prefixlen, 0) for d in dsts),
+    )
+
+
+def test_routes_via_a_deleted_nexthop_go_first_as_one_summary() -> None:
+    desired = NodeState(node="n")
+    gone = Nexthop(id=7, gateway=ip("172.31.255.12"), dev="eth0", onlink=True)
+    observed = ObservedState(
+        links={"eth0": ETH0},
+        nexthops=(NexthopRecord(nexthop=gone, id=7, protocol=211),),
+        nexthop_routes={7: _departed(7, "10.64.0.0/24", "10.64.1.0/24", "10.64.2.0/24")},
+        basis=desired,
+    )
+    delta = diff(desired, observed)
+    assert [(c.kind, str(c.op), c.implied, c.count, c.nhid) for c in delta.changes] == [
+        ("route", "delete", False, 3, 7),
+        ("nexthop", "delete", False, 1, 0),
+    ]
+    assert delta.summary() == {"add": 0, "change": 0, "delete": 4, "conflict": 0}
+    assert delta.lines()[0] == "- 3 routes via nexthop id 7 (deleted with it)"
+    change = delta.to_json()["changes"][0]
+    assert (change["count"], change["before"]) == (3, {"nhid": 7, "routes": 3})
+
+
+def test_a_one_route_summary_sorts_among_single_deletes() -> None:
+    desired = NodeState(node="n")
+    nhs = [Nexthop(id=i, gateway=ip(f"172.31.255.{i}"), dev="eth0", onlink=True) for i in (7, 8)]
+    observed = ObservedState(
+        links={"eth0": ETH0},
+        nexthops=tuple(NexthopRecord(nexthop=nh, id=nh.id, protocol=211) for nh in nhs),
+        routes=(RouteRecord(route=route("10.9.0.0/24", "172.31.255.9"), protocol=211, type=1),),
+        nexthop_routes={7: _departed(7, "10.64.0.0/24"), 8: _departed(8, "10.64.1.0/24")},
+        basis=desired,
+    )
+    delta = diff(desired, observed)
+    assert [(c.kind, c.key, c.count) for c in delta.changes][:3] == [
+        ("route", (254, net("10.9.0.0/24"), 0), 1),
+        ("route", 7, 1),
+        ("route", 8, 1),
+    ]
+
+
+def test_route_summaries_must_match_the_nexthops_the_diff_deletes() -> None:
+    kept = Nexthop(id=7, gateway=ip("172.31.255.12"), dev="eth0", onlink=True)
+    desired = NodeState(node="n", routes=(route("10.64.9.0/24", "172.31.255.12", onlink=True),))
+    observed = ObservedState(
+        links={"eth0": ETH0},
+        nexthops=(NexthopRecord(nexthop=kept, id=7, protocol=211),),
+        nexthop_routes={7: _departed(7, "10.64.0.0/24")},
+        basis=desired,
+    )
+    with pytest.raises(ValueError, match="nexthop 7, which stays"):
         diff(desired, observed)
     with pytest.raises(ValueError, match="another desired state"):
         diff(NodeState(node="n"), observed)

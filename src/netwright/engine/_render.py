@@ -11,7 +11,7 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 from netwright.kernel import host
-from netwright.kernel.records import Nexthop
+from netwright.kernel.records import Nexthop, RouteSet
 from netwright.model.state import (
     RT_PROTO_NETWRIGHT,
     RT_TABLE_MAIN,
@@ -144,6 +144,8 @@ def _field_value(obj: Any, name: str) -> str:
 
 def change_line(c: Change) -> str:
     sign = _SIGN[str(c.op)]
+    if isinstance(c.before, RouteSet):  # the routes deleted before their nexthop
+        return f"{sign} {c.count} routes via nexthop id {c.nhid} (deleted with it)"
     if c.implied and c.before is None and c.after is None:  # a summary of what a link takes
         noun = {"neighbour": "neighbours", "fdb": "fdb entries"}.get(c.kind, f"{c.kind}s")
         return f"{sign} {c.count} {noun} on {c.key} (go with their link)"
@@ -190,6 +192,8 @@ def change_lines(c: Change) -> list[str]:
 def _json_value(obj: Any) -> Any:
     if obj is None:
         return None
+    if isinstance(obj, RouteSet):
+        return {"nhid": obj.nhid, "routes": len(obj.keys)}
     if isinstance(obj, File):
         return {
             "path": obj.path,
@@ -256,6 +260,6 @@ def change_json(c: Change) -> dict[str, Any]:
         out["nhid"] = c.nhid
     if c.implied:
         out["implied"] = True
-    if c.before is None and c.after is None:
+    if c.summary:
         out["count"] = c.count
     return out

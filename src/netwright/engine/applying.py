@@ -27,6 +27,9 @@ The hard cases:
   batch with one ack barrier; errors come back per message and are mapped to their
   change. "Already gone" (ENOENT, ESRCH, ENODEV) on a delete is success, as is an
   address that is already there (Calico `deleteRoute`, pyroute2 `ensure()`).
+- Routes deleted before their nexthop come as one change (`RouteSet`) and go out
+  as one message per route in the same batch; the change is done when each route
+  is deleted or already gone, and failed (with the first refusal) otherwise.
 - Changes marked `implied` are not sent: they vanished with their link or nexthop.
   They are reported done only if that link or nexthop delete succeeded. What goes
   with a deleted link comes as one summary per kind (`Change.count`).
@@ -43,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from netwright.engine import _render
 from netwright.errors import KernelError, UnsupportedKernelError
 from netwright.kernel import host, open_session
-from netwright.kernel.records import NetlinkRequestError, Nexthop
+from netwright.kernel.records import NetlinkRequestError, Nexthop, RouteSet
 from netwright.model.state import LINK_ALIAS, NFT_FAMILY, NFT_TABLE, RT_PROTO_NETWRIGHT, File
 
 if TYPE_CHECKING:
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
 
     from netwright.engine.diffing import Change, Conflict, Delta
     from netwright.kernel import Session, Target
+    from netwright.kernel._nlcodec import Failure as NetlinkFailure
 
 _BULK = frozenset({"nexthop", "route", "neighbour", "fdb"})
 _GONE = frozenset({errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL})
@@ -277,6 +281,11 @@ class _Applier:
                 continue
             if self.blocked(c):
                 continue
+            if isinstance(c.before, RouteSet):  # one message per route, one change
+                batch = self.s.route_set_messages(c.before, protocol=RT_PROTO_NETWRIGHT)
+                messages.extend(batch)
+                sent.extend(c for _m in batch)
+                continue
             try:
                 messages.append(self.message(c))
             except KernelError as exc:
@@ -294,7 +303,9 @@ class _Applier:
             if c.kind == "nexthop" and i in failures and failures[i].errno == errno.ENETDOWN
         }
         retry = [
-            i for i, c in enumerate(sent) if c.kind == "route" and c.nhid in down and i in failures
+            i
+            for i, c in enumerate(sent)
+            if c.kind == "route" and str(c.op) != "delete" and c.nhid in down and i in failures
         ]
         if retry:
             plain = [dataclasses.replace(sent[i], nhid=0) for i in retry]
@@ -305,9 +316,14 @@ class _Applier:
                     failures[i] = again[n]
                 else:
                     del failures[i]
+        batches: dict[int, tuple[Change, list[NetlinkFailure]]] = {}
         for index, c in enumerate(sent):
             failure = failures.get(index)
-            if failure is None or (str(c.op) == "delete" and failure.errno in _GONE):
+            if isinstance(c.before, RouteSet):
+                _c, bad = batches.setdefault(id(c), (c, []))
+                if failure is not None and failure.errno not in _GONE:
+                    bad.append(failure)
+            elif failure is None or (str(c.op) == "delete" and failure.errno in _GONE):
                 self.done.append(c)
             elif (
                 c.kind == "nexthop"
@@ -322,6 +338,12 @@ class _Applier:
             else:
                 what = _render.text(c.kind, c.after if c.after is not None else c.before, c.nhid)
                 self.fail(c, f"{what}: {failure}")
+        for c, bad in batches.values():
+            if bad:
+                what = f"{c.count} routes via nexthop id {c.nhid}"
+                self.fail(c, f"{what}: {len(bad)} refused, the first: {bad[0]}")
+            else:
+                self.done.append(c)
 
 
 def apply_with(session: Session, delta: Delta) -> ApplyResult:

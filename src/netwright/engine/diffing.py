@@ -20,8 +20,13 @@ The hard cases, each handled below:
   hash ignores the gateway, so plain routes cost O(n^2) at thousands of peers).
   Nexthop ids are chosen here, never reused from foreign objects; an existing
   netwright nexthop with the same gateway, device and onlink flag is shared; one
-  that no remaining route uses is deleted last (after routes moved off it), and the
-  routes that vanish with it are implied deletes. A nexthop that a foreign route
+  that no remaining route uses is deleted last (after routes moved off it). The
+  routes at no desired key through it are deleted explicitly before it, as one
+  summary per nexthop (`RouteSet`, from the observer): a nexthop delete that takes
+  routes along makes the kernel walk the whole FIB (`__remove_nexthop_fib` ->
+  `fib_flush`) once per nexthop, O(n^2) at thousands of peers (5,000: 102 ms, against
+  62 ms for routes first, then nexthops). Routes that reach the diff as records
+  through such a nexthop are still implied deletes. A nexthop that a foreign route
   uses is never deleted. An equal route that is plain, not by nexthop, is left alone.
 - An IPv6 route's metric 0 is stored as 1024 (`Route.key` normalises it).
 - Sysctls are never deleted, only set; a missing optional one is a note, not a change.
@@ -41,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from netwright.engine import _render
 from netwright.kernel import host
-from netwright.kernel.records import Nexthop
+from netwright.kernel.records import Nexthop, RouteSet
 from netwright.model.state import (
     LINK_ALIAS,
     NFT_FAMILY,
@@ -89,9 +94,16 @@ class Change:
     implied: bool = False
     #: For a change: the fields that differ.
     fields: tuple[str, ...] = ()
-    #: Objects this change stands for: > 1 only for an implied delete that summarises
-    #: what goes with a deleted link (`key` is then the link's name, `before` None).
+    #: Objects this change stands for: > 1 only for a summary, either an implied
+    #: delete of what goes with a deleted link (`key` is then the link's name,
+    #: `before` None) or the routes deleted before their nexthop (`before` a
+    #: `RouteSet`, `key` and `nhid` the nexthop's id).
     count: int = 1
+
+    @property
+    def summary(self) -> bool:
+        """Stands for `count` objects, not one (it may be 1 of them)."""
+        return (self.before is None and self.after is None) or isinstance(self.before, RouteSet)
 
     def __str__(self) -> str:
         return _render.change_line(self)
@@ -215,8 +227,8 @@ class _Plan:
             items = self.changes.get((kind, str(op)), [])
             if op is not Op.DELETE:
                 return items
-            one = [c for c in items if c.count == 1 and c.before is not None]
-            summaries = [c for c in items if c.count != 1 or c.before is None]
+            one = [c for c in items if not c.summary]
+            summaries = [c for c in items if c.summary]
             return [
                 *sorted(one, key=lambda c: _render.sort_key(c.kind, c.key)),
                 *sorted(summaries, key=lambda c: str(c.key)),
@@ -315,6 +327,7 @@ def diff(
         or observed.synced_neighbours
         or observed.synced_fdb
         or observed.vanishing
+        or observed.nexthop_routes
     )
     if synced and observed.basis is not desired:
         raise ValueError("diff: `observed` was observed for another desired state")
@@ -574,6 +587,10 @@ def _diff_routes(
             continue
         dropped.add(nhid)
         plan.delete("nexthop", nhid, nh, implied=nh.dev in gone)
+    for nhid, batch in sorted(observed.nexthop_routes.items()):
+        if nhid not in dropped:
+            raise ValueError(f"diff: `observed` gave routes via nexthop {nhid}, which stays")
+        plan.delete("route", nhid, batch, nhid=nhid, count=len(batch.keys))
     if synced and any(own.route(rec) and key not in want for key, rec in have.items()):
         want.update(routes[i].key for i in synced)
     for key, rec in have.items():

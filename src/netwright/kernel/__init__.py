@@ -18,6 +18,7 @@ from netwright.kernel.records import (
     Nexthop,
     NexthopRecord,
     RouteRecord,
+    RouteSet,
     Target,
 )
 from netwright.kernel.rtnl import Session, open_session, prepare_link_writes
@@ -31,6 +32,7 @@ __all__ = [
     "Nexthop",
     "NexthopRecord",
     "RouteRecord",
+    "RouteSet",
     "Session",
     "Target",
     "open_session",

@@ -58,6 +58,7 @@ from netwright.kernel.records import (
     Nexthop,
     NexthopRecord,
     RouteRecord,
+    RouteSet,
     RouteView,
     Target,
 )
@@ -438,6 +439,8 @@ class Session:
         records: list[nl.RawRoute] = []
         synced: dict[int, int] = {}
         foreign_nh: set[int] = set()
+        through: dict[int, list[nl.RawRoute]] = {}
+        at_desired: set[int] = set()
         inet = (socket.AF_INET, socket.AF_INET6)
         for data, off, end in msgs:
             raw = parse(data, off, end)
@@ -449,19 +452,43 @@ class Session:
                     foreign_nh.add(raw.nhid)
                 if i is None:
                     continue
-            elif i is None and doomed:
-                going = doomed_nh.get(raw.nhid) if raw.nhid else doomed.get(raw.oif)
-                if going is not None:
-                    counts[going, "route"] = counts.get((going, "route"), 0) + 1
+            elif i is None:
+                if doomed:
+                    going = doomed_nh.get(raw.nhid) if raw.nhid else doomed.get(raw.oif)
+                    if going is not None:
+                        counts[going, "route"] = counts.get((going, "route"), 0) + 1
+                        continue
+                if raw.nhid in owned_nh:
+                    through.setdefault(raw.nhid, []).append(raw)
                     continue
-            elif (
-                i is not None
-                and raw.type == nl.RTN_UNICAST
-                and _same_route(desired[i], raw, owned_nh, index)
-            ):
-                synced[i] = raw.nhid
-                continue
+            else:
+                if raw.nhid:
+                    at_desired.add(raw.nhid)
+                if raw.type == nl.RTN_UNICAST and _same_route(desired[i], raw, owned_nh, index):
+                    synced[i] = raw.nhid
+                    continue
             records.append(raw)
+        # Routes at no desired key through a netwright nexthop: if the diff will
+        # delete that nexthop (no desired route can keep it: none uses it, none
+        # has its gateway, device and onlink flag to share it; no foreign route
+        # uses it), they are kept as wire keys only (`RouteSet`), else recorded.
+        by_nexthop: dict[int, RouteSet] = {}
+        if through:
+            shareable = {
+                (r.gateway.packed, index.get(r.dev), r.onlink)
+                for r in desired
+                if r.gateway is not None and r.dev is not None
+            }
+            for nhid, raws in through.items():
+                nh = owned_nh[nhid]
+                key = (nh.gateway, nh.oif, bool(nh.flags & nl.RTNH_F_ONLINK))
+                if nhid in foreign_nh or nhid in at_desired or key in shareable:
+                    records.extend(raws)
+                else:
+                    by_nexthop[nhid] = RouteSet(
+                        nhid=nhid,
+                        keys=tuple((r.family, r.table, r.dst, r.dst_len, r.metric) for r in raws),
+                    )
         used = set(synced.values())
         needed = {raw.nhid for raw in records if raw.nhid}
         gateways = {r.gateway.packed: r.gateway for r in desired if r.gateway is not None}
@@ -488,6 +515,7 @@ class Session:
             nexthop_ids=frozenset(r.id for r in raw_nh or ()),
             foreign_nexthop_users=frozenset(foreign_nh),
             vanishing=counts,
+            by_nexthop=by_nexthop,
         )
 
     def _route_record(self, raw: nl.RawRoute, nexthops: dict[int, Nexthop]) -> RouteRecord:
@@ -646,6 +674,22 @@ class Session:
             nhid=nhid,
             src=route.src.packed if route.src is not None else None,
         )
+
+    def route_set_messages(self, routes: RouteSet, *, protocol: int) -> list[nl.Message]:
+        """RTM_DELROUTE for each route of `routes`, by key and `protocol` only."""
+        message = nl.route_message
+        return [
+            message(
+                delete=True,
+                family=family,
+                dst=dst,
+                dst_len=dst_len,
+                table=table,
+                metric=metric,
+                protocol=protocol,
+            )
+            for family, table, dst, dst_len, metric in routes.keys
+        ]
 
     def nexthop_message(self, nh: Nexthop, *, delete: bool, protocol: int) -> nl.Message:
         if delete:
