@@ -783,3 +783,50 @@ def test_fast_parse_equals_the_full_parse_on_kernel_dumps(netns: Callable[[str],
             assert len(messages) >= 20
             assert [fast(*m) for m in messages] == [full(*m) for m in messages]
             assert any(layout is not None for layout in fast.layouts.values())
+
+
+FAST_V4 = socket.AF_INET
+FAST_GW = ipaddress.ip_address("172.31.0.9").packed
+FAST_MAC = bytes.fromhex("0e6eac1f0009")
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"delete": False, "nhid": 0x6E770001},
+        {"delete": False, "nhid": 0x6E770001, "replace": True},
+        {"delete": False, "nhid": 7, "table": 100},
+        {"delete": True},
+        {"delete": True, "table": 100},
+        {"delete": False, "nhid": 7, "metric": 5},  # general path
+        {"delete": False, "gateway": FAST_GW, "oif": 2, "onlink": True},  # general path
+    ],
+)
+def test_whole_message_route_layouts_equal_the_general_encoder(kw: dict[str, object]) -> None:
+    args: dict[str, object] = {
+        "family": FAST_V4,
+        "dst": bytes([10, 64, 3, 0]),
+        "dst_len": 24,
+        "table": 254,
+        "metric": 0,
+        "protocol": 211,
+    } | kw
+    assert nl.route_message(**args) == nl.route_message_any(**args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("onlink", [True, False])
+def test_whole_message_entry_layouts_equal_the_general_encoders(onlink: bool) -> None:
+    nh = {
+        "delete": False,
+        "nhid": 9,
+        "family": FAST_V4,
+        "protocol": 211,
+        "gateway": FAST_GW,
+        "oif": 3,
+    }
+    assert nl.nexthop_message(**nh, onlink=onlink) == nl.nexthop_message_any(**nh, onlink=onlink)  # type: ignore[arg-type]
+    n = {"delete": False, "family": FAST_V4, "ifindex": 5, "dst": FAST_GW, "lladdr": FAST_MAC}
+    assert nl.neighbour_message(**n) == nl.neighbour_message_any(**n)  # type: ignore[arg-type]
+    for replace in (True, False):
+        f = {"delete": False, "ifindex": 5, "lladdr": FAST_MAC, "dst": FAST_GW, "replace": replace}
+        assert nl.fdb_message(**f) == nl.fdb_message_any(**f)  # type: ignore[arg-type]

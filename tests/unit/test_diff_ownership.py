@@ -657,3 +657,15 @@ def test_route_summaries_must_match_the_nexthops_the_diff_deletes() -> None:
         diff(desired, observed)
     with pytest.raises(ValueError, match="another desired state"):
         diff(NodeState(node="n"), observed)
+
+
+def test_the_fast_add_constructor_equals_the_dataclass_one() -> None:
+    from netwright.engine.diffing import Change, Op, _added
+
+    r = route("10.64.0.0/24", "172.31.0.1", onlink=True)
+    for nhid in (0, 7):
+        fast = _added("route", r.key, r, nhid)
+        slow = Change(op=Op.ADD, kind="route", key=r.key, after=r, nhid=nhid)
+        assert fast == slow
+        assert hash(fast) == hash(slow)
+        assert repr(fast) == repr(slow)

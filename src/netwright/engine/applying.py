@@ -249,7 +249,7 @@ class _Applier:
     # ------------------------------------------------------------ in bulk
 
     def message(self, c: Change) -> Any:
-        op = str(c.op)
+        op = c.op  # a StrEnum: compares as its string
         if c.kind == "nexthop":
             nh: Nexthop = c.after if op == "add" else c.before
             return self.s.nexthop_message(nh, delete=op == "delete", protocol=RT_PROTO_NETWRIGHT)
@@ -279,7 +279,7 @@ class _Applier:
             if c.implied:
                 self.implied.append(c)
                 continue
-            if self.blocked(c):
+            if self.failed_links and self.blocked(c):
                 continue
             if isinstance(c.before, RouteSet):  # one message per route, one change
                 batch = self.s.route_set_messages(c.before, protocol=RT_PROTO_NETWRIGHT)

@@ -109,6 +109,33 @@ class Change:
         return _render.change_line(self)
 
 
+_CHANGE_FIELDS = ("op", "kind", "key", "before", "after", "nhid", "implied", "fields", "count")
+assert tuple(f.name for f in dataclasses.fields(Change)) == _CHANGE_FIELDS
+_NEW = object.__new__
+_SET = tuple(Change.__dict__[name].__set__ for name in _CHANGE_FIELDS)
+
+
+def _added(kind: str, key: Hashable, after: Any, nhid: int = 0) -> Change:
+    """`Change(op=Op.ADD, kind=kind, key=key, after=after, nhid=nhid)` in half the time.
+
+    A first apply builds one per object (10,000 for 5,000 host-gw peers), and a
+    frozen dataclass's `__init__` goes through `object.__setattr__` per field; this
+    sets the slots directly. A unit test keeps the two equal.
+    """
+    c = _NEW(Change)
+    s_op, s_kind, s_key, s_before, s_after, s_nhid, s_implied, s_fields, s_count = _SET
+    s_op(c, Op.ADD)
+    s_kind(c, kind)
+    s_key(c, key)
+    s_before(c, None)
+    s_after(c, after)
+    s_nhid(c, nhid)
+    s_implied(c, False)  # noqa: FBT003 - a slot setter takes its value positionally
+    s_fields(c, ())
+    s_count(c, 1)
+    return c
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Conflict:
     """A foreign object where netwright's must go; never overwritten."""
@@ -208,7 +235,8 @@ class _Plan:
     notes: list[str] = field(default_factory=list)
 
     def put(self, change: Change) -> None:
-        self.changes.setdefault((change.kind, str(change.op)), []).append(change)
+        # Keyed by the op itself: a StrEnum hashes and compares as its string.
+        self.changes.setdefault((change.kind, change.op), []).append(change)
 
     def add(self, kind: str, key: Hashable, after: Any, **kw: Any) -> None:
         self.put(Change(op=Op.ADD, kind=kind, key=key, after=after, **kw))
@@ -366,11 +394,12 @@ def diff(
             raise ValueError(f"diff: `observed` counted {kind}s on link {dev} as vanishing")
         plan.delete(kind, dev, None, implied=True, count=count)
 
-    def dev_problem(kind: str, key: Hashable, ours: str, dev: str) -> bool:
+    def dev_problem(kind: str, key: Hashable, obj: Any, dev: str) -> bool:
         """True if `dev` cannot take netwright's object (a conflict is recorded unless blocked)."""
         if dev in devs:
             return False
         if dev not in blocked:
+            ours = _render.text(kind, obj)
             rec = links.get(dev)
             theirs = (
                 f"existing link {dev}"
@@ -389,7 +418,7 @@ def diff(
     want_addr: set[Hashable] = set()
     for a in desired.addresses:
         want_addr.add(a.key)
-        if dev_problem("address", a.key, _render.text("address", a), a.dev):
+        if dev_problem("address", a.key, a, a.dev):
             continue
         if a.key in have_addr and a.dev not in gone:
             continue
@@ -414,15 +443,18 @@ def diff(
     }
     want_n: set[Hashable] = set()
     synced_n = observed.synced_neighbours
+    n_adds: list[Change] = []
     for i, n in enumerate(desired.neighbours):
-        if i in synced_n and n.dev in devs and n.dev not in gone:
+        if synced_n and i in synced_n and n.dev in devs and n.dev not in gone:
             continue  # in place and equal (the observer's no-op fast path)
-        want_n.add(n.key)
-        if dev_problem("neighbour", n.key, _render.text("neighbour", n), n.dev):
+        nkey = n.key
+        if have_n:
+            want_n.add(nkey)
+        if n.dev not in devs and dev_problem("neighbour", nkey, n, n.dev):
             continue
-        nrec = have_n.get(n.key)
+        nrec = have_n.get(nkey) if have_n else None
         if nrec is None or n.dev in gone:
-            plan.add("neighbour", n.key, n)
+            n_adds.append(_added("neighbour", nkey, n))
         elif not nrec.permanent or nrec.neighbour.mac != n.mac.lower():
             fields = tuple(
                 f
@@ -433,6 +465,8 @@ def diff(
                 if bad
             )
             plan.change("neighbour", n.key, nrec.neighbour, n, fields=fields)
+    if n_adds:
+        plan.changes.setdefault(("neighbour", Op.ADD), []).extend(n_adds)
     stale_n = [(k, r) for k, r in have_n.items() if k not in want_n]
     if stale_n and synced_n:
         want_n.update(desired.neighbours[i].key for i in synced_n)
@@ -448,18 +482,23 @@ def diff(
     }
     want_f: set[Hashable] = set()
     synced_f = observed.synced_fdb
+    f_adds: list[Change] = []
     for i, f in enumerate(desired.fdb):
-        if i in synced_f and f.dev in devs and f.dev not in gone:
+        if synced_f and i in synced_f and f.dev in devs and f.dev not in gone:
             continue  # in place and equal (the observer's no-op fast path)
-        fkey = (f.dev, f.mac.lower(), f.dst)
-        want_f.add(fkey)
-        if dev_problem("fdb", f.key, _render.text("fdb", f), f.dev):
+        frec = None
+        if have_f:
+            fkey = (f.dev, f.mac.lower(), f.dst)
+            want_f.add(fkey)
+            frec = have_f.get(fkey)
+        if f.dev not in devs and dev_problem("fdb", f.key, f, f.dev):
             continue
-        frec = have_f.get(fkey)
         if frec is None or f.dev in gone:
-            plan.add("fdb", f.key, f)
+            f_adds.append(_added("fdb", f.key, f))
         elif not frec.permanent:
             plan.change("fdb", f.key, frec.entry, f, fields=("state",))
+    if f_adds:
+        plan.changes.setdefault(("fdb", Op.ADD), []).extend(f_adds)
     if synced_f and any(k not in want_f for k in have_f):
         want_f.update((f.dev, f.mac.lower(), f.dst) for f in (desired.fdb[i] for i in synced_f))
     for fkey2, frec in have_f.items():
@@ -526,7 +565,7 @@ def _diff_routes(
             for nh in sorted(found, key=lambda n: n.id):
                 if nh.dev not in gone:
                     shared.setdefault(nh.key, nh)
-        return shared.get(key)
+        return shared.get(key) if shared else None
 
     taken = observed.nexthop_ids
     ids = _Ids(taken if taken is not None else (r.id for r in observed.nexthops or ()))
@@ -535,19 +574,23 @@ def _diff_routes(
     have = {r.route.key: r for r in observed.routes}
     want: set[Hashable] = set()
 
+    # Thousands of routes on a first apply: with no route of the key's recorded
+    # (`have` empty), keys need no hashing; a new nexthop's key is hashed twice.
+    adds: list[Change] = []
     for i, route in enumerate(routes):
-        in_place = synced.get(i)
+        in_place = synced.get(i) if synced else None
         if in_place is not None and route.dev not in gone and route.dev not in blocked:
             if in_place:  # the observer's no-op fast path: in place and equal
                 keep.add(in_place)
             continue
         key = route.key
-        want.add(key)
+        if have:
+            want.add(key)
         if route.dev is not None and route.dev in blocked:
             if in_place:
                 keep.add(in_place)
             continue
-        rec = have.get(key)
+        rec = have.get(key) if have else None
         if rec is not None and not own.route(rec):
             theirs = "existing " + _render.route_text(rec.route, proto=rec.protocol)
             plan.conflict("route", key, _render.text("route", route), theirs)
@@ -559,23 +602,29 @@ def _diff_routes(
                 keep.add(rec.nhid)
             continue
         nhid = 0
-        if use_nh and route.gateway is not None and route.dev is not None:
-            nkey = (route.gateway, route.dev, route.onlink)
-            found = share(nkey) or new.get(nkey)
+        gateway = route.gateway
+        if use_nh and gateway is not None and route.dev is not None:
+            nkey = (gateway, route.dev, route.onlink)
+            found = new.get(nkey)
             if found is None:
-                found = Nexthop(
-                    id=ids.take(), gateway=route.gateway, dev=route.dev, onlink=route.onlink
-                )
-                new[nkey] = found
+                found = share(nkey)
+                if found is None:
+                    found = Nexthop(id=ids.take(), gateway=gateway, dev=route.dev, onlink=nkey[2])
+                    new[nkey] = found
+                else:
+                    keep.add(found.id)
             nhid = found.id
-            keep.add(found.id)
         if rec is None or vanished:
-            plan.add("route", key, route, nhid=nhid)
+            adds.append(_added("route", key, route, nhid))
         else:
             plan.change("route", key, rec.route, route, nhid=nhid, fields=fields)
+    if adds:
+        plan.changes.setdefault(("route", Op.ADD), []).extend(adds)
 
-    for nh in new.values():
-        plan.add("nexthop", nh.id, nh)
+    if new:
+        plan.changes.setdefault(("nexthop", Op.ADD), []).extend(
+            _added("nexthop", nh.id, nh) for nh in new.values()
+        )
     dropped: set[int] = set()
     for nhid, nh in sorted(owned_nh.items()):
         if nhid in keep:

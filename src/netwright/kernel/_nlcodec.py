@@ -188,7 +188,64 @@ def attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
 Message = tuple[int, int, bytes]
 
 
+# Whole-message layouts for the forms that come by the thousand (IPv4, main-ish
+# table, metric 0, no source): one `pack` instead of one per attribute. Each must
+# give exactly the bytes of the general encoder below (`test_engine_codec`).
+_V4_ROUTE_BY_NH = struct.Struct("=BBBBBBBBI HHI HH4s HHI")
+_V4_ROUTE_DEL = struct.Struct("=BBBBBBBBI HHI HH4s")
+_V4_NEXTHOP = struct.Struct("=BBBBI HHI HHI HH4s")
+_V4_NEIGH = struct.Struct("=BBHiHBB HH4s HH6s2x")
+_V4_FDB = struct.Struct("=BBHiHBB HH6s2x HH4s")
+
+
 def route_message(
+    *,
+    delete: bool,
+    replace: bool = False,
+    family: int,
+    dst: bytes,
+    dst_len: int,
+    table: int,
+    metric: int,
+    protocol: int,
+    gateway: bytes | None = None,
+    oif: int = 0,
+    onlink: bool = False,
+    src: bytes | None = None,
+    nhid: int = 0,
+) -> Message:
+    """RTM_NEWROUTE / RTM_DELROUTE for one unicast route (see `route_message_any`)."""
+    if family == socket.AF_INET and dst_len and not metric and table < 256 and src is None:
+        if delete:
+            body = _V4_ROUTE_DEL.pack(
+                family, dst_len, 0, 0, table, protocol, RT_SCOPE_NOWHERE, RTN_UNSPEC, 0,
+                8, RTA_TABLE, table, 8, RTA_DST, dst,
+            )  # fmt: skip
+            return RTM_DELROUTE, 0, body
+        if nhid:
+            body = _V4_ROUTE_BY_NH.pack(
+                family, dst_len, 0, 0, table, protocol, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0,
+                8, RTA_TABLE, table, 8, RTA_DST, dst, 8, RTA_NH_ID, nhid,
+            )  # fmt: skip
+            return RTM_NEWROUTE, NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL), body
+    return route_message_any(
+        delete=delete,
+        replace=replace,
+        family=family,
+        dst=dst,
+        dst_len=dst_len,
+        table=table,
+        metric=metric,
+        protocol=protocol,
+        gateway=gateway,
+        oif=oif,
+        onlink=onlink,
+        src=src,
+        nhid=nhid,
+    )
+
+
+def route_message_any(
     *,
     delete: bool,
     replace: bool = False,
@@ -268,6 +325,33 @@ def nexthop_message(
     oif: int = 0,
     onlink: bool = False,
 ) -> Message:
+    if not delete and family == socket.AF_INET and gateway is not None:
+        body = _V4_NEXTHOP.pack(
+            family, 0, protocol, 0, RTNH_F_ONLINK if onlink else 0,
+            8, NHA_ID, nhid, 8, NHA_OIF, oif, 8, NHA_GATEWAY, gateway,
+        )  # fmt: skip
+        return RTM_NEWNEXTHOP, NLM_F_CREATE | NLM_F_EXCL, body
+    return nexthop_message_any(
+        delete=delete,
+        nhid=nhid,
+        family=family,
+        protocol=protocol,
+        gateway=gateway,
+        oif=oif,
+        onlink=onlink,
+    )
+
+
+def nexthop_message_any(
+    *,
+    delete: bool,
+    nhid: int,
+    family: int = 0,
+    protocol: int = 0,
+    gateway: bytes | None = None,
+    oif: int = 0,
+    onlink: bool = False,
+) -> Message:
     if delete:
         return RTM_DELNEXTHOP, 0, NHMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + attr_u32(NHA_ID, nhid)
     body = [
@@ -289,6 +373,25 @@ def neighbour_message(
     lladdr: bytes | None = None,
 ) -> Message:
     """A permanent neighbour (ARP/NDP) entry; an add replaces what sits at its key."""
+    if not delete and family == socket.AF_INET and lladdr is not None and len(lladdr) == 6:
+        body = _V4_NEIGH.pack(
+            family, 0, 0, ifindex, NUD_PERMANENT, 0, 0, 8, NDA_DST, dst, 10, NDA_LLADDR, lladdr
+        )
+        return RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, body
+    return neighbour_message_any(
+        delete=delete, family=family, ifindex=ifindex, dst=dst, lladdr=lladdr
+    )
+
+
+def neighbour_message_any(
+    *,
+    delete: bool,
+    family: int,
+    ifindex: int,
+    dst: bytes,
+    lladdr: bytes | None = None,
+) -> Message:
+    """`neighbour_message` by the general encoder."""
     if delete:
         head = NDMSG.pack(family, 0, 0, ifindex, 0, 0, 0)
         return RTM_DELNEIGH, 0, head + attr(NDA_DST, dst)
@@ -311,6 +414,24 @@ def fdb_message(
     key is (dev, MAC, dst); appending a remote that is already there is a no-op
     in `vxlan_fdb_update_existing`. A delete names the remote, so it removes only it.
     """
+    if not delete and len(lladdr) == 6 and len(dst) == 4:
+        body = _V4_FDB.pack(
+            AF_BRIDGE, 0, 0, ifindex, NUD_PERMANENT, NTF_SELF, 0,
+            10, NDA_LLADDR, lladdr, 8, NDA_DST, dst,
+        )  # fmt: skip
+        return RTM_NEWNEIGH, NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_APPEND), body
+    return fdb_message_any(delete=delete, ifindex=ifindex, lladdr=lladdr, dst=dst, replace=replace)
+
+
+def fdb_message_any(
+    *,
+    delete: bool,
+    ifindex: int,
+    lladdr: bytes,
+    dst: bytes,
+    replace: bool = False,
+) -> Message:
+    """`fdb_message` by the general encoder."""
     if delete:
         head = NDMSG.pack(AF_BRIDGE, 0, 0, ifindex, 0, NTF_SELF, 0)
         return RTM_DELNEIGH, 0, head + attr(NDA_LLADDR, lladdr) + attr(NDA_DST, dst)

@@ -654,21 +654,29 @@ class Session:
 
     def route_message(self, route: Route, *, op: str, nhid: int = 0, protocol: int) -> nl.Message:
         """op: add (fails if the key is taken), replace (create or overwrite), delete."""
-        family = nl.FAMILY[route.dst.version]
+        dst = route.dst
+        version = dst.version
         delete = op == "delete"
         oif = 0
-        if not delete and not nhid and route.dev is not None:
-            oif = self.index(route.dev)
+        gateway = None
+        if not delete and not nhid:  # else the kernel takes neither (nor the encoder)
+            if route.dev is not None:
+                oif = self.index(route.dev)
+            if route.gateway is not None:
+                gateway = route.gateway.packed
+        metric = route.metric
+        if version == 6 and not metric:
+            metric = 1024  # as `Route.key` normalises it
         return nl.route_message(
             delete=delete,
             replace=op == "replace",
-            family=family,
-            dst=route.dst.network_address.packed,
-            dst_len=route.dst.prefixlen,
+            family=nl.FAMILY[version],
+            dst=dst.network_address.packed,
+            dst_len=dst.prefixlen,
             table=route.table,
-            metric=route.key[2],
+            metric=metric,
             protocol=protocol,
-            gateway=route.gateway.packed if route.gateway is not None else None,
+            gateway=gateway,
             oif=oif,
             onlink=route.onlink,
             nhid=nhid,
