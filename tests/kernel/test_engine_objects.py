@@ -536,9 +536,7 @@ def test_removing_a_vtep_counts_what_goes_with_it(node: str, tmp_path: Path) -> 
     assert {n["gateway"] for n in ipj(node, "ip", "nexthop", "show")} == {"172.31.255.12"}
 
 
-def test_departed_peers_routes_are_deleted_before_their_nexthops(
-    node: str, tmp_path: Path
-) -> None:
+def test_departed_peers_routes_are_deleted_before_their_nexthops(node: str, tmp_path: Path) -> None:
     from netwright.engine import observe
     from netwright.kernel.rtnl import route_wire_key
 
@@ -555,19 +553,23 @@ def test_departed_peers_routes_are_deleted_before_their_nexthops(
     assert run(every, target, check=False).ok
     left = NodeState(node="n", routes=(every.routes[0], shared))
     seen = observe(target, left)
-    # The fast path's keys are the full parse's: `ip -json` names the same routes.
-    assert {k for rs in seen.nexthop_routes.values() for k in rs.keys} == {
-        route_wire_key(r.key) for r in every.routes[1:]
-    }
+    # The fast path's keys are those of the routes the full parse would record.
+    assert seen.departing_routes is not None
+    assert set(seen.departing_routes.keys) == {route_wire_key(r.key) for r in every.routes[1:]}
+    assert not {r.route.key for r in seen.routes} & {r.key for r in every.routes[1:]}
     report = run(left, target, check=False)
     assert report.ok, report.lines()
-    summaries = sorted((c.count, c.nhid) for c in report.delta.changes if c.summary)
-    assert [n for n, _id in summaries] == [1, 1, 2]  # peers 1, 2; peer 3's two routes
+    assert [(c.kind, c.count) for c in report.delta.changes if c.summary] == [("route", 4)]
+    assert [(c.kind, str(c.op)) for c in report.delta.changes] == [
+        ("route", "delete"),
+        ("route", "add"),  # 10.65.0.0/24, sharing peer 0's nexthop
+        *[("nexthop", "delete")] * 3,
+    ]
     assert all(not c.implied for c in report.delta.changes)
     assert set(routes(node)) == {"10.64.0.0/24", "10.65.0.0/24"}
     assert {n["gateway"] for n in ipj(node, "ip", "nexthop", "show")} == {str(peers[0][1])}
     assert run(left, target, check=False).delta.empty
-    # Every peer gone: the last nexthop's route goes first, then the nexthop.
+    # Every peer gone: the last nexthop's routes go first, then the nexthop.
     report = run(NodeState(node="n"), target, check=False)
     assert report.ok, report.lines()
     assert [(c.kind, c.count) for c in report.delta.changes] == [("route", 2), ("nexthop", 1)]

@@ -599,48 +599,49 @@ def test_summaries_must_match_the_links_the_diff_deletes() -> None:
         diff(NodeState(node="n"), observed)
 
 
-def _departed(nhid: int, *dsts: str) -> RouteSet:
+def _departed(nhids: set[int], *dsts: str) -> RouteSet:
     return RouteSet(
-        nhid=nhid,
+        nexthops=frozenset(nhids),
         keys=tuple((2, 254, net(d).network_address.packed, net(d).prefixlen, 0) for d in dsts),
     )
 
 
-def test_routes_via_a_deleted_nexthop_go_first_as_one_summary() -> None:
-    desired = NodeState(node="n")
-    gone = Nexthop(id=7, gateway=ip("172.31.255.12"), dev="eth0", onlink=True)
-    observed = ObservedState(
-        links={"eth0": ETH0},
-        nexthops=(NexthopRecord(nexthop=gone, id=7, protocol=211),),
-        nexthop_routes={7: _departed(7, "10.64.0.0/24", "10.64.1.0/24", "10.64.2.0/24")},
-        basis=desired,
-    )
-    delta = diff(desired, observed)
-    assert [(c.kind, str(c.op), c.implied, c.count, c.nhid) for c in delta.changes] == [
-        ("route", "delete", False, 3, 7),
-        ("nexthop", "delete", False, 1, 0),
-    ]
-    assert delta.summary() == {"add": 0, "change": 0, "delete": 4, "conflict": 0}
-    assert delta.lines()[0] == "- 3 routes via nexthop id 7 (deleted with it)"
-    change = delta.to_json()["changes"][0]
-    assert (change["count"], change["before"]) == (3, {"nhid": 7, "routes": 3})
-
-
-def test_a_one_route_summary_sorts_among_single_deletes() -> None:
+def test_routes_through_deleted_nexthops_go_first_as_one_summary() -> None:
     desired = NodeState(node="n")
     nhs = [Nexthop(id=i, gateway=ip(f"172.31.255.{i}"), dev="eth0", onlink=True) for i in (7, 8)]
     observed = ObservedState(
         links={"eth0": ETH0},
         nexthops=tuple(NexthopRecord(nexthop=nh, id=nh.id, protocol=211) for nh in nhs),
-        routes=(RouteRecord(route=route("10.9.0.0/24", "172.31.255.9"), protocol=211, type=1),),
-        nexthop_routes={7: _departed(7, "10.64.0.0/24"), 8: _departed(8, "10.64.1.0/24")},
+        departing_routes=_departed({7, 8}, "10.64.0.0/24", "10.64.1.0/24", "10.64.2.0/24"),
         basis=desired,
     )
     delta = diff(desired, observed)
-    assert [(c.kind, c.key, c.count) for c in delta.changes][:3] == [
-        ("route", (254, net("10.9.0.0/24"), 0), 1),
-        ("route", 7, 1),
-        ("route", 8, 1),
+    assert [(c.kind, str(c.op), c.implied, c.count) for c in delta.changes] == [
+        ("route", "delete", False, 3),
+        ("nexthop", "delete", False, 1),
+        ("nexthop", "delete", False, 1),
+    ]
+    assert delta.summary() == {"add": 0, "change": 0, "delete": 5, "conflict": 0}
+    assert delta.lines()[0] == "- 3 routes through the 2 nexthops deleted (deleted first)"
+    change = delta.to_json()["changes"][0]
+    assert (change["count"], change["before"]) == (3, {"nexthops": 2, "routes": 3})
+
+
+def test_a_one_route_summary_sorts_after_single_deletes() -> None:
+    desired = NodeState(node="n")
+    nh = Nexthop(id=7, gateway=ip("172.31.255.7"), dev="eth0", onlink=True)
+    observed = ObservedState(
+        links={"eth0": ETH0},
+        nexthops=(NexthopRecord(nexthop=nh, id=7, protocol=211),),
+        routes=(RouteRecord(route=route("10.9.0.0/24", "172.31.255.9"), protocol=211, type=1),),
+        departing_routes=_departed({7}, "10.64.0.0/24"),
+        basis=desired,
+    )
+    delta = diff(desired, observed)
+    assert [(c.kind, c.count, c.summary) for c in delta.changes] == [
+        ("route", 1, False),
+        ("route", 1, True),
+        ("nexthop", 1, False),
     ]
 
 
@@ -650,10 +651,10 @@ def test_route_summaries_must_match_the_nexthops_the_diff_deletes() -> None:
     observed = ObservedState(
         links={"eth0": ETH0},
         nexthops=(NexthopRecord(nexthop=kept, id=7, protocol=211),),
-        nexthop_routes={7: _departed(7, "10.64.0.0/24")},
+        departing_routes=_departed({7}, "10.64.0.0/24"),
         basis=desired,
     )
-    with pytest.raises(ValueError, match="nexthop 7, which stays"):
+    with pytest.raises(ValueError, match=r"nexthops \[7\], which stay"):
         diff(desired, observed)
     with pytest.raises(ValueError, match="another desired state"):
         diff(NodeState(node="n"), observed)

@@ -144,8 +144,9 @@ def _field_value(obj: Any, name: str) -> str:
 
 def change_line(c: Change) -> str:
     sign = _SIGN[str(c.op)]
-    if isinstance(c.before, RouteSet):  # the routes deleted before their nexthop
-        return f"{sign} {c.count} routes via nexthop id {c.nhid} (deleted with it)"
+    if isinstance(c.before, RouteSet):  # the routes deleted before their nexthops
+        n = len(c.before.nexthops)
+        return f"{sign} {c.count} routes through the {n} nexthops deleted (deleted first)"
     if c.implied and c.before is None and c.after is None:  # a summary of what a link takes
         noun = {"neighbour": "neighbours", "fdb": "fdb entries"}.get(c.kind, f"{c.kind}s")
         return f"{sign} {c.count} {noun} on {c.key} (go with their link)"
@@ -193,7 +194,7 @@ def _json_value(obj: Any) -> Any:
     if obj is None:
         return None
     if isinstance(obj, RouteSet):
-        return {"nhid": obj.nhid, "routes": len(obj.keys)}
+        return {"nexthops": len(obj.nexthops), "routes": len(obj.keys)}
     if isinstance(obj, File):
         return {
             "path": obj.path,

@@ -27,7 +27,7 @@ The hard cases:
   batch with one ack barrier; errors come back per message and are mapped to their
   change. "Already gone" (ENOENT, ESRCH, ENODEV) on a delete is success, as is an
   address that is already there (Calico `deleteRoute`, pyroute2 `ensure()`).
-- Routes deleted before their nexthop come as one change (`RouteSet`) and go out
+- Routes deleted before their nexthops come as one change (`RouteSet`) and go out
   as one message per route in the same batch; the change is done when each route
   is deleted or already gone, and failed (with the first refusal) otherwise.
 - Changes marked `implied` are not sent: they vanished with their link or nexthop.
@@ -340,7 +340,7 @@ class _Applier:
                 self.fail(c, f"{what}: {failure}")
         for c, bad in batches.values():
             if bad:
-                what = f"{c.count} routes via nexthop id {c.nhid}"
+                what = f"{c.count} routes through deleted nexthops"
                 self.fail(c, f"{what}: {len(bad)} refused, the first: {bad[0]}")
             else:
                 self.done.append(c)

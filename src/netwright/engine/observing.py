@@ -64,9 +64,9 @@ class ObservedState:
     #: Objects of netwright's on links the diff deletes, at no desired key, counted
     #: by (link, kind) instead of recorded: they go with their link.
     vanishing: Mapping[tuple[str, str], int] = field(default_factory=dict)
-    #: netwright's routes at no desired key through a nexthop the diff deletes, by
-    #: nexthop id, as wire keys only: deleted in one batch before their nexthop.
-    nexthop_routes: Mapping[int, RouteSet] = field(default_factory=dict)
+    #: netwright's routes at no desired key through the nexthops the diff deletes,
+    #: as wire keys only: deleted in one batch before those nexthops.
+    departing_routes: RouteSet | None = None
     #: The desired state the `synced_*` indices and `vanishing` refer to.
     basis: NodeState | None = None
     #: Desired sysctls' current values; None where the kernel lacks one.
@@ -129,7 +129,7 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
         synced_neighbours=synced_neighbours,
         synced_fdb=synced_fdb,
         vanishing=vanishing,
-        nexthop_routes=routes.by_nexthop,
+        departing_routes=routes.departing,
         basis=desired,
         sysctls=sysctls,
         nft=nft,

@@ -120,11 +120,11 @@ WireKey = tuple[int, int, bytes, int, int]
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RouteSet:
-    """Routes of netwright's that go through one nexthop object netwright deletes,
-    by wire key only: deleted in one batch before their nexthop, never recorded one
-    by one (5,000 departed peers would otherwise be 5,000 `Route` objects)."""
+    """Routes of netwright's through the nexthop objects netwright deletes, by wire
+    key only: deleted in one batch before those nexthops, never recorded one by one
+    (5,000 departed peers would otherwise be 5,000 `Route` objects and changes)."""
 
-    nhid: int
+    nexthops: frozenset[int]
     keys: tuple[WireKey, ...]
 
 
@@ -138,9 +138,9 @@ class RouteView:
     uses (None: the kernel has no nexthop objects); `nexthop_ids` every id taken.
     `vanishing` counts, per (device, kind), the routes and nexthops of `protocol` on
     the devices the caller named as vanishing, at no desired key: they have no record.
-    `by_nexthop` holds, per nexthop id, the routes of `protocol` at no desired key
-    through a netwright nexthop that the diff will delete (no desired route can
-    use it, no foreign route does): keys only, no record.
+    `departing` holds the routes of `protocol` at no desired key through the
+    netwright nexthops the diff will delete (no desired route can use them, no
+    foreign route does): keys only, no record.
     """
 
     records: tuple[RouteRecord, ...]
@@ -149,4 +149,4 @@ class RouteView:
     nexthop_ids: frozenset[int]
     foreign_nexthop_users: frozenset[int]
     vanishing: Mapping[tuple[str, str], int] = field(default_factory=dict)
-    by_nexthop: Mapping[int, RouteSet] = field(default_factory=dict)
+    departing: RouteSet | None = None

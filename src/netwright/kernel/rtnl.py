@@ -471,9 +471,10 @@ class Session:
         # Routes at no desired key through a netwright nexthop: if the diff will
         # delete that nexthop (no desired route can keep it: none uses it, none
         # has its gateway, device and onlink flag to share it; no foreign route
-        # uses it), they are kept as wire keys only (`RouteSet`), else recorded.
-        by_nexthop: dict[int, RouteSet] = {}
+        # uses it), they are kept as wire keys only (one `RouteSet`), else recorded.
+        departing = None
         if through:
+            leaving: list[int] = []
             shareable = {
                 (r.gateway.packed, index.get(r.dev), r.onlink)
                 for r in desired
@@ -485,10 +486,16 @@ class Session:
                 if nhid in foreign_nh or nhid in at_desired or key in shareable:
                     records.extend(raws)
                 else:
-                    by_nexthop[nhid] = RouteSet(
-                        nhid=nhid,
-                        keys=tuple((r.family, r.table, r.dst, r.dst_len, r.metric) for r in raws),
-                    )
+                    leaving.append(nhid)
+            if leaving:
+                departing = RouteSet(
+                    nexthops=frozenset(leaving),
+                    keys=tuple(
+                        (r.family, r.table, r.dst, r.dst_len, r.metric)
+                        for nhid in leaving
+                        for r in through[nhid]
+                    ),
+                )
         used = set(synced.values())
         needed = {raw.nhid for raw in records if raw.nhid}
         gateways = {r.gateway.packed: r.gateway for r in desired if r.gateway is not None}
@@ -515,7 +522,7 @@ class Session:
             nexthop_ids=frozenset(r.id for r in raw_nh or ()),
             foreign_nexthop_users=frozenset(foreign_nh),
             vanishing=counts,
-            by_nexthop=by_nexthop,
+            departing=departing,
         )
 
     def _route_record(self, raw: nl.RawRoute, nexthops: dict[int, Nexthop]) -> RouteRecord:
