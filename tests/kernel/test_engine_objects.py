@@ -575,3 +575,58 @@ def test_departed_peers_routes_are_deleted_before_their_nexthops(node: str, tmp_
     assert [(c.kind, c.count) for c in report.delta.changes] == [("route", 2), ("nexthop", 1)]
     assert routes(node) == {}
     assert ipj(node, "ip", "nexthop", "show") == []
+
+
+def test_departed_peers_vtep_entries_go_in_one_batch_per_kind(node: str, tmp_path: Path) -> None:
+    from ipaddress import IPv4Address, IPv4Network
+
+    from netwright.engine import observe
+
+    target = Target(netns=node, root=str(tmp_path))
+    vx = full_state(tmp_path).links[0]
+    peers = [
+        (IPv4Network(f"10.244.{i}.0/24"), IPv4Address(f"172.31.255.{20 + i}")) for i in range(2, 5)
+    ]
+
+    def with_peers(chosen: list[tuple[IPv4Network, IPv4Address]]) -> NodeState:
+        return NodeState(
+            node="n1",
+            links=(vx,),
+            routes=tuple(
+                Route(dst=b, gateway=b.network_address, dev="nwvx.1", onlink=True)
+                for b, _u in chosen
+            ),
+            neighbours=tuple(
+                Neighbour(dev="nwvx.1", ip=b.network_address, mac=vtep_mac(u)) for b, u in chosen
+            ),
+            fdb=tuple(FdbEntry(dev="nwvx.1", mac=vtep_mac(u), dst=u) for _b, u in chosen),
+        )
+
+    every = with_peers(peers)
+    assert run(every, target, check=False).ok
+    one = with_peers(peers[:1])
+    seen = observe(target, one)
+    # The fast path's entries are the ones the full records would name.
+    assert {(e.kind, e.dev, len(e.entries)) for e in seen.departing_entries} == {
+        ("neighbour", "nwvx.1", 2),
+        ("fdb", "nwvx.1", 2),
+    }
+    assert {e[1] for e in seen.departing_entries[0].entries} == {
+        b.network_address.packed for b, _u in peers[1:]
+    }
+    assert all(not r.permanent for r in seen.neighbours)  # multicast entries, say
+    assert all(not r.permanent for r in seen.fdb)
+    report = run(one, target, check=False)
+    assert report.ok, report.lines()
+    assert sorted((c.kind, c.count) for c in report.delta.changes if c.summary) == [
+        ("fdb", 2),
+        ("neighbour", 2),
+        ("route", 2),
+    ]
+    assert "- 2 neighbours on nwvx.1 (no longer desired)" in report.delta.lines()
+    neigh = ipj(node, "ip", "neigh", "show", "dev", "nwvx.1", "nud", "permanent")
+    assert [n["dst"] for n in neigh] == ["10.244.2.0"]
+    fdb = ipj(node, "bridge", "fdb", "show", "dev", "nwvx.1")
+    assert [f["dst"] for f in fdb if "permanent" in f.get("state", "")] == [str(peers[0][1])]
+    assert set(routes(node)) == {"10.244.2.0/24"}
+    assert run(one, target, check=False).delta.empty

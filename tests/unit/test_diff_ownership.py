@@ -670,3 +670,42 @@ def test_the_fast_add_constructor_equals_the_dataclass_one() -> None:
         assert fast == slow
         assert hash(fast) == hash(slow)
         assert repr(fast) == repr(slow)
+
+
+def test_entries_of_departed_peers_are_one_change_per_kind_and_vtep() -> None:
+    from netwright.kernel.records import EntrySet
+
+    desired = NodeState(node="n", links=(VX,))
+    left_n = EntrySet(kind="neighbour", dev="nwvx.1", entries=((2, b"\x0a\x40\x00\x00", b""),))
+    left_f = EntrySet(
+        kind="fdb", dev="nwvx.1", entries=((7, b"\xac\x1f\x00\x01", b"\x0e" * 6),) * 2
+    )
+    observed = ObservedState(
+        links={"eth0": ETH0, "nwvx.1": owned(VX)},
+        departing_entries=(left_n, left_f),
+        basis=desired,
+    )
+    delta = diff(desired, observed)
+    assert [(c.kind, str(c.op), c.count, c.key) for c in delta.changes] == [
+        ("fdb", "delete", 2, "nwvx.1"),
+        ("neighbour", "delete", 1, "nwvx.1"),
+    ]
+    assert delta.lines() == [
+        "- 2 fdb entries on nwvx.1 (no longer desired)",
+        "- 1 neighbours on nwvx.1 (no longer desired)",
+    ]
+    assert delta.to_json()["changes"][0]["before"] == {"dev": "nwvx.1", "entries": 2}
+    # Only on a VTEP of netwright's that stays.
+    for links in (
+        {"eth0": ETH0},
+        {"eth0": ETH0, "nwvx.1": LinkRecord(index=9, alias=None, link=VX)},
+    ):
+        bad = ObservedState(links=links, departing_entries=(left_n,), basis=desired)
+        with pytest.raises(ValueError, match=r"neighbour entries on nwvx\.1"):
+            diff(desired, bad)
+    gone = NodeState(node="n")
+    bad = ObservedState(
+        links={"eth0": ETH0, "nwvx.1": owned(VX)}, departing_entries=(left_n,), basis=gone
+    )
+    with pytest.raises(ValueError, match=r"neighbour entries on nwvx\.1"):
+        diff(gone, bad)

@@ -27,9 +27,10 @@ The hard cases:
   batch with one ack barrier; errors come back per message and are mapped to their
   change. "Already gone" (ENOENT, ESRCH, ENODEV) on a delete is success, as is an
   address that is already there (Calico `deleteRoute`, pyroute2 `ensure()`).
-- Routes deleted before their nexthops come as one change (`RouteSet`) and go out
-  as one message per route in the same batch; the change is done when each route
-  is deleted or already gone, and failed (with the first refusal) otherwise.
+- Routes deleted before their nexthops come as one change (`RouteSet`), and so do
+  the neighbour or fdb entries of peers that left, per VTEP (`EntrySet`); each
+  goes out as one message per object in the same batch, and is done when every
+  object is deleted or already gone, failed (with the first refusal) otherwise.
 - Changes marked `implied` are not sent: they vanished with their link or nexthop.
   They are reported done only if that link or nexthop delete succeeded. What goes
   with a deleted link comes as one summary per kind (`Change.count`).
@@ -46,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from netwright.engine import _render
 from netwright.errors import KernelError, UnsupportedKernelError
 from netwright.kernel import host, open_session
-from netwright.kernel.records import NetlinkRequestError, Nexthop, RouteSet
+from netwright.kernel.records import EntrySet, NetlinkRequestError, Nexthop, RouteSet
 from netwright.model.state import LINK_ALIAS, NFT_FAMILY, NFT_TABLE, RT_PROTO_NETWRIGHT, File
 
 if TYPE_CHECKING:
@@ -281,8 +282,16 @@ class _Applier:
                 continue
             if self.failed_links and self.blocked(c):
                 continue
-            if isinstance(c.before, RouteSet):  # one message per route, one change
-                batch = self.s.route_set_messages(c.before, protocol=RT_PROTO_NETWRIGHT)
+            if isinstance(c.before, RouteSet | EntrySet):  # one message per object
+                try:
+                    batch = (
+                        self.s.route_set_messages(c.before, protocol=RT_PROTO_NETWRIGHT)
+                        if isinstance(c.before, RouteSet)
+                        else self.s.entry_set_messages(c.before)
+                    )
+                except KernelError as exc:
+                    self.fail(c, f"{_render.change_line(c)}: {exc}")
+                    continue
                 messages.extend(batch)
                 sent.extend(c for _m in batch)
                 continue
@@ -319,7 +328,7 @@ class _Applier:
         batches: dict[int, tuple[Change, list[NetlinkFailure]]] = {}
         for index, c in enumerate(sent):
             failure = failures.get(index)
-            if isinstance(c.before, RouteSet):
+            if isinstance(c.before, RouteSet | EntrySet):
                 _c, bad = batches.setdefault(id(c), (c, []))
                 if failure is not None and failure.errno not in _GONE:
                     bad.append(failure)
@@ -340,7 +349,7 @@ class _Applier:
                 self.fail(c, f"{what}: {failure}")
         for c, bad in batches.values():
             if bad:
-                what = f"{c.count} routes through deleted nexthops"
+                what = _render.change_line(c)
                 self.fail(c, f"{what}: {len(bad)} refused, the first: {bad[0]}")
             else:
                 self.done.append(c)

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from netwright.engine import _render
 from netwright.kernel import host
-from netwright.kernel.records import Nexthop, RouteSet
+from netwright.kernel.records import EntrySet, Nexthop, RouteSet
 from netwright.model.state import (
     LINK_ALIAS,
     NFT_FAMILY,
@@ -98,14 +98,17 @@ class Change:
     fields: tuple[str, ...] = ()
     #: Objects this change stands for: > 1 only for a summary, either an implied
     #: delete of what goes with a deleted link (`key` is then the link's name,
-    #: `before` None) or the routes deleted before the nexthops they go through
-    #: (`before` a `RouteSet`).
+    #: `before` None), the routes deleted before the nexthops they go through
+    #: (`before` a `RouteSet`), or the entries of peers that left on a VTEP
+    #: that stays (`before` an `EntrySet`, `key` the VTEP's name).
     count: int = 1
 
     @property
     def summary(self) -> bool:
         """Stands for `count` objects, not one (it may be 1 of them)."""
-        return (self.before is None and self.after is None) or isinstance(self.before, RouteSet)
+        return (self.before is None and self.after is None) or isinstance(
+            self.before, RouteSet | EntrySet
+        )
 
     def __str__(self) -> str:
         return _render.change_line(self)
@@ -358,6 +361,7 @@ def diff(
         or observed.synced_fdb
         or observed.vanishing
         or observed.departing_routes
+        or observed.departing_entries
     )
     if synced and observed.basis is not desired:
         raise ValueError("diff: `observed` was observed for another desired state")
@@ -470,6 +474,12 @@ def diff(
     if n_adds:
         plan.changes.setdefault(("neighbour", Op.ADD), []).extend(n_adds)
     stale_n = [(k, r) for k, r in have_n.items() if k not in want_n]
+    for entries in observed.departing_entries:
+        # Entries of peers that left, from the observer, in wire form: one change each.
+        rec = links.get(entries.dev)
+        if rec is None or not own.vtep(rec) or entries.dev in gone:
+            raise ValueError(f"diff: `observed` gave {entries.kind} entries on {entries.dev}")
+        plan.delete(entries.kind, entries.dev, entries, count=len(entries.entries))
     if stale_n and synced_n:
         want_n.update(desired.neighbours[i].key for i in synced_n)
         stale_n = [(k, r) for k, r in stale_n if k not in want_n]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from netwright.engine.diffing import vanishing_links
-from netwright.kernel import host, open_session
+from netwright.kernel import EntrySet, host, open_session
 from netwright.model.config import NodeFacts
 from netwright.model.state import LINK_ALIAS, NFT_FAMILY, NFT_TABLE, RT_PROTO_NETWRIGHT
 
@@ -67,6 +67,9 @@ class ObservedState:
     #: netwright's routes at no desired key through the nexthops the diff deletes,
     #: as wire keys only: deleted in one batch before those nexthops.
     departing_routes: RouteSet | None = None
+    #: netwright's permanent neighbour and fdb entries at no desired key on VTEPs
+    #: that stay, as wire forms per (kind, link): deleted in one batch each.
+    departing_entries: tuple[EntrySet, ...] = ()
     #: The desired state the `synced_*` indices and `vanishing` refer to.
     basis: NodeState | None = None
     #: Desired sysctls' current values; None where the kernel lacks one.
@@ -101,10 +104,18 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
     vteps = _vteps(links)
     on_gone_n = {(d, "neighbour"): 0 for d in gone}
     on_gone_f = {(d, "fdb"): 0 for d in gone}
+    # So are the entries of peers that left (at no desired key on a VTEP that stays).
+    left_n: dict[str, list[tuple[int, bytes, bytes]]] = {}
+    left_f: dict[str, list[tuple[int, bytes, bytes]]] = {}
     neighbours, synced_neighbours = session.neighbours(
-        vteps, desired=desired.neighbours, vanishing=on_gone_n
+        vteps, desired=desired.neighbours, vanishing=on_gone_n, departing=left_n
     )
-    fdb, synced_fdb = session.fdb(vteps, desired=desired.fdb, vanishing=on_gone_f)
+    fdb, synced_fdb = session.fdb(vteps, desired=desired.fdb, vanishing=on_gone_f, departing=left_f)
+    departing = tuple(
+        EntrySet(kind=kind, dev=dev, entries=tuple(entries))
+        for kind, left in (("neighbour", left_n), ("fdb", left_f))
+        for dev, entries in sorted(left.items())
+    )
     vanishing = {
         k: n for k, n in (*routes.vanishing.items(), *on_gone_n.items(), *on_gone_f.items()) if n
     }
@@ -130,6 +141,7 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
         synced_fdb=synced_fdb,
         vanishing=vanishing,
         departing_routes=routes.departing,
+        departing_entries=departing,
         basis=desired,
         sysctls=sysctls,
         nft=nft,

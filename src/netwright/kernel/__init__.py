@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from netwright.kernel.records import (
     AddressRecord,
+    EntrySet,
     FdbRecord,
     LinkRecord,
     NeighbourRecord,
@@ -25,6 +26,7 @@ from netwright.kernel.rtnl import Session, open_session, prepare_link_writes
 
 __all__ = [
     "AddressRecord",
+    "EntrySet",
     "FdbRecord",
     "LinkRecord",
     "NeighbourRecord",

@@ -129,6 +129,18 @@ class RouteSet:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class EntrySet:
+    """Permanent neighbour or fdb entries on one of netwright's VTEPs at no desired
+    key, in wire form only: (family, destination bytes, link-layer bytes). Deleted
+    in one batch, never recorded one by one (every peer leaving would otherwise be
+    10,000 records and changes at 5,000 peers)."""
+
+    kind: str  # "neighbour" | "fdb"
+    dev: str
+    entries: tuple[tuple[int, bytes, bytes], ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RouteView:
     """What one route and nexthop dump says about netwright's routes.
 

@@ -51,6 +51,7 @@ from netwright.kernel import _nlcodec as nl
 from netwright.kernel._netns import entered
 from netwright.kernel.records import (
     AddressRecord,
+    EntrySet,
     FdbRecord,
     LinkRecord,
     NeighbourRecord,
@@ -608,11 +609,14 @@ class Session:
         *,
         desired: Sequence[Neighbour] = (),
         vanishing: dict[tuple[str, str], int] | None = None,
+        departing: dict[str, list[tuple[int, bytes, bytes]]] | None = None,
     ) -> tuple[list[NeighbourRecord], frozenset[int]]:
         """Neighbours on `devs`, and the indices of desired ones already there, permanent.
 
         With `vanishing` (device, "neighbour") -> count, the permanent entries on
-        those devices at no desired key are counted there instead of recorded.
+        those devices at no desired key are counted there instead of recorded; with
+        `departing`, those on the other devices are listed there per device in wire
+        form (family, destination, link-layer address) instead of recorded.
         """
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
@@ -646,6 +650,9 @@ class Session:
             ):
                 vanishing[dev, "neighbour"] += 1
                 continue
+            if departing is not None and i is None and raw.state & nl.NUD_PERMANENT:
+                departing.setdefault(dev, []).append((raw.family, raw.dst, raw.lladdr or b""))
+                continue
             out.append(
                 NeighbourRecord(
                     neighbour=Neighbour(dev=dev, ip=_ip(raw.dst), mac=_mac(raw.lladdr) or ""),
@@ -660,11 +667,14 @@ class Session:
         *,
         desired: Sequence[FdbEntry] = (),
         vanishing: dict[tuple[str, str], int] | None = None,
+        departing: dict[str, list[tuple[int, bytes, bytes]]] | None = None,
     ) -> tuple[list[FdbRecord], frozenset[int]]:
         """Fdb entries on `devs`, and the indices of desired ones already there, permanent.
 
         With `vanishing` (device, "fdb") -> count, the permanent entries on those
-        devices at no desired key are counted there instead of recorded.
+        devices at no desired key are counted there instead of recorded; with
+        `departing`, those on the other devices are listed there per device in wire
+        form (AF_BRIDGE, remote address, MAC) instead of recorded.
         """
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
@@ -695,6 +705,9 @@ class Session:
                 and raw.state & nl.NUD_PERMANENT
             ):
                 vanishing[dev, "fdb"] += 1
+                continue
+            if departing is not None and i is None and raw.state & nl.NUD_PERMANENT:
+                departing.setdefault(dev, []).append((raw.family, raw.dst, raw.lladdr))
                 continue
             out.append(
                 FdbRecord(
@@ -751,6 +764,19 @@ class Session:
                 protocol=protocol,
             )
             for family, table, dst, dst_len, metric in routes.keys
+        ]
+
+    def entry_set_messages(self, entries: EntrySet) -> list[nl.Message]:
+        """A delete for each neighbour or fdb entry of `entries`."""
+        ifindex = self.index(entries.dev)
+        if entries.kind == "fdb":
+            return [
+                nl.fdb_message(delete=True, ifindex=ifindex, lladdr=lladdr, dst=dst)
+                for _family, dst, lladdr in entries.entries
+            ]
+        return [
+            nl.neighbour_message(delete=True, family=family, ifindex=ifindex, dst=dst)
+            for family, dst, _lladdr in entries.entries
         ]
 
     def nexthop_message(self, nh: Nexthop, *, delete: bool, protocol: int) -> nl.Message:
