@@ -479,7 +479,6 @@ class Session:
         synced: dict[int, int] = {}
         foreign_nh: set[int] = set()
         through: dict[int, list[nl.RawRoute]] = {}
-        at_desired: set[int] = set()
         inet = (socket.AF_INET, socket.AF_INET6)
         for data, off, end in msgs:
             raw = parse(data, off, end)
@@ -501,15 +500,22 @@ class Session:
                 if raw.nhid in owned_nh:
                     through.setdefault(raw.nhid, []).append(raw)
                     continue
-            else:
-                if raw.nhid:
-                    at_desired.add(raw.nhid)
-                if (
-                    want is not None
-                    and raw.type == nl.RTN_UNICAST
-                    and _same_route(want, raw, owned_nh, index)
-                ):
-                    synced[i] = raw.nhid
+            elif want is not None and raw.type == nl.RTN_UNICAST:
+                # `_same_route`, inlined: a no-op runs this once per desired route.
+                nhid = raw.nhid
+                if nhid:
+                    nh = owned_nh.get(nhid)
+                    same = (
+                        nh is not None
+                        and nh.gateway == want[1]
+                        and bool(nh.flags & nl.RTNH_F_ONLINK) == want[3]
+                        and (want[2] is None or nh.oif == index.get(want[2]))
+                        and raw.src == want[4]
+                    )
+                else:
+                    same = _same_route(want, raw, owned_nh, index)
+                if same:
+                    synced[i] = nhid
                     continue
             records.append(raw)
         # Routes at no desired key through a netwright nexthop: if the diff will
@@ -518,6 +524,11 @@ class Session:
         # uses it), they are kept as wire keys only (one `RouteSet`), else recorded.
         departing = None
         if through:
+            at_desired = {nhid for nhid in synced.values() if nhid}
+            for raw in records:
+                wire_key = (raw.family, raw.table, raw.dst, raw.dst_len, raw.metric)
+                if raw.nhid and raw.protocol == protocol and wire_key in wire:
+                    at_desired.add(raw.nhid)
             leaving: list[int] = []
             shareable = {
                 (r.gateway.packed, index.get(r.dev), r.onlink)
