@@ -608,40 +608,42 @@ def _departed(nhids: set[int], *dsts: str) -> RouteSet:
 
 def test_routes_through_deleted_nexthops_go_first_as_one_summary() -> None:
     desired = NodeState(node="n")
-    nhs = [Nexthop(id=i, gateway=ip(f"172.31.255.{i}"), dev="eth0", onlink=True) for i in (7, 8)]
     observed = ObservedState(
         links={"eth0": ETH0},
-        nexthops=tuple(NexthopRecord(nexthop=nh, id=nh.id, protocol=211) for nh in nhs),
         departing_routes=_departed({7, 8}, "10.64.0.0/24", "10.64.1.0/24", "10.64.2.0/24"),
         basis=desired,
     )
     delta = diff(desired, observed)
     assert [(c.kind, str(c.op), c.implied, c.count) for c in delta.changes] == [
         ("route", "delete", False, 3),
-        ("nexthop", "delete", False, 1),
-        ("nexthop", "delete", False, 1),
+        ("nexthop", "delete", False, 2),
     ]
     assert delta.summary() == {"add": 0, "change": 0, "delete": 5, "conflict": 0}
-    assert delta.lines()[0] == "- 3 routes through the 2 nexthops deleted (deleted first)"
-    change = delta.to_json()["changes"][0]
-    assert (change["count"], change["before"]) == (3, {"nexthops": 2, "routes": 3})
+    assert delta.lines() == [
+        "- 3 routes through the 2 nexthops deleted (deleted first)",
+        "- 2 nexthops (their routes deleted first)",
+    ]
+    changes = delta.to_json()["changes"]
+    assert (changes[0]["count"], changes[0]["before"]) == (3, {"nexthops": 2, "routes": 3})
+    assert (changes[1]["count"], changes[1]["before"]) == (2, {"nexthops": 2})
 
 
 def test_a_one_route_summary_sorts_after_single_deletes() -> None:
     desired = NodeState(node="n")
-    nh = Nexthop(id=7, gateway=ip("172.31.255.7"), dev="eth0", onlink=True)
+    nh = Nexthop(id=8, gateway=ip("172.31.255.8"), dev="eth0", onlink=True)
     observed = ObservedState(
         links={"eth0": ETH0},
-        nexthops=(NexthopRecord(nexthop=nh, id=7, protocol=211),),
+        nexthops=(NexthopRecord(nexthop=nh, id=8, protocol=211),),
         routes=(RouteRecord(route=route("10.9.0.0/24", "172.31.255.9"), protocol=211, type=1),),
         departing_routes=_departed({7}, "10.64.0.0/24"),
         basis=desired,
     )
     delta = diff(desired, observed)
-    assert [(c.kind, c.count, c.summary) for c in delta.changes] == [
-        ("route", 1, False),
-        ("route", 1, True),
-        ("nexthop", 1, False),
+    assert [(c.kind, c.key, c.count, c.summary) for c in delta.changes] == [
+        ("route", (254, net("10.9.0.0/24"), 0), 1, False),
+        ("route", "through deleted nexthops", 1, True),
+        ("nexthop", 8, 1, False),
+        ("nexthop", "through deleted nexthops", 1, True),
     ]
 
 

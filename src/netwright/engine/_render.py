@@ -11,7 +11,7 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 from netwright.kernel import host
-from netwright.kernel.records import EntrySet, Nexthop, RouteSet
+from netwright.kernel.records import EntrySet, Nexthop, NexthopSet, RouteSet
 from netwright.model.state import (
     RT_PROTO_NETWRIGHT,
     RT_TABLE_MAIN,
@@ -147,6 +147,8 @@ def change_line(c: Change) -> str:
     if isinstance(c.before, RouteSet):  # the routes deleted before their nexthops
         n = len(c.before.nexthops)
         return f"{sign} {c.count} routes through the {n} nexthops deleted (deleted first)"
+    if isinstance(c.before, NexthopSet):  # the nexthops of a RouteSet, after its routes
+        return f"{sign} {c.count} nexthops (their routes deleted first)"
     if isinstance(c.before, EntrySet):  # the entries of peers that left
         noun = {"neighbour": "neighbours", "fdb": "fdb entries"}[c.kind]
         return f"{sign} {c.count} {noun} on {c.key} (no longer desired)"
@@ -200,6 +202,8 @@ def _json_value(obj: Any) -> Any:
         return {"nexthops": len(obj.nexthops), "routes": len(obj.keys)}
     if isinstance(obj, EntrySet):
         return {"dev": obj.dev, "entries": len(obj.entries)}
+    if isinstance(obj, NexthopSet):
+        return {"nexthops": len(obj.ids)}
     if isinstance(obj, File):
         return {
             "path": obj.path,

@@ -27,7 +27,8 @@ The hard cases:
   batch with one ack barrier; errors come back per message and are mapped to their
   change. "Already gone" (ENOENT, ESRCH, ENODEV) on a delete is success, as is an
   address that is already there (Calico `deleteRoute`, pyroute2 `ensure()`).
-- Routes deleted before their nexthops come as one change (`RouteSet`), and so do
+- Routes deleted before their nexthops come as one change (`RouteSet`), those
+  nexthops as one more (`NexthopSet`, last, like every nexthop delete), and so do
   the neighbour or fdb entries of peers that left, per VTEP (`EntrySet`); each
   goes out as one message per object in the same batch, and is done when every
   object is deleted or already gone, failed (with the first refusal) otherwise.
@@ -47,7 +48,13 @@ from typing import TYPE_CHECKING, Any
 from netwright.engine import _render
 from netwright.errors import KernelError, UnsupportedKernelError
 from netwright.kernel import host, open_session
-from netwright.kernel.records import EntrySet, NetlinkRequestError, Nexthop, RouteSet
+from netwright.kernel.records import (
+    EntrySet,
+    NetlinkRequestError,
+    Nexthop,
+    NexthopSet,
+    RouteSet,
+)
 from netwright.model.state import LINK_ALIAS, NFT_FAMILY, NFT_TABLE, RT_PROTO_NETWRIGHT, File
 
 if TYPE_CHECKING:
@@ -58,6 +65,8 @@ if TYPE_CHECKING:
     from netwright.kernel._nlcodec import Failure as NetlinkFailure
 
 _BULK = frozenset({"nexthop", "route", "neighbour", "fdb"})
+#: Summary changes that stand for many objects, sent as one message per object.
+_SETS = (RouteSet, NexthopSet, EntrySet)
 _GONE = frozenset({errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL})
 
 
@@ -273,6 +282,13 @@ class _Applier:
             replace=op == "change",
         )
 
+    def set_messages(self, objects: RouteSet | NexthopSet | EntrySet) -> list[Any]:
+        if isinstance(objects, RouteSet):
+            return self.s.route_set_messages(objects, protocol=RT_PROTO_NETWRIGHT)
+        if isinstance(objects, NexthopSet):
+            return self.s.nexthop_set_messages(objects)
+        return self.s.entry_set_messages(objects)
+
     def bulk(self, changes: Sequence[Change]) -> None:
         sent: list[Change] = []
         messages = []
@@ -282,13 +298,9 @@ class _Applier:
                 continue
             if self.failed_links and self.blocked(c):
                 continue
-            if isinstance(c.before, RouteSet | EntrySet):  # one message per object
+            if isinstance(c.before, _SETS):  # one message per object
                 try:
-                    batch = (
-                        self.s.route_set_messages(c.before, protocol=RT_PROTO_NETWRIGHT)
-                        if isinstance(c.before, RouteSet)
-                        else self.s.entry_set_messages(c.before)
-                    )
+                    batch = self.set_messages(c.before)
                 except KernelError as exc:
                     self.fail(c, f"{_render.change_line(c)}: {exc}")
                     continue
@@ -328,7 +340,7 @@ class _Applier:
         batches: dict[int, tuple[Change, list[NetlinkFailure]]] = {}
         for index, c in enumerate(sent):
             failure = failures.get(index)
-            if isinstance(c.before, RouteSet | EntrySet):
+            if isinstance(c.before, _SETS):
                 _c, bad = batches.setdefault(id(c), (c, []))
                 if failure is not None and failure.errno not in _GONE:
                     bad.append(failure)

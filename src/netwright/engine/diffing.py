@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from netwright.engine import _render
 from netwright.kernel import host
-from netwright.kernel.records import EntrySet, Nexthop, RouteSet
+from netwright.kernel.records import EntrySet, Nexthop, NexthopSet, RouteSet
 from netwright.model.state import (
     LINK_ALIAS,
     NFT_FAMILY,
@@ -107,7 +107,7 @@ class Change:
     def summary(self) -> bool:
         """Stands for `count` objects, not one (it may be 1 of them)."""
         return (self.before is None and self.after is None) or isinstance(
-            self.before, RouteSet | EntrySet
+            self.before, RouteSet | NexthopSet | EntrySet
         )
 
     def __str__(self) -> str:
@@ -650,9 +650,17 @@ def _diff_routes(
         plan.delete("nexthop", nhid, nh, implied=nh.dev in gone)
     departing = observed.departing_routes
     if departing is not None:
-        if stays := sorted(departing.nexthops - dropped):
+        # The observer found these nexthops unused by any desired route, and gave
+        # them no record: they must not be among those the diff keeps or knows.
+        if stays := sorted(departing.nexthops & (keep | owned_nh.keys())):
             raise ValueError(f"diff: `observed` gave routes via nexthops {stays}, which stay")
         plan.delete("route", DEPARTING, departing, count=len(departing.keys))
+        plan.delete(
+            "nexthop",
+            DEPARTING,
+            NexthopSet(ids=departing.nexthops),
+            count=len(departing.nexthops),
+        )
     if synced and any(own.route(rec) and key not in want for key, rec in have.items()):
         want.update(routes[i].key for i in synced)
     for key, rec in have.items():

@@ -122,10 +122,19 @@ WireKey = tuple[int, int, bytes, int, int]
 class RouteSet:
     """Routes of netwright's through the nexthop objects netwright deletes, by wire
     key only: deleted in one batch before those nexthops, never recorded one by one
-    (5,000 departed peers would otherwise be 5,000 `Route` objects and changes)."""
+    (5,000 departed peers would otherwise be 5,000 `Route` objects and changes).
+    Those nexthops (`nexthops`) have no record either: no route is left on them."""
 
     nexthops: frozenset[int]
     keys: tuple[WireKey, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NexthopSet:
+    """Nexthop objects of netwright's deleted in one batch, by id only: those of a
+    `RouteSet`, after its routes."""
+
+    ids: frozenset[int]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -152,7 +161,7 @@ class RouteView:
     the devices the caller named as vanishing, at no desired key: they have no record.
     `departing` holds the routes of `protocol` at no desired key through the
     netwright nexthops the diff will delete (no desired route can use them, no
-    foreign route does): keys only, no record.
+    foreign route does): keys only, no record, and those nexthops have none.
     """
 
     records: tuple[RouteRecord, ...]

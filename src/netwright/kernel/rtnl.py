@@ -58,6 +58,7 @@ from netwright.kernel.records import (
     NetlinkRequestError,
     Nexthop,
     NexthopRecord,
+    NexthopSet,
     RouteRecord,
     RouteSet,
     RouteView,
@@ -553,7 +554,12 @@ class Session:
                 )
         used = set(synced.values())
         needed = {raw.nhid for raw in records if raw.nhid}
-        wanted_nh = [nhid for nhid in owned_nh if nhid not in used or nhid in needed]
+        gone_nh = departing.nexthops if departing is not None else frozenset()
+        wanted_nh = [
+            nhid
+            for nhid in owned_nh
+            if (nhid not in used or nhid in needed) and nhid not in gone_nh
+        ]
         gateways = (
             {r.gateway.packed: r.gateway for r in desired if r.gateway is not None}
             if wanted_nh
@@ -776,6 +782,10 @@ class Session:
             )
             for family, table, dst, dst_len, metric in routes.keys
         ]
+
+    def nexthop_set_messages(self, nexthops: NexthopSet) -> list[nl.Message]:
+        """A delete for each nexthop object of `nexthops`, by id."""
+        return [nl.nexthop_message(delete=True, nhid=nhid) for nhid in sorted(nexthops.ids)]
 
     def entry_set_messages(self, entries: EntrySet) -> list[nl.Message]:
         """A delete for each neighbour or fdb entry of `entries`."""
