@@ -711,3 +711,37 @@ def test_entries_of_departed_peers_are_one_change_per_kind_and_vtep() -> None:
     )
     with pytest.raises(ValueError, match=r"neighbour entries on nwvx\.1"):
         diff(gone, bad)
+
+
+def test_a_refused_member_fails_its_summary_and_gone_ones_count_as_done() -> None:
+    import errno as errno_mod
+
+    from netwright.engine.applying import _Applier
+    from netwright.kernel._nlcodec import Failure
+
+    class Session:
+        def route_set_messages(self, routes: RouteSet, *, protocol: int) -> list[str]:
+            return [f"route {i}" for i in range(len(routes.keys))]
+
+        def nexthop_set_messages(self, nexthops: object) -> list[str]:
+            return ["nexthop 7", "nexthop 8"]
+
+        def transact(self, messages: list[str]) -> list[Failure]:
+            assert messages == ["route 0", "route 1", "route 2", "nexthop 7", "nexthop 8"]
+            return [
+                Failure(0, errno_mod.ESRCH, ""),  # already gone: fine
+                Failure(2, errno_mod.EPERM, "no"),
+            ]
+
+    desired = NodeState(node="n")
+    observed = ObservedState(
+        links={"eth0": ETH0},
+        departing_routes=_departed({7, 8}, "10.64.0.0/24", "10.64.1.0/24", "10.64.2.0/24"),
+        basis=desired,
+    )
+    delta = diff(desired, observed)
+    result = _Applier(Session(), delta).run()  # type: ignore[arg-type]
+    assert [(c.kind, c.count) for c in result.done] == [("nexthop", 2)]
+    assert [(c.kind, c.count) for c, _e in result.failed] == [("route", 3)]
+    assert "1 refused, the first" in result.failed[0][1]
+    assert "EPERM" in result.failed[0][1] or "Operation not permitted" in result.failed[0][1]

@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 
     from netwright.engine.diffing import Change, Conflict, Delta
     from netwright.kernel import Session, Target
-    from netwright.kernel._nlcodec import Failure as NetlinkFailure
 
 _BULK = frozenset({"nexthop", "route", "neighbour", "fdb"})
 #: Summary changes that stand for many objects, sent as one message per object.
@@ -290,8 +289,9 @@ class _Applier:
         return self.s.entry_set_messages(objects)
 
     def bulk(self, changes: Sequence[Change]) -> None:
-        sent: list[Change] = []
-        messages = []
+        sent: dict[int, Change] = {}  # by the index of its message
+        spans: list[tuple[Change, int, int]] = []  # a summary: messages[start:end]
+        messages: list[Any] = []
         for c in changes:
             if c.implied:
                 self.implied.append(c)
@@ -304,15 +304,16 @@ class _Applier:
                 except KernelError as exc:
                     self.fail(c, f"{_render.change_line(c)}: {exc}")
                     continue
+                spans.append((c, len(messages), len(messages) + len(batch)))
                 messages.extend(batch)
-                sent.extend(c for _m in batch)
                 continue
             try:
-                messages.append(self.message(c))
+                message = self.message(c)
             except KernelError as exc:
                 self.fail(c, f"{_render.text(c.kind, c.after or c.before, c.nhid)}: {exc}")
                 continue
-            sent.append(c)
+            sent[len(messages)] = c
+            messages.append(message)
         failures = {f.index: f for f in self.s.transact(messages)}
         # A nexthop object needs its device's carrier up (ENETDOWN, "Carrier for
         # nexthop device is down", `rtm_to_nh_config`), where a plain route does not:
@@ -320,12 +321,12 @@ class _Applier:
         # next diff accepts as equal.
         down = {
             c.after.id
-            for i, c in enumerate(sent)
+            for i, c in sent.items()
             if c.kind == "nexthop" and i in failures and failures[i].errno == errno.ENETDOWN
         }
         retry = [
             i
-            for i, c in enumerate(sent)
+            for i, c in sent.items()
             if c.kind == "route" and str(c.op) != "delete" and c.nhid in down and i in failures
         ]
         if retry:
@@ -337,20 +338,15 @@ class _Applier:
                     failures[i] = again[n]
                 else:
                     del failures[i]
-        batches: dict[int, tuple[Change, list[NetlinkFailure]]] = {}
-        for index, c in enumerate(sent):
+        for index, c in sent.items():
             failure = failures.get(index)
-            if isinstance(c.before, _SETS):
-                _c, bad = batches.setdefault(id(c), (c, []))
-                if failure is not None and failure.errno not in _GONE:
-                    bad.append(failure)
-            elif failure is None or (str(c.op) == "delete" and failure.errno in _GONE):
+            if failure is None or (str(c.op) == "delete" and failure.errno in _GONE):
                 self.done.append(c)
             elif (
                 c.kind == "nexthop"
                 and c.after is not None
                 and c.after.id in down
-                and not any(s.nhid == c.after.id for s in sent)
+                and not any(s.nhid == c.after.id for s in sent.values())
             ):
                 self.notes.append(
                     f"{_render.text(c.kind, c.after)}: not created, {c.after.dev} has no carrier;"
@@ -359,7 +355,12 @@ class _Applier:
             else:
                 what = _render.text(c.kind, c.after if c.after is not None else c.before, c.nhid)
                 self.fail(c, f"{what}: {failure}")
-        for c, bad in batches.values():
+        for c, start, end in spans:
+            bad = [
+                failures[i]
+                for i in (range(start, end) if failures else ())
+                if i in failures and failures[i].errno not in _GONE
+            ]
             if bad:
                 what = _render.change_line(c)
                 self.fail(c, f"{what}: {len(bad)} refused, the first: {bad[0]}")
