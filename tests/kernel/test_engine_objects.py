@@ -449,7 +449,10 @@ def test_bird_is_reloaded_after_its_config_changes(node: str, tmp_path: Path) ->
                 break
             time.sleep(0.02)
         target = Target(netns=node, root=str(tmp_path))
-        text = "router id 172.31.255.11;\nprotocol device { scan time 10; }\n"
+        text = (
+            "router id 172.31.255.11;\nprotocol device { scan time 10; }\n"
+            "protocol static probe { ipv4; route 10.99.0.0/24 blackhole; }\n"
+        )
         state = NodeState(
             node="n1",
             files=(File(path=str(conf), content=text),),
@@ -460,7 +463,26 @@ def test_bird_is_reloaded_after_its_config_changes(node: str, tmp_path: Path) ->
         report = run(state, target, check=False)
         assert report.ok, report.lines()
         assert [c.kind for c in report.delta.changes] == ["file", "bird"]
+        # BIRD really runs the new config (asked with birdc, not with the engine).
+        shown = subprocess.run(
+            ["birdc", "-s", str(sock), "show", "route", "protocol", "probe"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "10.99.0.0/24" in shown, shown
         assert run(state, target, check=False).delta.empty
+
+        # A config BIRD refuses: the file is written, the run fails with BIRD's words.
+        broken = NodeState(
+            node="n1",
+            files=(File(path=str(conf), content=text + "protocol nonsense {}\n"),),
+            bird=BirdControl(config=str(conf), socket=str(sock)),
+        )
+        report = run(broken, target, check=False)
+        assert not report.ok
+        failure = "\n".join(report.lines())
+        assert f"bird {sock}: configure {conf} failed: 8002" in failure, failure
     finally:
         if pidfile.exists():
             pid = int(pidfile.read_text().strip())

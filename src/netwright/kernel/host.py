@@ -21,7 +21,6 @@ import os
 import pwd
 import re
 import stat
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -280,29 +279,62 @@ def nft_replace(
 # ---------------------------------------------------------------- BIRD
 
 
-def bird_configure(socket_path: str, config: str) -> None:
-    """Ask the BIRD behind `socket_path` to reload `config`."""
+#: BIRD's reply codes for `configure` that mean the new config is (being) loaded:
+#: 0003 Reconfigured, 0004 Reconfiguration in progress, 0005 ... already in progress,
+#: queueing (doc/reply_codes in BIRD's source).
+_BIRD_RECONFIGURED = frozenset({"0003", "0004", "0005"})
+
+
+def _bird_reply(stream: Any) -> tuple[str, list[str]]:
+    """One reply of BIRD's control protocol: (final code, text lines).
+
+    Each line is a 4-digit code and '-' (more follows) or ' ' (the last line), or
+    a continuation starting with a space that belongs to the previous code.
+    """
+    lines: list[str] = []
+    while True:
+        raw = stream.readline()
+        if not raw:
+            raise OSError("BIRD closed the control connection")
+        line = raw.decode(errors="replace").rstrip("\n")
+        if line.startswith(" "):
+            lines.append(line[1:])
+            continue
+        code, sep, text = line[:4], line[4:5], line[5:]
+        lines.append(text)
+        if sep == " ":
+            return code, lines
+
+
+def bird_configure(socket_path: str, config: str, *, timeout: float = 60.0) -> None:
+    """Ask the BIRD behind `socket_path` to reload `config`, over its control socket.
+
+    Speaks BIRD's line protocol directly (what `birdc configure` does) instead of
+    starting `birdc`: one process less per node and per change (~5-10 ms, and the
+    occasional ~90 ms outlier seen in the lab's bgp provisioning).
+    """
+    import socket  # noqa: PLC0415 - only nodes running BIRD need it
+
     if not os.path.exists(socket_path):
         raise KernelError(
             f"bird {socket_path}: BIRD is not running (no control socket);"
             f" config {config} written but not loaded"
         )
+    if '"' in config or "\n" in config:
+        raise KernelError(f"bird {socket_path}: cannot name config path {config!r} to BIRD")
     try:
-        proc = subprocess.run(
-            ["birdc", "-s", socket_path, "configure", f'"{config}"'],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    except FileNotFoundError:
-        raise KernelError("bird: the `birdc` program is not installed") from None
-    out = (proc.stdout + proc.stderr).strip()
-    if proc.returncode != 0 or "Unable to connect" in out:
-        raise KernelError(f"bird {socket_path}: BIRD is not running or not answering: {out}")
-    if (
-        "Reconfigured" not in out
-        and "Reconfiguration in progress" not in out
-        and "Reconfiguration already in progress" not in out
-    ):
-        raise KernelError(f"bird {socket_path}: configure {config} failed: {out}")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(socket_path)
+            stream = conn.makefile("rwb")
+            _bird_reply(stream)  # the greeting: 0001 BIRD <version> ready.
+            stream.write(f'configure "{config}"\n'.encode())
+            stream.flush()
+            code, lines = _bird_reply(stream)
+    except OSError as exc:
+        raise KernelError(
+            f"bird {socket_path}: BIRD is not running or not answering: {exc}"
+        ) from exc
+    if code not in _BIRD_RECONFIGURED:
+        said = "; ".join(line.strip() for line in lines if line.strip())
+        raise KernelError(f"bird {socket_path}: configure {config} failed: {code} {said}")
