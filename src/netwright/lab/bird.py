@@ -1,7 +1,7 @@
 """One BIRD 2 per bgp node: started in the node namespace, stopped by pid, watched in the kernel.
 
 Why it exists: the bgp backend needs a routing daemon per node. The engine writes
-the node's `bird.conf` and reloads BIRD with `birdc -s <socket> configure` when the
+the node's `bird.conf` and reloads BIRD through its control socket (`configure`) when the
 file changes, so BIRD must already be running when the engine first applies. The
 lab therefore starts each node's BIRD *before* provisioning, with a bootstrap
 configuration (router id, device protocol, the node's log file; no sessions) and
