@@ -782,6 +782,10 @@ def test_fast_parse_equals_the_full_parse_on_kernel_dumps(netns: Callable[[str],
             messages = sock.dump(kind, request, what="dump")
             assert len(messages) >= 20
             assert [fast(*m) for m in messages] == [full(*m) for m in messages]
+            runs = sock.dump_runs(kind, request, what="dump")
+            assert any(count > 10 for _d, _o, count, _n in runs)
+            assert sum(count for _d, _o, count, _n in runs) == len(messages)
+            assert fast.parse_runs(runs) == [full(*m) for m in messages]
             assert any(layout is not None for layout in fast.layouts.values())
 
 
@@ -830,3 +834,184 @@ def test_whole_message_entry_layouts_equal_the_general_encoders(onlink: bool) ->
     for replace in (True, False):
         f = {"delete": False, "ifindex": 5, "lladdr": FAST_MAC, "dst": FAST_GW, "replace": replace}
         assert nl.fdb_message(**f) == nl.fdb_message_any(**f)  # type: ignore[arg-type]
+
+
+def _runs_of(messages: list[bytes]) -> tuple[bytes, list[nl.Run], list[tuple[int, int]]]:
+    """`messages` back to back in one buffer (each padded to 4 bytes), split into runs of
+    equal length as `Socket.dump_runs` would; with each message's (payload start, end)."""
+    buf = b"".join(m + b"\0" * (-len(m) % 4) for m in messages)
+    runs: list[nl.Run] = []
+    spans = []
+    off = 0
+    for m in messages:
+        spans.append((off + 16, off + len(m)))
+        last = runs[-1] if runs else None
+        if (
+            last is not None
+            and last[3] == len(m) - 16
+            and last[1] + last[2] * ((len(m) + 3) & ~3) == off + 16
+        ):
+            runs[-1] = (buf, last[1], last[2] + 1, last[3])
+        else:
+            runs.append((buf, off + 16, 1, len(m) - 16))
+        off += (len(m) + 3) & ~3
+    return buf, runs, spans
+
+
+def test_parse_runs_equals_the_full_parse() -> None:
+    # Runs of one layout, of one length but another layout (must fail the check),
+    # and singles: every record as the full parse gives it, in order.
+    same = [
+        _rtmsg([("RTA_TABLE", 254), ("RTA_DST", f"10.64.{i}.0"), ("RTA_NH_ID", 100 + i)])
+        for i in range(9)
+    ]
+    odd = _rtmsg([("RTA_TABLE", 254), ("RTA_DST", "10.65.0.0"), ("RTA_OIF", 3)])  # same length
+    messages = [*same[:4], odd, *same[4:], *ROUTES, *same]
+    buf, runs, spans = _runs_of(messages)
+    assert any(r[2] > 3 for r in runs)
+    full = [nl.parse_route(buf, o, e) for o, e in spans]
+    assert nl.route_parser().parse_runs(runs) == full
+    parse = nl.route_parser()
+    assert parse.parse_runs(runs) == full  # with its layouts compiled
+    assert parse.parse_runs(runs) == full
+
+
+def test_match_run_splits_as_the_full_parse_does() -> None:
+    def by_nh(i: int) -> bytes:
+        dst = ipaddress.ip_address(f"10.64.{i}.0").packed
+        return framed(nl.route_message(delete=False, family=socket.AF_INET, dst=dst, dst_len=24, table=254,
+                                       metric=0, protocol=211, nhid=100 + i))  # fmt: skip
+
+    messages = [by_nh(i) for i in range(8)]
+    buf, runs, spans = _runs_of(messages)
+    assert [r[2] for r in runs] == [8]
+    full = [nl.parse_route(buf, o, e) for o, e in spans]
+    key = (0, 1, 2, 3, 4)
+    table = {tuple(full[i][f] for f in key): f"want{i}" for i in (1, 2, 5, 6)}
+    table[(socket.AF_INET, bytes(4), 24, 254, 0)] = "nothing dumped"
+    parse = nl.route_parser()
+    split = parse.match_run(runs[0], key, table, (9, 13))
+    assert split is not None
+    hits, alsos, rest = split
+    assert hits == ["want1", "want2", "want5", "want6"]
+    assert alsos == [(full[i].flags, full[i].nhid) for i in (1, 2, 5, 6)]
+    assert [nhid for _flags, nhid in alsos] == [101, 102, 105, 106]
+    assert rest == [full[i] for i in (0, 3, 4, 7)]
+    assert parse.match_run(runs[0], key, {}, ()) == ([], [], full)
+    single = (buf, spans[0][0], 1, spans[0][1] - spans[0][0])
+    assert parse.match_run(single, key, table, ()) is None
+    # Same length, attributes in another order: the run fails its check, and
+    # `parse_runs` (the full parse for that message) is the way.
+    head = nl.RTMSG.pack(socket.AF_INET, 24, 0, 0, 254, 211, 0, nl.RTN_UNICAST, 0)
+    body = (
+        head
+        + nl.attr_u32(nl.RTA_TABLE, 254)
+        + nl.attr_u32(nl.RTA_NH_ID, 7)
+        + nl.attr(nl.RTA_DST, bytes(4))
+    )
+    messages[5] = nl.HDR.pack(16 + len(body), nl.RTM_NEWROUTE, 0, 0, 0) + body
+    buf, runs, spans = _runs_of(messages)
+    assert [r[2] for r in runs] == [8]
+    assert parse.match_run(runs[0], key, table, (9, 13)) is None
+    assert parse.parse_runs(runs) == [nl.parse_route(buf, o, e) for o, e in spans]
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
+def test_no_op_fast_paths_agree_with_the_full_comparison(
+    netns: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The observer's fast paths (runs, `match_run`) against the full parse and comparison.
+
+    One namespace holds, next to netwright's equal objects, everything the fast
+    path must not take for equal: a route at a desired key through a nexthop with
+    another gateway, a foreign route at a desired key, netwright's routes at no
+    desired key, a neighbour with another MAC, a non-permanent neighbour, an fdb
+    entry to another remote. The observation must be the same with the fast paths
+    switched off (`match_run` answering None), and `ip -json` must agree with it.
+    """
+    from netwright.engine import Target, observe, run
+    from netwright.model.state import FdbEntry, Link, Neighbour, NodeState, Route
+
+    ns = netns("fastpath")
+    quiet(ns)
+    underlay(ns, "172.31.255.11/24")
+    vx = Link(
+        name="nwvx.1",
+        kind="vxlan",
+        mtu=1450,
+        vxlan=VxlanLink(vni=1, port=8472, local=ipaddress.ip_address("172.31.255.11"), dev="eth0"),
+    )
+    peers = [
+        (ipaddress.ip_network(f"10.64.{i}.0/24"), ipaddress.ip_address(f"172.31.0.{i + 1}"))
+        for i in range(60)
+    ]
+
+    def state(gw_shift: int, mac_shift: int, count: int) -> NodeState:
+        return NodeState(
+            node="n",
+            links=(vx,),
+            routes=tuple(Route(dst=b, gateway=b.network_address, dev="nwvx.1", onlink=True) for b, _u in peers[:20])
+            + tuple(Route(dst=b, gateway=u + (gw_shift if i % 7 == 0 else 0), dev="eth0", onlink=True) for i, (b, u) in enumerate(peers[20:count])),
+            neighbours=tuple(Neighbour(dev="nwvx.1", ip=b.network_address, mac=f"0e:6e:ac:1f:00:{(i + (mac_shift if i % 5 == 0 else 0)) % 256:02x}") for i, (b, _u) in enumerate(peers[:count])),
+            fdb=tuple(FdbEntry(dev="nwvx.1", mac=f"0e:6e:ac:1f:00:{i:02x}", dst=u + (mac_shift if i % 6 == 0 else 0)) for i, (_b, u) in enumerate(peers[:count])),
+        )  # fmt: skip
+
+    assert run(state(0, 0, 60), Target(netns=ns), check=False).ok
+    sh(ns, "ip", "route", "add", "10.66.0.0/24", "via", "172.31.255.1", "dev", "eth0")
+    sh(ns, "ip", "neigh", "add", "10.64.3.9", "lladdr", "0e:6e:ac:1f:00:99", "dev", "nwvx.1")
+    sh(ns, "ip", "route", "del", "10.64.30.0/24", "proto", "211")
+    sh(
+        ns,
+        "ip",
+        "route",
+        "add",
+        "10.64.30.0/24",
+        "via",
+        "172.31.255.1",
+        "dev",
+        "eth0",
+        "proto",
+        "static",
+    )
+    desired = state(1, 3, 50)  # 10 peers left; some gateways, MACs and remotes moved
+    fast = observe(Target(netns=ns), desired)
+    with monkeypatch.context() as m:
+        m.setattr(nl.FastParser, "match_run", lambda *_a, **_k: None)
+        m.setattr(
+            nl.FastParser,
+            "parse_runs",
+            lambda self, runs: [
+                self(d, o, o + n)
+                for d, s, c, n in runs
+                for o in range(s, s + c * ((n + 19) & ~3), (n + 19) & ~3)
+            ],
+        )
+        slow = observe(Target(netns=ns), desired)
+    assert fast.synced_routes
+    assert fast.synced_neighbours
+    assert fast.synced_fdb
+    for name in ("routes", "nexthops", "nexthop_ids", "foreign_nexthop_users", "neighbours", "fdb",
+                 "synced_routes", "synced_neighbours", "synced_fdb", "vanishing", "departing_routes", "departing_entries"):  # fmt: skip
+        assert getattr(fast, name) == getattr(slow, name), name
+    assert len(fast.synced_routes) < len(desired.routes)
+    assert len(fast.synced_neighbours) < len(desired.neighbours)
+    assert len(fast.synced_fdb) < len(desired.fdb)
+    # The kernel's own account: a synced route is there with its destination and
+    # protocol 211, through a nexthop with the desired gateway.
+    kernel_routes = {r["dst"]: r for r in ipj(ns, "ip", "route", "show", "proto", "211")}
+    kernel_nh = {n["id"]: n for n in ipj(ns, "ip", "nexthop", "show")}
+    for i, nhid in fast.synced_routes.items():
+        want = desired.routes[i]
+        got = kernel_routes[str(want.dst)]
+        assert got["nhid"] == nhid
+        assert kernel_nh[nhid]["gateway"] == str(want.gateway)
+        assert kernel_nh[nhid]["dev"] == want.dev
+    report = run(desired, Target(netns=ns), check=False)
+    assert report.result is not None
+    assert not report.result.failed
+    assert len(report.delta.conflicts) == 1  # the foreign route at 10.64.30.0/24
+    again = observe(Target(netns=ns), desired)
+    assert len(again.synced_routes) == len(desired.routes) - 1  # the foreign one stays in the way
+    assert len(again.synced_neighbours) == len(desired.neighbours)
+    assert len(again.synced_fdb) == len(desired.fdb)

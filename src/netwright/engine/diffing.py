@@ -473,7 +473,9 @@ def diff(
             plan.change("neighbour", n.key, nrec.neighbour, n, fields=fields)
     if n_adds:
         plan.changes.setdefault(("neighbour", Op.ADD), []).extend(n_adds)
-    stale_n = [(k, r) for k, r in have_n.items() if k not in want_n]
+    # Only permanent entries are ever deleted: a VTEP's kernel-made ones (IPv6
+    # multicast, say) must not make a no-op hash every synced key below.
+    stale_n = [(k, r) for k, r in have_n.items() if k not in want_n and r.permanent]
     for entries in observed.departing_entries:
         # Entries of peers that left, from the observer, in wire form: one change each.
         rec = links.get(entries.dev)
@@ -511,7 +513,7 @@ def diff(
             plan.change("fdb", f.key, frec.entry, f, fields=("state",))
     if f_adds:
         plan.changes.setdefault(("fdb", Op.ADD), []).extend(f_adds)
-    if synced_f and any(k not in want_f for k in have_f):
+    if synced_f and any(k not in want_f and r.permanent for k, r in have_f.items()):
         want_f.update((f.dev, f.mac.lower(), f.dst) for f in (desired.fdb[i] for i in synced_f))
     for fkey2, frec in have_f.items():
         if fkey2 not in want_f and frec.permanent:

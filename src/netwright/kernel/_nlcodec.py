@@ -37,6 +37,8 @@ The hard cases, each handled below:
 from __future__ import annotations
 
 import errno as errno_mod
+import functools
+import itertools
 import operator
 import os
 import socket
@@ -47,7 +49,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from netwright.errors import KernelError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 # netlink
 NLMSG_NOOP = 1
@@ -186,6 +188,9 @@ def attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
 # Each returns (message type, flags, payload); `Socket.transact` adds the header.
 
 Message = tuple[int, int, bytes]
+#: Dumped messages sharing one header, back to back: (buffer, first payload start,
+#: count, payload length); see `Socket.dump_runs`.
+Run = tuple[bytes, int, int, int]
 
 
 # Whole-message layouts for the forms that come by the thousand (IPv4, main-ish
@@ -650,6 +655,11 @@ def parse_address(data: bytes, off: int, end: int) -> RawAddress:
 # both on pyroute2-encoded and kernel-dumped messages.
 
 
+def _maker(cls: type) -> Callable[[Iterable[Any]], Any]:
+    """`cls._make` without its Python frame and length check (`pick` gives every field)."""
+    return functools.partial(tuple.__new__, cls)
+
+
 class _Head(NamedTuple):
     """A field's default: header field number `at` (e.g. rtm_table without RTA_TABLE)."""
 
@@ -662,6 +672,8 @@ class _Layout(NamedTuple):
     expected: Any
     pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]  # the record's fields from vals+defaults
     defaults: tuple[Any, ...]
+    run: struct.Struct  # the same layout behind its 16-byte header, padded: a run of messages
+    picks: tuple[int, ...]  # where each record field sits in vals+defaults
 
 
 class FastParser:
@@ -729,6 +741,7 @@ class FastParser:
         unpack = struct.Struct("".join(fmt))
         if unpack.size != end - off:
             return None
+        run = struct.Struct("=16x" + "".join(fmt[1:]) + "x" * (-(end - off) % 4))
         defaults: list[Any] = []
         picks = []
         for spec in self.fields:
@@ -750,6 +763,8 @@ class FastParser:
             tuple(expected) if len(checks) > 1 else expected[0],
             operator.itemgetter(*picks),
             tuple(defaults),
+            run,
+            tuple(picks),
         )
 
     def __call__(self, data: bytes, off: int, end: int) -> Any:
@@ -762,6 +777,79 @@ class FastParser:
         if len(self.layouts) < 64 or length in self.layouts:
             self.layouts[length] = self._compile(data, off, end)
         return self.slow(data, off, end)
+
+    def parse_runs(self, runs: Sequence[Run]) -> list[Any]:
+        """Every message of `runs` (`Socket.dump_runs`), in order, as `self` parses it.
+
+        A run of same-length messages whose layout is known is unpacked by one
+        `iter_unpack` (headers skipped: `dump_runs` has read them), its layout
+        checks compared in C, and its records built by `map`, so no Python code
+        runs per message. A message that fails its check takes the full parse.
+        """
+        out: list[Any] = []
+        for data, start_off, all_count, length in runs:
+            off, count = start_off, all_count
+            stride = (length + 19) & ~3
+            if length not in self.layouts:  # the first of its length: parse it, compile
+                out.append(self(data, off, off + length))
+                off, count = off + stride, count - 1
+            layout = self.layouts.get(length)
+            if layout is None or count <= 1:
+                out.extend(
+                    self(data, o, o + length) for o in range(off, off + count * stride, stride)
+                )
+                continue
+            start = off - 16
+            vals = list(
+                layout.run.iter_unpack(memoryview(data)[start : start + count * layout.run.size])
+            )
+            expected = layout.expected
+            checks = list(map(layout.check, vals))
+            defaults = itertools.repeat(layout.defaults)
+            if checks.count(expected) == count:
+                out.extend(map(self.make, map(layout.pick, map(tuple.__add__, vals, defaults))))
+                continue
+            for k, v in enumerate(vals):
+                if checks[k] == expected:
+                    out.append(self.make(layout.pick(v + layout.defaults)))
+                else:
+                    o = off + k * layout.run.size
+                    out.append(self.slow(data, o, o + length))
+        return out
+
+    def match_run(
+        self, run: Run, key: Sequence[int], table: Mapping[Any, Any], also: Sequence[int]
+    ) -> tuple[list[Any], list[Any], list[Any]] | None:
+        """Split one run by a lookup, without building records for the hits.
+
+        `key`: record field numbers (two or more); `also`: record field numbers
+        (none: no values; one: the field's value; more: a tuple). Returns the
+        `table` values of the messages whose record fields `key`, as a tuple, are
+        a key of `table` (a value is never None), the record fields `also` of each
+        of those, and the records of the other messages, in order; every value is
+        what `self` would parse. None when the run has no compiled layout or a
+        message fails its check: then `parse_runs` is the way.
+        """
+        data, off, count, length = run
+        if length not in self.layouts and count > 1:
+            self.layouts[length] = self._compile(data, off, off + length)
+        layout = self.layouts.get(length)
+        if layout is None or count < 2:
+            return None
+        start = off - 16
+        size = layout.run.size
+        vals = list(layout.run.iter_unpack(memoryview(data)[start : start + count * size]))
+        if list(map(layout.check, vals)).count(layout.expected) != count:
+            return None
+        full = list(map(tuple.__add__, vals, itertools.repeat(layout.defaults)))
+        picks = layout.picks
+        hits = list(map(table.get, map(operator.itemgetter(*(picks[f] for f in key)), full)))
+        alsos = list(map(operator.itemgetter(*(picks[f] for f in also)), full)) if also else []
+        if None not in hits:
+            return hits, alsos, []
+        rest = [self.make(layout.pick(full[k])) for k, h in enumerate(hits) if h is None]
+        kept = [k for k, h in enumerate(hits) if h is not None]
+        return [hits[k] for k in kept], [alsos[k] for k in kept] if also else [], rest
 
 
 def route_parser() -> FastParser:
@@ -788,7 +876,7 @@ def route_parser() -> FastParser:
             ("attr", RTA_NH_ID, 0),
             ("const", False),
         ),
-        make=RawRoute._make,
+        make=_maker(RawRoute),
         slow=parse_route,
     )
 
@@ -831,6 +919,7 @@ class Socket:
         self._sock = sock
         self._seq = 1
         self._buf = bytearray(1 << 20)
+        self._strides: dict[int, struct.Struct] = {}
 
     def close(self) -> None:
         self._sock.close()
@@ -859,21 +948,63 @@ class Socket:
 
     def dump(self, kind: int, payload: bytes, *, what: str) -> list[tuple[bytes, int, int]]:
         """All answers to one dump request, as (buffer, payload start, message end)."""
+        out: list[tuple[bytes, int, int]] = []
+        for data, off, count, length in self.dump_runs(kind, payload, what=what):
+            if count == 1:
+                out.append((data, off, off + length))
+            else:
+                stride = (length + 19) & ~3
+                stop = off + count * stride
+                out.extend(
+                    zip(
+                        itertools.repeat(data, count),
+                        range(off, stop, stride),
+                        range(off + length, stop, stride),
+                        strict=True,
+                    )
+                )
+        return out
+
+    def dump_runs(self, kind: int, payload: bytes, *, what: str) -> list[Run]:
+        """All answers to one dump request, as runs of back-to-back identical headers.
+
+        Each run is (buffer, first payload start, message count, payload length):
+        its messages share one header (length, type, flags, sequence number, port),
+        so one check of that header stands for all of them, and a run's headers are
+        found by one `iter_unpack` per run instead of Python code per message. Only
+        the first header of a run is read in Python; the next ones are compared
+        with it in C, and the run ends at the first that differs (each equal header
+        has the same length, so the next message really starts one stride later).
+        """
         for _attempt in range(5):
             seq = self._next_seq()
             self._sock.send(
                 HDR.pack(16 + len(payload), kind, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + payload
             )
-            out: list[tuple[bytes, int, int]] = []
+            out: list[Run] = []
             interrupted = False
             done = False
             while not done:
                 data = self._recv()
+                size = len(data)
+                view = memoryview(data)
                 off = 0
-                while off + 16 <= len(data):
-                    length, mtype, flags, mseq, _pid = HDR.unpack_from(data, off)
+                while off + 16 <= size:
+                    head = HDR.unpack_from(data, off)
+                    length, mtype, flags, mseq, _pid = head
                     if length < 16:
                         break
+                    stride = (length + 3) & ~3
+                    count = 1
+                    fit = (size - off) // stride
+                    if fit > 1 and mseq == seq and mtype not in (NLMSG_DONE, NLMSG_ERROR):
+                        step = self._strides.get(stride)
+                        if step is None:
+                            step = self._strides[stride] = struct.Struct(f"=IHHII{stride - 16}x")
+                        same = itertools.takewhile(
+                            head.__eq__, step.iter_unpack(view[off : off + fit * stride])
+                        )
+                        count = len(list(same))
                     end = off + length
                     if mseq == seq:
                         if flags & NLM_F_DUMP_INTR:
@@ -886,8 +1017,8 @@ class Socket:
                                 raise OSError(code, f"{what}: {os.strerror(code)} {text}".rstrip())
                             done = True
                         else:
-                            out.append((data, off + 16, end))
-                    off = (end + 3) & ~3
+                            out.append((data, off + 16, count, length - 16))
+                    off += count * stride
             if not interrupted:
                 return out
         raise KernelError(f"{what}: the dump kept being interrupted by concurrent changes")
@@ -976,7 +1107,7 @@ def nexthop_parser() -> FastParser:
             ("const", False),
             ("const", False),
         ),
-        make=RawNexthop._make,
+        make=_maker(RawNexthop),
         slow=parse_nexthop,
     )
 
@@ -996,6 +1127,6 @@ def neighbour_parser() -> FastParser:
             ("attr", NDA_DST, None),
             ("attr", NDA_LLADDR, None),
         ),
-        make=RawNeighbour._make,
+        make=_maker(RawNeighbour),
         slow=parse_neighbour,
     )

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
+import operator
 import secrets
 import socket
 import subprocess
@@ -167,6 +168,81 @@ def route_wire_forms(desired: Sequence[Route]) -> dict[tuple[int, int, bytes, in
         }
 
     return _wire_forms("route", desired, build)  # type: ignore[no-any-return]
+
+
+#: RawRoute fields a desired route fixes: family, dst, dst_len, table, metric, tos,
+#: protocol, type, src (`Session._unsynced_routes`); then flags and nexthop id.
+_ROUTE_SIG = (0, 1, 2, 3, 4, 5, 6, 7, 12)
+_RAW_FLAGS = 9
+_RAW_NHID = 13
+#: RawNexthop fields: gateway, oif, flags.
+_NH_GATEWAY = operator.itemgetter(4)
+_NH_OIF = operator.itemgetter(5)
+_NH_FLAGS = operator.itemgetter(3)
+#: Stands for "no nexthop can be this desired route's" (never equal to a key).
+_NO_NH = object()
+
+
+def _route_nh_keys(desired: Sequence[Route]) -> list[Any]:
+    """Per desired route, the (gateway, device, flags) its nexthop must have exactly.
+
+    `_NO_NH` for a route without gateway or device (the full comparison decides).
+    """
+
+    def build() -> list[Any]:
+        out: list[Any] = [_NO_NH] * len(desired)
+        for i, gateway, dev, onlink, _src in route_wire_forms(desired).values():
+            if gateway is not None and dev is not None:
+                out[i] = (gateway, dev, nl.RTNH_F_ONLINK if onlink else 0)
+        return out
+
+    return _wire_forms("route-nh", desired, build)  # type: ignore[no-any-return]
+
+
+#: RawNeighbour fields a desired neighbour fixes (family, ifindex, state, dst,
+#: lladdr) and a desired fdb entry (the same less the family: the dump's is AF_BRIDGE).
+_NEIGH_SIG = (0, 1, 2, 4, 5)
+_FDB_SIG = (1, 2, 4, 5)
+#: The address family of a neighbour's destination, by its length.
+_FAMILY_OF = {4: socket.AF_INET, 16: socket.AF_INET6}
+
+
+def _entry_table(
+    kind: str,
+    desired: Sequence[Any],
+    wanted: dict[int, str],
+    build: Callable[[dict[str, int]], dict[Any, int]],
+) -> dict[Any, int]:
+    """`build(link indices by name)`, remembered while `desired` and `wanted` stay."""
+    hit = _WIRE.get(kind)
+    if hit is not None and hit[0] is desired and hit[1][0] == wanted:
+        return hit[1][1]  # type: ignore[no-any-return]
+    table = build({dev: ifindex for ifindex, dev in wanted.items()})
+    _WIRE[kind] = (desired, (dict(wanted), table))
+    return table
+
+
+def _unsynced_entries(
+    runs: Sequence[nl.Run], key: Sequence[int], table: dict[Any, int], synced: set[int]
+) -> list[nl.RawNeighbour]:
+    """The dumped neighbour or fdb entries, less those found desired and permanent here.
+
+    The no-op fast path: an entry whose `key` fields are exactly a desired one's
+    in wire form, permanent (state NUD_PERMANENT) on a wanted link, is entered in
+    `synced` by its index without a record; the callers' loops, which would find
+    it equal too, see only the rest.
+    """
+    parse = nl.neighbour_parser()
+    out: list[nl.RawNeighbour] = []
+    for run in runs:
+        split = parse.match_run(run, key, table, ())
+        if split is None:
+            out.extend(parse.parse_runs([run]))
+            continue
+        hits, _alsos, rest = split
+        synced.update(hits)
+        out.extend(rest)
+    return out
 
 
 def _same_route(
@@ -432,15 +508,14 @@ class Session:
     def _raw_nexthops(self) -> list[nl.RawNexthop] | None:
         """Every nexthop object in the namespace; None if the kernel has none."""
         try:
-            msgs = self._nl.dump(
+            runs = self._nl.dump_runs(
                 nl.RTM_GETNEXTHOP, nl.NHMSG.pack(0, 0, 0, 0, 0), what="dump nexthops"
             )
         except OSError as exc:
             if exc.errno in {errno.EOPNOTSUPP, errno.EINVAL, errno.EAFNOSUPPORT}:
                 return None
             raise NetlinkRequestError("dump nexthops", exc.errno or 0) from exc
-        parse = nl.nexthop_parser()
-        return [parse(data, off, end) for data, off, end in msgs]
+        return nl.nexthop_parser().parse_runs(runs)
 
     def routes(
         self, *, protocol: int, desired: Sequence[Route], vanishing: Collection[str] = ()
@@ -457,7 +532,7 @@ class Session:
         """
         raw_nh = self._raw_nexthops()
         try:
-            msgs = self._nl.dump(
+            runs = self._nl.dump_runs(
                 nl.RTM_GETROUTE, nl.RTMSG.pack(0, 0, 0, 0, 0, 0, 0, 0, 0), what="dump routes"
             )
         except OSError as exc:
@@ -475,14 +550,15 @@ class Session:
         doomed_nh = {nhid: doomed[r.oif] for nhid, r in owned_nh.items() if r.oif in doomed}
         for dev in doomed_nh.values():
             counts[dev, "nexthop"] = counts.get((dev, "nexthop"), 0) + 1
-        parse = nl.route_parser()
         records: list[nl.RawRoute] = []
         synced: dict[int, int] = {}
         foreign_nh: set[int] = set()
         through: dict[int, list[nl.RawRoute]] = {}
         inet = (socket.AF_INET, socket.AF_INET6)
-        for data, off, end in msgs:
-            raw = parse(data, off, end)
+        raw: nl.RawRoute
+        for raw in self._unsynced_routes(
+            runs, protocol=protocol, desired=desired, owned_nh=owned_nh, index=index, synced=synced
+        ):
             if raw.family not in inet or raw.flags & RTM_F_CLONED or raw.tos:
                 continue
             want = wire.get((raw.family, raw.table, raw.dst, raw.dst_len, raw.metric))
@@ -591,6 +667,69 @@ class Session:
             departing=departing,
         )
 
+    def _unsynced_routes(
+        self,
+        runs: Sequence[nl.Run],
+        *,
+        protocol: int,
+        desired: Sequence[Route],
+        owned_nh: dict[int, nl.RawNexthop],
+        index: dict[str, int],
+        synced: dict[int, int],
+    ) -> list[nl.RawRoute]:
+        """The dumped routes, less those found equal to their desired route here.
+
+        The no-op fast path, per run of same-layout messages: a route whose wire
+        key, ToS, protocol, type and source are a desired route's, through an
+        owned nexthop whose gateway, device (by name, so the comparison holds
+        for any link indices) and flags are exactly that route's
+        (`_ROUTE_SIG`, `_route_nh_keys`), is entered in `synced` without a record.
+        Each such match is one the full comparison (`routes`' loop, `_same_route`)
+        also finds equal; a run with anything else at a desired key, or a cloned
+        route, is parsed whole and left to that loop.
+        """
+        parse = nl.route_parser()
+        sig = _wire_forms(
+            f"route-sig-{protocol}",
+            desired,
+            lambda: {
+                (fam, dst, dst_len, table, metric, 0, protocol, nl.RTN_UNICAST, w[4]): w[0]
+                for (fam, table, dst, dst_len, metric), w in route_wire_forms(desired).items()
+            },
+        )
+        want_nh = _route_nh_keys(desired)
+        names = {ifindex: name for name, ifindex in index.items()}
+        nhs = owned_nh.values()
+        nh_key = dict(
+            zip(
+                owned_nh,
+                zip(
+                    map(_NH_GATEWAY, nhs),
+                    map(names.get, map(_NH_OIF, nhs)),
+                    map(_NH_FLAGS, nhs),
+                    strict=True,
+                ),
+                strict=True,
+            )
+        )
+        out: list[nl.RawRoute] = []
+        for run in runs:
+            split = parse.match_run(run, _ROUTE_SIG, sig, (_RAW_FLAGS, _RAW_NHID))
+            if split is not None:
+                hits, alsos, rest = split
+                if not hits:
+                    out.extend(rest)
+                    continue
+                flags, nhids = zip(*alsos, strict=True)
+                if not any(map(RTM_F_CLONED.__and__, flags)) and list(
+                    map(nh_key.get, nhids)
+                ) == list(map(want_nh.__getitem__, hits)):
+                    synced.update(zip(hits, nhids, strict=True))
+                    out.extend(rest)
+                    continue
+            out.extend(parse.parse_runs([run]))
+        return out
+
     def _route_record(self, raw: nl.RawRoute, nexthops: dict[int, Nexthop]) -> RouteRecord:
         nh = nexthops.get(raw.nhid) if raw.nhid else None
         if nh is not None:
@@ -612,9 +751,9 @@ class Session:
         )
         return RouteRecord(route=route, protocol=raw.protocol, type=raw.type, nhid=raw.nhid)
 
-    def _neigh_dump(self, family: int, what: str) -> list[tuple[bytes, int, int]]:
+    def _neigh_dump(self, family: int, what: str) -> list[nl.Run]:
         try:
-            return self._nl.dump(
+            return self._nl.dump_runs(
                 nl.RTM_GETNEIGH, nl.NDMSG.pack(family, 0, 0, 0, 0, 0, 0), what=what
             )
         except OSError as exc:
@@ -647,10 +786,20 @@ class Session:
         )
         out = []
         synced: set[int] = set()
-        parse = nl.neighbour_parser()
         inet = (socket.AF_INET, socket.AF_INET6)
-        for data, off, end in self._neigh_dump(socket.AF_UNSPEC, "dump neighbours"):
-            raw = parse(data, off, end)
+        dump = self._neigh_dump(socket.AF_UNSPEC, "dump neighbours")
+        fast = _entry_table(
+            "neighbour-sig",
+            desired,
+            wanted,
+            lambda by_name: {
+                (_FAMILY_OF[len(dst)], by_name[dev], nl.NUD_PERMANENT, dst, mac): i
+                for (dev, dst), (i, mac) in same.items()
+                if dev in by_name
+            },
+        )
+        raw: nl.RawNeighbour
+        for raw in _unsynced_entries(dump, _NEIGH_SIG, fast, synced):
             dev = wanted.get(raw.ifindex)
             if dev is None or raw.dst is None or raw.family not in inet:
                 continue
@@ -705,9 +854,19 @@ class Session:
         )
         out = []
         synced: set[int] = set()
-        parse = nl.neighbour_parser()
-        for data, off, end in self._neigh_dump(nl.AF_BRIDGE, "dump fdb"):
-            raw = parse(data, off, end)
+        dump = self._neigh_dump(nl.AF_BRIDGE, "dump fdb")
+        fast = _entry_table(
+            "fdb-sig",
+            desired,
+            wanted,
+            lambda by_name: {
+                (by_name[dev], nl.NUD_PERMANENT, dst, mac): i
+                for (dev, mac, dst), i in same.items()
+                if dev in by_name
+            },
+        )
+        raw: nl.RawNeighbour
+        for raw in _unsynced_entries(dump, _FDB_SIG, fast, synced):
             dev = wanted.get(raw.ifindex)
             if dev is None or raw.dst is None or raw.lladdr is None:
                 continue
