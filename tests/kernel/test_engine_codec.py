@@ -1015,3 +1015,13 @@ def test_no_op_fast_paths_agree_with_the_full_comparison(
     assert len(again.synced_routes) == len(desired.routes) - 1  # the foreign one stays in the way
     assert len(again.synced_neighbours) == len(desired.neighbours)
     assert len(again.synced_fdb) == len(desired.fdb)
+
+
+def test_a_long_lived_parser_keeps_learning_layouts() -> None:
+    parse = nl.route_parser()
+    parse.layouts.update({1000 + i: None for i in range(64)})  # full of odd lengths
+    data = ROUTES[0]
+    for _ in range(2):
+        assert parse(data, 16, len(data)) == nl.parse_route(data, 16, len(data))
+    assert parse.layouts[len(data) - 16] is not None
+    assert len(parse.layouts) <= 64

@@ -774,8 +774,9 @@ class FastParser:
             vals = layout.unpack(data, off)
             if layout.check(vals) == layout.expected:
                 return self.make(layout.pick(vals + layout.defaults))
-        if len(self.layouts) < 64 or length in self.layouts:
-            self.layouts[length] = self._compile(data, off, end)
+        if len(self.layouts) >= 64 and length not in self.layouts:
+            self.layouts.clear()  # a long-lived parser: keep learning, within bounds
+        self.layouts[length] = self._compile(data, off, end)
         return self.slow(data, off, end)
 
     def parse_runs(self, runs: Sequence[Run]) -> list[Any]:
@@ -832,6 +833,8 @@ class FastParser:
         """
         data, off, count, length = run
         if length not in self.layouts and count > 1:
+            if len(self.layouts) >= 64:
+                self.layouts.clear()
             self.layouts[length] = self._compile(data, off, off + length)
         layout = self.layouts.get(length)
         if layout is None or count < 2:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
+import itertools
 import operator
 import secrets
 import socket
@@ -175,7 +176,8 @@ def route_wire_forms(desired: Sequence[Route]) -> dict[tuple[int, int, bytes, in
 _ROUTE_SIG = (0, 1, 2, 3, 4, 5, 6, 7, 12)
 _RAW_FLAGS = 9
 _RAW_NHID = 13
-#: RawNexthop fields: gateway, oif, flags.
+#: RawNexthop fields: id, gateway, oif, flags.
+_NH_ID = operator.itemgetter(0)
 _NH_GATEWAY = operator.itemgetter(4)
 _NH_OIF = operator.itemgetter(5)
 _NH_FLAGS = operator.itemgetter(3)
@@ -197,6 +199,21 @@ def _route_nh_keys(desired: Sequence[Route]) -> list[Any]:
         return out
 
     return _wire_forms("route-nh", desired, build)  # type: ignore[no-any-return]
+
+
+#: The dump parsers, shared: their layouts are learnt from the kernel's messages
+#: once per process, and every message is still checked against its layout.
+_PARSERS: dict[str, nl.FastParser] = {}
+
+
+def _parser(kind: str) -> nl.FastParser:
+    found = _PARSERS.get(kind)
+    if found is None:
+        make = {"route": nl.route_parser, "nexthop": nl.nexthop_parser}.get(
+            kind, nl.neighbour_parser
+        )
+        found = _PARSERS[kind] = make()
+    return found
 
 
 #: RawNeighbour fields a desired neighbour fixes (family, ifindex, state, dst,
@@ -232,7 +249,7 @@ def _unsynced_entries(
     `synced` by its index without a record; the callers' loops, which would find
     it equal too, see only the rest.
     """
-    parse = nl.neighbour_parser()
+    parse = _parser("neighbour")
     out: list[nl.RawNeighbour] = []
     for run in runs:
         split = parse.match_run(run, key, table, ())
@@ -515,7 +532,7 @@ class Session:
             if exc.errno in {errno.EOPNOTSUPP, errno.EINVAL, errno.EAFNOSUPPORT}:
                 return None
             raise NetlinkRequestError("dump nexthops", exc.errno or 0) from exc
-        return nl.nexthop_parser().parse_runs(runs)
+        return _parser("nexthop").parse_runs(runs)
 
     def routes(
         self, *, protocol: int, desired: Sequence[Route], vanishing: Collection[str] = ()
@@ -631,11 +648,14 @@ class Session:
         used = set(synced.values())
         needed = {raw.nhid for raw in records if raw.nhid}
         gone_nh = departing.nexthops if departing is not None else frozenset()
-        wanted_nh = [
-            nhid
-            for nhid in owned_nh
-            if (nhid not in used or nhid in needed) and nhid not in gone_nh
-        ]
+        if needed or gone_nh:
+            wanted_nh = [
+                nhid
+                for nhid in owned_nh
+                if (nhid not in used or nhid in needed) and nhid not in gone_nh
+            ]
+        else:  # the same, without a Python step per nexthop (a no-op has thousands)
+            wanted_nh = list(itertools.filterfalse(used.__contains__, owned_nh))
         gateways = (
             {r.gateway.packed: r.gateway for r in desired if r.gateway is not None}
             if wanted_nh
@@ -661,7 +681,7 @@ class Session:
                 for nh in nexthops.values()
                 if nh.id not in used and nh.id not in doomed_nh
             ),
-            nexthop_ids=frozenset(r.id for r in raw_nh or ()),
+            nexthop_ids=frozenset(map(_NH_ID, raw_nh or ())),
             foreign_nexthop_users=frozenset(foreign_nh),
             vanishing=counts,
             departing=departing,
@@ -688,7 +708,7 @@ class Session:
         also finds equal; a run with anything else at a desired key, or a cloned
         route, is parsed whole and left to that loop.
         """
-        parse = nl.route_parser()
+        parse = _parser("route")
         sig = _wire_forms(
             f"route-sig-{protocol}",
             desired,
