@@ -13,6 +13,8 @@ run first sends one (a no-op never does); `prepare_link_writes()` pays that impo
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,8 @@ from netwright.engine.observing import ObservedState, observe, observe_facts, ob
 from netwright.kernel import Target, open_session, prepare_link_writes
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from netwright.model.state import NodeState
 
 __all__ = [
@@ -87,6 +91,25 @@ class Report:
         }
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while observing and diffing (restored after).
+
+    Observing thousands of peers allocates tens of thousands of short-lived
+    tuples, none of them in a cycle; each 700 allocations the collector would
+    walk the young ones again (about 0.5 ms of a 4 ms no-op at 1,000 host-gw
+    peers). Reference counting still frees everything as it goes.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def run(state: NodeState, target: Target, *, check: bool) -> Report:
     """Observe `target`, diff against `state`, and apply unless `check`.
 
@@ -94,8 +117,9 @@ def run(state: NodeState, target: Target, *, check: bool) -> Report:
     link type the kernel lacks, and `KernelError` when the target cannot be read.
     """
     with open_session(target) as session:
-        observed = observe_with(session, state)
-        delta = diff(state, observed)
+        with _collector_paused():
+            observed = observe_with(session, state)
+            delta = diff(state, observed)
         if check:
             return Report(node=state.node, target=target, check=True, delta=delta)
         result = apply_with(session, delta)  # checks link kinds before any change

@@ -844,13 +844,18 @@ class FastParser:
         vals = list(layout.run.iter_unpack(memoryview(data)[start : start + count * size]))
         if list(map(layout.check, vals)).count(layout.expected) != count:
             return None
-        full = list(map(tuple.__add__, vals, itertools.repeat(layout.defaults)))
         picks = layout.picks
+        width = len(vals[0])
+        if all(picks[f] < width for f in (*key, *also)):
+            full = vals  # every field needed is in the message: no defaults to add
+        else:
+            full = list(map(tuple.__add__, vals, itertools.repeat(layout.defaults)))
         hits = list(map(table.get, map(operator.itemgetter(*(picks[f] for f in key)), full)))
         alsos = list(map(operator.itemgetter(*(picks[f] for f in also)), full)) if also else []
         if None not in hits:
             return hits, alsos, []
-        rest = [self.make(layout.pick(full[k])) for k, h in enumerate(hits) if h is None]
+        defaults = layout.defaults if full is vals else ()
+        rest = [self.make(layout.pick(full[k] + defaults)) for k, h in enumerate(hits) if h is None]
         kept = [k for k, h in enumerate(hits) if h is not None]
         return [hits[k] for k in kept], [alsos[k] for k in kept] if also else [], rest
 

@@ -87,11 +87,24 @@ def _mac(raw: bytes | None) -> str | None:
     return raw.hex(":")
 
 
+#: `mac_bytes`' answers: a VTEP MAC is converted for its neighbour, its fdb entry
+#: and each observation of them; bounded, as a node agent lives long.
+_MACS: dict[str, bytes] = {}
+
+
 def mac_bytes(text: str) -> bytes:
     """`0e:6e:ac:1f:ff:0b` (or with one-digit groups) as its 6 bytes."""
+    found = _MACS.get(text)
+    if found is not None:
+        return found
     if len(text) == 17:
-        return bytes.fromhex(text.replace(":", ""))
-    return bytes(int(p, 16) for p in text.split(":"))
+        value = bytes.fromhex(text.replace(":", ""))
+    else:
+        value = bytes(int(p, 16) for p in text.split(":"))
+    if len(_MACS) >= 1 << 16:
+        _MACS.clear()
+    _MACS[text] = value
+    return value
 
 
 def _ip(raw: bytes) -> IPAddress:
@@ -220,8 +233,9 @@ def _parser(kind: str) -> nl.FastParser:
 #: lladdr) and a desired fdb entry (the same less the family: the dump's is AF_BRIDGE).
 _NEIGH_SIG = (0, 1, 2, 4, 5)
 _FDB_SIG = (1, 2, 4, 5)
-#: The address family of a neighbour's destination, by its length.
-_FAMILY_OF = {4: socket.AF_INET, 16: socket.AF_INET6}
+#: The address family of an IP version; a neighbour table key's (ifindex, dst).
+_FAMILY_OF = {4: socket.AF_INET, 6: socket.AF_INET6}
+_INDEX_AND_DST = operator.itemgetter(1, 3)
 
 
 def _entry_table(
@@ -799,46 +813,55 @@ class Session:
         doomed = {dev for dev, _kind in vanishing or ()}
         if not wanted:
             return [], frozenset()
-        same = _wire_forms(
-            "neighbour",
-            desired,
-            lambda: {(n.dev, n.ip.packed): (i, mac_bytes(n.mac)) for i, n in enumerate(desired)},
-        )
+
+        def same_build() -> dict[tuple[str, bytes], tuple[int, bytes]]:
+            return {(n.dev, n.ip.packed): (i, mac_bytes(n.mac)) for i, n in enumerate(desired)}
+
+        def fast_build(by_name: dict[str, int]) -> dict[Any, int]:
+            # Straight from `desired` (a no-op needs no `same`); when two desired
+            # neighbours share a key with other MACs, from `same`, whose last wins.
+            perm = nl.NUD_PERMANENT
+            table = {
+                (
+                    _FAMILY_OF[n.ip.version],
+                    by_name.get(n.dev),
+                    perm,
+                    n.ip.packed,
+                    mac_bytes(n.mac),
+                ): i
+                for i, n in enumerate(desired)
+            }
+            if len(set(map(_INDEX_AND_DST, table))) == len(table):
+                return table
+            return {
+                (_FAMILY_OF[4 if len(dst) == 4 else 6], by_name[dev], nl.NUD_PERMANENT, dst, mac): i
+                for (dev, dst), (i, mac) in _wire_forms("neighbour", desired, same_build).items()
+                if dev in by_name
+            }  # fmt: skip
+
         out = []
         synced: set[int] = set()
         inet = (socket.AF_INET, socket.AF_INET6)
         dump = self._neigh_dump(socket.AF_UNSPEC, "dump neighbours")
-        fast = _entry_table(
-            "neighbour-sig",
-            desired,
-            wanted,
-            lambda by_name: {
-                (_FAMILY_OF[len(dst)], by_name[dev], nl.NUD_PERMANENT, dst, mac): i
-                for (dev, dst), (i, mac) in same.items()
-                if dev in by_name
-            },
-        )
+        fast = _entry_table("neighbour-sig", desired, wanted, fast_build)
         raw: nl.RawNeighbour
         for raw in _unsynced_entries(dump, _NEIGH_SIG, fast, synced):
             dev = wanted.get(raw.ifindex)
             if dev is None or raw.dst is None or raw.family not in inet:
                 continue
-            found = same.get((dev, raw.dst))
-            i = None if found is None else found[0]
-            if found is not None and raw.state & nl.NUD_PERMANENT and raw.lladdr == found[1]:
-                synced.add(found[0])
-                continue
-            if (
-                vanishing is not None
-                and i is None
-                and dev in doomed
-                and raw.state & nl.NUD_PERMANENT
-            ):
-                vanishing[dev, "neighbour"] += 1
-                continue
-            if departing is not None and i is None and raw.state & nl.NUD_PERMANENT:
-                departing.setdefault(dev, []).append((raw.family, raw.dst, raw.lladdr or b""))
-                continue
+            if raw.state & nl.NUD_PERMANENT:  # else a record, wherever it is
+                same = _wire_forms("neighbour", desired, same_build)
+                found = same.get((dev, raw.dst))
+                i = None if found is None else found[0]
+                if found is not None and raw.lladdr == found[1]:
+                    synced.add(found[0])
+                    continue
+                if vanishing is not None and i is None and dev in doomed:
+                    vanishing[dev, "neighbour"] += 1
+                    continue
+                if departing is not None and i is None:
+                    departing.setdefault(dev, []).append((raw.family, raw.dst, raw.lladdr or b""))
+                    continue
             out.append(
                 NeighbourRecord(
                     neighbour=Neighbour(dev=dev, ip=_ip(raw.dst), mac=_mac(raw.lladdr) or ""),
@@ -867,22 +890,22 @@ class Session:
         doomed = {dev for dev, _kind in vanishing or ()}
         if not wanted:
             return [], frozenset()
-        same = _wire_forms(
-            "fdb",
-            desired,
-            lambda: {(f.dev, mac_bytes(f.mac), f.dst.packed): i for i, f in enumerate(desired)},
-        )
+
+        def same_build() -> dict[tuple[str, bytes, bytes], int]:
+            return {(f.dev, mac_bytes(f.mac), f.dst.packed): i for i, f in enumerate(desired)}
+
         out = []
         synced: set[int] = set()
         dump = self._neigh_dump(nl.AF_BRIDGE, "dump fdb")
+        # Straight from `desired` (a no-op needs no `same`): keyed as `same` is, up
+        # to the device's index, so the same entries collapse and the last wins.
         fast = _entry_table(
             "fdb-sig",
             desired,
             wanted,
             lambda by_name: {
-                (by_name[dev], nl.NUD_PERMANENT, dst, mac): i
-                for (dev, mac, dst), i in same.items()
-                if dev in by_name
+                (by_name.get(f.dev), nl.NUD_PERMANENT, f.dst.packed, mac_bytes(f.mac)): i
+                for i, f in enumerate(desired)
             },
         )
         raw: nl.RawNeighbour
@@ -890,21 +913,18 @@ class Session:
             dev = wanted.get(raw.ifindex)
             if dev is None or raw.dst is None or raw.lladdr is None:
                 continue
-            i = same.get((dev, raw.lladdr, raw.dst))
-            if i is not None and raw.state & nl.NUD_PERMANENT:
-                synced.add(i)
-                continue
-            if (
-                vanishing is not None
-                and i is None
-                and dev in doomed
-                and raw.state & nl.NUD_PERMANENT
-            ):
-                vanishing[dev, "fdb"] += 1
-                continue
-            if departing is not None and i is None and raw.state & nl.NUD_PERMANENT:
-                departing.setdefault(dev, []).append((raw.family, raw.dst, raw.lladdr))
-                continue
+            if raw.state & nl.NUD_PERMANENT:  # else a record, wherever it is
+                same = _wire_forms("fdb", desired, same_build)
+                i = same.get((dev, raw.lladdr, raw.dst))
+                if i is not None:
+                    synced.add(i)
+                    continue
+                if vanishing is not None and dev in doomed:
+                    vanishing[dev, "fdb"] += 1
+                    continue
+                if departing is not None:
+                    departing.setdefault(dev, []).append((raw.family, raw.dst, raw.lladdr))
+                    continue
             out.append(
                 FdbRecord(
                     entry=FdbEntry(dev=dev, mac=_mac(raw.lladdr) or "", dst=_ip(raw.dst)),
