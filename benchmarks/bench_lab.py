@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from netwright.model.state import NodeState
 
 #: LAB-NOTES section 2 (median of 3, seconds) and section 3.
+#: Seconds to let the kernel finish freeing one run's namespaces before the next.
+SETTLE = 1.0
+
 NOTES = {
     "vxlan": {"underlay": 0.135, "pods": 1.173, "provision": 0.161, "total": 1.395},
     "host-gw": {"underlay": 0.114, "pods": 1.070, "provision": 0.018, "total": 1.216},
@@ -180,6 +183,11 @@ def one_run(backend: str, name: str, *, verbose: bool) -> dict[str, float]:
             problems = lifecycle.down(state_now, say=say)
             if problems:
                 print(f"bench_lab: {name}: {problems}", file=sys.stderr)
+        # The kernel frees deleted namespaces later, in its cleanup_net work, under
+        # locks that netlink requests also take: without a pause that cleanup lands
+        # inside the next run and one node's provisioning takes ~0.1 s instead of
+        # ~0.01 s (seen in one process of repeated runs, never in a fresh `lab up`).
+        time.sleep(SETTLE)
 
 
 def main() -> None:
