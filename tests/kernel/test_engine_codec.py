@@ -829,6 +829,10 @@ def test_whole_message_entry_layouts_equal_the_general_encoders(onlink: bool) ->
         "oif": 3,
     }
     assert nl.nexthop_message(**nh, onlink=onlink) == nl.nexthop_message_any(**nh, onlink=onlink)  # type: ignore[arg-type]
+    for nhid in (1, 0x6E770001, 0xFFFFFFFF):
+        assert nl.nexthop_message(delete=True, nhid=nhid) == nl.nexthop_message_any(
+            delete=True, nhid=nhid
+        )
     n = {"delete": False, "family": FAST_V4, "ifindex": 5, "dst": FAST_GW, "lladdr": FAST_MAC}
     assert nl.neighbour_message(**n) == nl.neighbour_message_any(**n)  # type: ignore[arg-type]
     for replace in (True, False):
@@ -1025,3 +1029,103 @@ def test_a_long_lived_parser_keeps_learning_layouts() -> None:
         assert parse(data, 16, len(data)) == nl.parse_route(data, 16, len(data))
     assert parse.layouts[len(data) - 16] is not None
     assert len(parse.layouts) <= 64
+
+
+def test_nexthop_match_run_splits_as_the_full_parse_does() -> None:
+    # The observer's nexthop fast path: the key (family, protocol, flags, gateway,
+    # device) in wire form; hits carry their ids, the rest are the full parse's records.
+    def nh(i: int, *, protocol: int = 211, onlink: bool = True, oif: int = 2) -> bytes:
+        gw = ipaddress.ip_address(f"172.31.0.{i + 1}").packed
+        return framed(nl.nexthop_message(delete=False, nhid=1000 + i, family=socket.AF_INET,
+                                         protocol=protocol, gateway=gw, oif=oif, onlink=onlink))  # fmt: skip
+
+    messages = [nh(0), nh(1, protocol=4), nh(2, onlink=False), nh(3, oif=3), nh(4), nh(5)]
+    buf, runs, spans = _runs_of(messages)
+    assert [r[2] for r in runs] == [6]
+    full = [nl.parse_nexthop(buf, o, e) for o, e in spans]
+    key = (1, 2, 3, 4, 5)
+    table = {
+        (socket.AF_INET, 211, nl.RTNH_F_ONLINK, ipaddress.ip_address(f"172.31.0.{i + 1}").packed, 2): f"want{i}"
+        for i in range(6)
+    }  # fmt: skip
+    split = nl.nexthop_parser().match_run(runs[0], key, table, (0,))
+    assert split is not None
+    hits, ids, rest = split
+    assert hits == ["want0", "want4", "want5"]
+    assert ids == [1000, 1004, 1005]
+    assert rest == [full[i] for i in (1, 2, 3)]
+    for hit, i in zip(hits, (0, 4, 5), strict=True):
+        assert tuple(full[i][f] for f in key) in table
+        assert table[tuple(full[i][f] for f in key)] == hit
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
+def test_nexthop_fast_path_agrees_with_the_full_parse(
+    netns: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nexthops matched in wire form against the full parse, and against `ip -json`.
+
+    Next to netwright's equal nexthops: a foreign nexthop with a desired route's
+    gateway and device (read, never taken: its id is never reused), netwright's
+    nexthop without onlink where a route wants it, one no route uses, and a desired
+    route moved to another gateway. The observation must be the same with the fast
+    paths off, for a no-op and for a change; the kernel's ids must all be known.
+    """
+    from netwright.engine import Target, observe, run
+    from netwright.model.state import NodeState, Route
+
+    ns = netns("nhfast")
+    quiet(ns)
+    underlay(ns, "172.31.255.11/16")
+    peers = [
+        (ipaddress.ip_network(f"10.64.{i}.0/24"), ipaddress.ip_address(f"172.31.0.{i + 1}"))
+        for i in range(40)
+    ]
+
+    def state(count: int, moved: int = 0) -> NodeState:
+        return NodeState(
+            node="n",
+            routes=tuple(
+                Route(dst=b, gateway=u + (moved if i % 9 == 0 else 0), dev="eth0", onlink=True)
+                for i, (b, u) in enumerate(peers[:count])
+            ),
+        )
+
+    assert run(state(40), Target(netns=ns), check=False).ok
+    sh(ns, "ip", "nexthop", "add", "id", "77", "via", "172.31.0.3", "dev", "eth0", "onlink")
+    sh(ns, "ip", "nexthop", "add", "id", "78", "via", "172.31.0.4", "dev", "eth0", "proto", "211")
+    sh(ns, "ip", "route", "add", "10.66.0.0/24", "nhid", "77")
+
+    def both(desired: NodeState) -> tuple[object, object]:
+        fast = observe(Target(netns=ns), desired)
+        with monkeypatch.context() as m:
+            m.setattr(nl.FastParser, "match_run", lambda *_a, **_k: None)
+            slow = observe(Target(netns=ns), desired)
+        for name in ("routes", "nexthops", "nexthop_ids", "foreign_nexthop_users",
+                     "synced_routes", "vanishing", "departing_routes"):  # fmt: skip
+            assert getattr(fast, name) == getattr(slow, name), name
+        return fast, slow
+
+    noop, _ = both(state(40))
+    kernel_ids = {n["id"] for n in ipj(ns, "ip", "nexthop", "show")}
+    assert noop.nexthop_ids == kernel_ids  # type: ignore[attr-defined]
+    assert 77 in noop.foreign_nexthop_users  # type: ignore[attr-defined]
+    assert len(noop.synced_routes) == 40  # type: ignore[attr-defined]
+    assert [r.id for r in noop.nexthops] == [78]  # type: ignore[attr-defined]
+    both(state(30, moved=100))  # peers left, gateways moved: the matched ones are needed
+    report = run(state(30, moved=100), Target(netns=ns), check=False)
+    assert report.result is not None
+    assert not report.result.failed
+    assert run(state(30, moved=100), Target(netns=ns), check=False).delta.empty
+    after = {n["id"]: n for n in ipj(ns, "ip", "nexthop", "show")}
+    assert after[77]["gateway"] == "172.31.0.3"  # the foreign nexthop stays as it was
+    assert "protocol" not in after[77] or after[77]["protocol"] != "211"
+    assert 78 not in after
+    routes = {r["dst"]: r for r in ipj(ns, "ip", "route", "show", "proto", "211")}
+    assert len(routes) == 30
+    for i, (b, u) in enumerate(peers[:30]):
+        nh = after[routes[str(b)]["nhid"]]
+        assert nh["gateway"] == str(u + (100 if i % 9 == 0 else 0))
+        assert routes[str(b)]["nhid"] != 77
+    assert ipj(ns, "ip", "route", "show", "10.66.0.0/24")[0]["nhid"] == 77

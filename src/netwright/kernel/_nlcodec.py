@@ -199,6 +199,7 @@ Run = tuple[bytes, int, int, int]
 _V4_ROUTE_BY_NH = struct.Struct("=BBBBBBBBI HHI HH4s HHI")
 _V4_ROUTE_DEL = struct.Struct("=BBBBBBBBI HHI HH4s")
 _V4_NEXTHOP = struct.Struct("=BBBBI HHI HHI HH4s")
+_NEXTHOP_DEL = struct.Struct("=BBBBI HHI")
 _V4_NEIGH = struct.Struct("=BBHiHBB HH4s HH6s2x")
 _V4_FDB = struct.Struct("=BBHiHBB HH6s2x HH4s")
 
@@ -330,7 +331,9 @@ def nexthop_message(
     oif: int = 0,
     onlink: bool = False,
 ) -> Message:
-    if not delete and family == socket.AF_INET and gateway is not None:
+    if delete:
+        return RTM_DELNEXTHOP, 0, _NEXTHOP_DEL.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 8, NHA_ID, nhid)
+    if family == socket.AF_INET and gateway is not None:
         body = _V4_NEXTHOP.pack(
             family, 0, protocol, 0, RTNH_F_ONLINK if onlink else 0,
             8, NHA_ID, nhid, 8, NHA_OIF, oif, 8, NHA_GATEWAY, gateway,

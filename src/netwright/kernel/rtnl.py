@@ -214,6 +214,50 @@ def _route_nh_keys(desired: Sequence[Route]) -> list[Any]:
     return _wire_forms("route-nh", desired, build)  # type: ignore[no-any-return]
 
 
+#: RawNexthop fields a desired route's nexthop fixes: family, protocol, flags,
+#: gateway, device.
+_NH_SIG = (1, 2, 3, 4, 5)
+_FAMILY_OF_LEN = {4: socket.AF_INET, 16: socket.AF_INET6}
+
+
+def _nexthop_table(
+    desired: Sequence[Route], protocol: int, index: dict[str, int]
+) -> dict[Any, Any]:
+    """The nexthop a desired route needs, in wire form (`_NH_SIG`), to its `_route_nh_keys` key.
+
+    Remembered while `desired`, `protocol` and the link indices stay.
+    """
+    kind = f"nh-sig-{protocol}"
+    hit = _WIRE.get(kind)
+    if hit is not None and hit[0] is desired and hit[1][0] == index:
+        return hit[1][1]  # type: ignore[no-any-return]
+
+    def build() -> list[tuple[int, int, bytes, str, Any]]:
+        return [
+            (_FAMILY_OF_LEN[len(key[0])], key[2], key[0], key[1], key)
+            for key in _route_nh_keys(desired)
+            if key is not _NO_NH and len(key[0]) in _FAMILY_OF_LEN
+        ]
+
+    get = index.get
+    table = {
+        (family, protocol, flags, gateway, oif): key
+        for family, flags, gateway, dev, key in _wire_forms("nh-pre", desired, build)
+        if (oif := get(dev)) is not None
+    }
+    _WIRE[kind] = (desired, (dict(index), table))
+    return table
+
+
+def _owned_nexthop(nhid: int, key: Any, protocol: int, index: dict[str, int]) -> nl.RawNexthop:
+    """The record the full parse gives a nexthop `_raw_nexthops` matched to `key`."""
+    gateway, dev, flags = key
+    family = _FAMILY_OF_LEN[len(gateway)]
+    return nl.RawNexthop(
+        nhid, family, protocol, flags, gateway, index[dev], group=False, blackhole=False
+    )
+
+
 #: The dump parsers, shared: their layouts are learnt from the kernel's messages
 #: once per process, and every message is still checked against its layout.
 _PARSERS: dict[str, nl.FastParser] = {}
@@ -536,17 +580,38 @@ class Session:
     # wire form (bytes, ifindex). Equal ones are reported by their index in the
     # desired sequence (`synced`); only the rest become records for the diff.
 
-    def _raw_nexthops(self) -> list[nl.RawNexthop] | None:
-        """Every nexthop object in the namespace; None if the kernel has none."""
+    def _raw_nexthops(
+        self, table: dict[Any, Any]
+    ) -> tuple[list[nl.RawNexthop] | None, dict[int, Any]]:
+        """The nexthop objects in the namespace (None if the kernel has none), split.
+
+        The no-op fast path, per run of same-layout messages: a nexthop whose
+        family, protocol, flags, gateway and device are exactly a key of `table`
+        (`_nexthop_table`: what a desired route's nexthop must be) is returned by
+        its id with that table value, without a record; every other nexthop is
+        parsed into a record. `_owned_nexthop` rebuilds the record of a matched
+        one, field for field, when it is needed after all.
+        """
         try:
             runs = self._nl.dump_runs(
                 nl.RTM_GETNEXTHOP, nl.NHMSG.pack(0, 0, 0, 0, 0), what="dump nexthops"
             )
         except OSError as exc:
             if exc.errno in {errno.EOPNOTSUPP, errno.EINVAL, errno.EAFNOSUPPORT}:
-                return None
+                return None, {}
             raise NetlinkRequestError("dump nexthops", exc.errno or 0) from exc
-        return _parser("nexthop").parse_runs(runs)
+        parse = _parser("nexthop")
+        out: list[nl.RawNexthop] = []
+        matched: dict[int, Any] = {}
+        for run in runs:
+            split = parse.match_run(run, _NH_SIG, table, (0,)) if table else None
+            if split is None:
+                out.extend(parse.parse_runs([run]))
+                continue
+            hits, ids, rest = split
+            matched.update(zip(ids, hits, strict=True))
+            out.extend(rest)
+        return out, matched
 
     def routes(
         self, *, protocol: int, desired: Sequence[Route], vanishing: Collection[str] = ()
@@ -561,15 +626,15 @@ class Session:
         Routes and nexthops of `protocol` on a `vanishing` device (one the engine
         deletes, taking them along) at no desired key are only counted, per device.
         """
-        raw_nh = self._raw_nexthops()
+        links = self.links()
+        index = {name: rec.index for name, rec in links.items()}
+        raw_nh, matched = self._raw_nexthops(_nexthop_table(desired, protocol, index))
         try:
             runs = self._nl.dump_runs(
                 nl.RTM_GETROUTE, nl.RTMSG.pack(0, 0, 0, 0, 0, 0, 0, 0, 0), what="dump routes"
             )
         except OSError as exc:
             raise NetlinkRequestError("dump routes", exc.errno or 0) from exc
-        links = self.links()
-        index = {name: rec.index for name, rec in links.items()}
         owned_nh = {
             r.id: r
             for r in raw_nh or ()
@@ -577,19 +642,41 @@ class Session:
         }
         wire = route_wire_forms(desired)
         doomed = {index[d]: d for d in vanishing if d in index}
-        counts: dict[tuple[str, str], int] = {}
-        doomed_nh = {nhid: doomed[r.oif] for nhid, r in owned_nh.items() if r.oif in doomed}
-        for dev in doomed_nh.values():
-            counts[dev, "nexthop"] = counts.get((dev, "nexthop"), 0) + 1
         records: list[nl.RawRoute] = []
         synced: dict[int, int] = {}
+        rest = self._unsynced_routes(
+            runs,
+            protocol=protocol,
+            desired=desired,
+            owned_nh=owned_nh,
+            matched=matched,
+            index=index,
+            synced=synced,
+        )
+        # The matched nexthops' records, where anything below may look at them: a
+        # no-op (every matched nexthop used by a synced route, no route of
+        # `protocol` left, no link going) needs none.
+        if matched and (
+            doomed
+            or not matched.keys() <= set(synced.values())
+            or any(r.protocol == protocol for r in rest)
+        ):
+            for nhid, key in matched.items():
+                owned_nh[nhid] = _owned_nexthop(nhid, key, protocol, index)
+            owned_nh = dict(sorted(owned_nh.items()))  # in id order, as the kernel dumps
+        counts: dict[tuple[str, str], int] = {}
+        doomed_nh = (
+            {nhid: doomed[r.oif] for nhid, r in owned_nh.items() if r.oif in doomed}
+            if doomed
+            else {}
+        )
+        for dev in doomed_nh.values():
+            counts[dev, "nexthop"] = counts.get((dev, "nexthop"), 0) + 1
         foreign_nh: set[int] = set()
         through: dict[int, list[nl.RawRoute]] = {}
         inet = (socket.AF_INET, socket.AF_INET6)
         raw: nl.RawRoute
-        for raw in self._unsynced_routes(
-            runs, protocol=protocol, desired=desired, owned_nh=owned_nh, index=index, synced=synced
-        ):
+        for raw in rest:
             if raw.family not in inet or raw.flags & RTM_F_CLONED or raw.tos:
                 continue
             want = wire.get((raw.family, raw.table, raw.dst, raw.dst_len, raw.metric))
@@ -695,7 +782,7 @@ class Session:
                 for nh in nexthops.values()
                 if nh.id not in used and nh.id not in doomed_nh
             ),
-            nexthop_ids=frozenset(map(_NH_ID, raw_nh or ())),
+            nexthop_ids=frozenset(map(_NH_ID, raw_nh or ())).union(matched),
             foreign_nexthop_users=frozenset(foreign_nh),
             vanishing=counts,
             departing=departing,
@@ -708,6 +795,7 @@ class Session:
         protocol: int,
         desired: Sequence[Route],
         owned_nh: dict[int, nl.RawNexthop],
+        matched: dict[int, Any],
         index: dict[str, int],
         synced: dict[int, int],
     ) -> list[nl.RawRoute]:
@@ -734,7 +822,8 @@ class Session:
         want_nh = _route_nh_keys(desired)
         names = {ifindex: name for name, ifindex in index.items()}
         nhs = owned_nh.values()
-        nh_key = dict(
+        nh_key = dict(matched)  # `_raw_nexthops` matched these by the same key
+        nh_key.update(
             zip(
                 owned_nh,
                 zip(
@@ -811,6 +900,15 @@ class Session:
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
         doomed = {dev for dev, _kind in vanishing or ()}
+        # The desired side in wire form, less the link indices: built even when no
+        # link is there yet (a first apply), so that the next run (a no-op) has it.
+        pre = _wire_forms(
+            "neighbour-pre",
+            desired,
+            lambda: [
+                (_FAMILY_OF[n.ip.version], n.dev, n.ip.packed, mac_bytes(n.mac)) for n in desired
+            ],
+        )
         if not wanted:
             return [], frozenset()
 
@@ -821,15 +919,10 @@ class Session:
             # Straight from `desired` (a no-op needs no `same`); when two desired
             # neighbours share a key with other MACs, from `same`, whose last wins.
             perm = nl.NUD_PERMANENT
+            get = by_name.get
             table = {
-                (
-                    _FAMILY_OF[n.ip.version],
-                    by_name.get(n.dev),
-                    perm,
-                    n.ip.packed,
-                    mac_bytes(n.mac),
-                ): i
-                for i, n in enumerate(desired)
+                (family, get(dev), perm, dst, mac): i
+                for i, (family, dev, dst, mac) in enumerate(pre)
             }
             if len(set(map(_INDEX_AND_DST, table))) == len(table):
                 return table
@@ -888,6 +981,11 @@ class Session:
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
         doomed = {dev for dev, _kind in vanishing or ()}
+        pre = _wire_forms(  # as in `neighbours`: ready for the next run
+            "fdb-pre",
+            desired,
+            lambda: [(f.dev, f.dst.packed, mac_bytes(f.mac)) for f in desired],
+        )
         if not wanted:
             return [], frozenset()
 
@@ -904,8 +1002,8 @@ class Session:
             desired,
             wanted,
             lambda by_name: {
-                (by_name.get(f.dev), nl.NUD_PERMANENT, f.dst.packed, mac_bytes(f.mac)): i
-                for i, f in enumerate(desired)
+                (by_name.get(dev), nl.NUD_PERMANENT, dst, mac): i
+                for i, (dev, dst, mac) in enumerate(pre)
             },
         )
         raw: nl.RawNeighbour
