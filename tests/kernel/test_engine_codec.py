@@ -1057,6 +1057,17 @@ def test_nexthop_match_run_splits_as_the_full_parse_does() -> None:
     for hit, i in zip(hits, (0, 4, 5), strict=True):
         assert tuple(full[i][f] for f in key) in table
         assert table[tuple(full[i][f] for f in key)] == hit
+    # One message of the run in another family (same length): the run fails its
+    # check, whichever message it is, and the full parse is the way.
+    for k in (0, 3, 5):
+        odd = list(messages)
+        body = bytearray(odd[k])
+        body[16] = socket.AF_INET6
+        odd[k] = bytes(body)
+        buf, runs, spans = _runs_of(odd)
+        assert nl.nexthop_parser().match_run(runs[0], key, table, (0,)) is None
+        parse = nl.nexthop_parser()
+        assert parse.parse_runs(runs) == [nl.parse_nexthop(buf, o, e) for o, e in spans]
 
 
 @pytest.mark.kernel
@@ -1096,6 +1107,26 @@ def test_nexthop_fast_path_agrees_with_the_full_parse(
     sh(ns, "ip", "nexthop", "add", "id", "77", "via", "172.31.0.3", "dev", "eth0", "onlink")
     sh(ns, "ip", "nexthop", "add", "id", "78", "via", "172.31.0.4", "dev", "eth0", "proto", "211")
     sh(ns, "ip", "route", "add", "10.66.0.0/24", "nhid", "77")
+    # netwright's protocol, a desired gateway and flags, another device: only the
+    # device tells it apart (the device-free key matches it; the check must not).
+    sh(ns, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+    sh(ns, "ip", "link", "set", "d1", "up")
+    sh(ns, "ip", "link", "set", "d0", "up")
+    sh(
+        ns,
+        "ip",
+        "nexthop",
+        "add",
+        "id",
+        "79",
+        "via",
+        "172.31.0.5",
+        "dev",
+        "d0",
+        "onlink",
+        "proto",
+        "211",
+    )
 
     def both(desired: NodeState) -> tuple[object, object]:
         fast = observe(Target(netns=ns), desired)
@@ -1112,7 +1143,7 @@ def test_nexthop_fast_path_agrees_with_the_full_parse(
     assert noop.nexthop_ids == kernel_ids  # type: ignore[attr-defined]
     assert 77 in noop.foreign_nexthop_users  # type: ignore[attr-defined]
     assert len(noop.synced_routes) == 40  # type: ignore[attr-defined]
-    assert [r.id for r in noop.nexthops] == [78]  # type: ignore[attr-defined]
+    assert [r.id for r in noop.nexthops] == [78, 79]  # type: ignore[attr-defined]
     both(state(30, moved=100))  # peers left, gateways moved: the matched ones are needed
     report = run(state(30, moved=100), Target(netns=ns), check=False)
     assert report.result is not None
@@ -1122,6 +1153,7 @@ def test_nexthop_fast_path_agrees_with_the_full_parse(
     assert after[77]["gateway"] == "172.31.0.3"  # the foreign nexthop stays as it was
     assert "protocol" not in after[77] or after[77]["protocol"] != "211"
     assert 78 not in after
+    assert 79 not in after  # netwright's, unused: removed like 78
     routes = {r["dst"]: r for r in ipj(ns, "ip", "route", "show", "proto", "211")}
     assert len(routes) == 30
     for i, (b, u) in enumerate(peers[:30]):

@@ -217,6 +217,11 @@ def _route_nh_keys(desired: Sequence[Route]) -> list[Any]:
 #: RawNexthop fields a desired route's nexthop fixes: family, protocol, flags,
 #: gateway, device.
 _NH_SIG = (1, 2, 3, 4, 5)
+#: The same less the device, which is read with the id (`_NH_ID_OIF`) and checked.
+_NH_FREE_SIG = (1, 2, 3, 4)
+_NH_ID_OIF = (0, 5)
+_FIRST = operator.itemgetter(0)
+_SECOND = operator.itemgetter(1)
 _FAMILY_OF_LEN = {4: socket.AF_INET, 16: socket.AF_INET6}
 
 
@@ -249,6 +254,28 @@ def _nexthop_table(
     return table
 
 
+def _nexthop_free_table(desired: Sequence[Route], protocol: int) -> dict[Any, Any] | None:
+    """`_nexthop_table` without the device in the key (`_NH_FREE_SIG`): built once per
+    desired state, whatever the link indices; the device is checked per match.
+
+    None when two desired nexthops differ by their device only (then the key is
+    not enough, and `_nexthop_table` is the way).
+    """
+
+    def build() -> dict[Any, Any] | None:
+        pre = [
+            (_FAMILY_OF_LEN[len(key[0])], key[2], key[0], key[1], key)
+            for key in _route_nh_keys(desired)
+            if key is not _NO_NH and len(key[0]) in _FAMILY_OF_LEN
+        ]
+        table = {(family, protocol, flags, gw): key for family, flags, gw, _dev, key in pre}
+        if len(table) != len({p[:4] for p in pre}):
+            return None
+        return table
+
+    return _wire_forms(f"nh-free-{protocol}", desired, build)  # type: ignore[no-any-return]
+
+
 def _owned_nexthop(nhid: int, key: Any, protocol: int, index: dict[str, int]) -> nl.RawNexthop:
     """The record the full parse gives a nexthop `_raw_nexthops` matched to `key`."""
     gateway, dev, flags = key
@@ -277,6 +304,9 @@ def _parser(kind: str) -> nl.FastParser:
 #: lladdr) and a desired fdb entry (the same less the family: the dump's is AF_BRIDGE).
 _NEIGH_SIG = (0, 1, 2, 4, 5)
 _FDB_SIG = (1, 2, 4, 5)
+#: The same less the ifindex (`_free_entries`).
+_NEIGH_FREE_SIG = (0, 2, 4, 5)
+_FDB_FREE_SIG = (2, 4, 5)
 #: The address family of an IP version; a neighbour table key's (ifindex, dst).
 _FAMILY_OF = {4: socket.AF_INET, 6: socket.AF_INET6}
 _INDEX_AND_DST = operator.itemgetter(1, 3)
@@ -295,6 +325,37 @@ def _entry_table(
     table = build({dev: ifindex for ifindex, dev in wanted.items()})
     _WIRE[kind] = (desired, (dict(wanted), table))
     return table
+
+
+def _free_entries(
+    runs: Sequence[nl.Run],
+    key: Sequence[int],
+    free: tuple[dict[Any, int], list[str]],
+    wanted: dict[int, str],
+    synced: set[int],
+) -> list[nl.RawNeighbour]:
+    """`_unsynced_entries` with a table that leaves the link out of the key.
+
+    `free`: the desired entries by their wire key less the ifindex (unique: the
+    callers check), and each one's device; a run's matches count only if each is
+    on its desired device, else the run takes the full parse. The table depends on
+    the desired state alone, so a new set of link indices builds no table.
+    """
+    table, devs = free
+    by_name = {dev: ifindex for ifindex, dev in wanted.items()}
+    want_index = list(map(by_name.get, devs))
+    parse = _parser("neighbour")
+    out: list[nl.RawNeighbour] = []
+    for run in runs:
+        split = parse.match_run(run, key, table, (1,))
+        if split is not None:
+            hits, ifindexes, rest = split
+            if list(map(want_index.__getitem__, hits)) == ifindexes:
+                synced.update(hits)
+                out.extend(rest)
+                continue
+        out.extend(parse.parse_runs([run]))
+    return out
 
 
 def _unsynced_entries(
@@ -581,7 +642,7 @@ class Session:
     # desired sequence (`synced`); only the rest become records for the diff.
 
     def _raw_nexthops(
-        self, table: dict[Any, Any]
+        self, protocol: int, desired: Sequence[Route], index: dict[str, int]
     ) -> tuple[list[nl.RawNexthop] | None, dict[int, Any]]:
         """The nexthop objects in the namespace (None if the kernel has none), split.
 
@@ -590,7 +651,9 @@ class Session:
         (`_nexthop_table`: what a desired route's nexthop must be) is returned by
         its id with that table value, without a record; every other nexthop is
         parsed into a record. `_owned_nexthop` rebuilds the record of a matched
-        one, field for field, when it is needed after all.
+        one, field for field, when it is needed after all. Where it can, the key
+        leaves the device out (`_nexthop_free_table`, no table to build per set of
+        link indices) and each match's device is compared after.
         """
         try:
             runs = self._nl.dump_runs(
@@ -603,14 +666,27 @@ class Session:
         parse = _parser("nexthop")
         out: list[nl.RawNexthop] = []
         matched: dict[int, Any] = {}
+        free = _nexthop_free_table(desired, protocol)
+        if free is None:
+            table = _nexthop_table(desired, protocol, index)
+            for run in runs:
+                split = parse.match_run(run, _NH_SIG, table, (0,)) if table else None
+                if split is None:
+                    out.extend(parse.parse_runs([run]))
+                    continue
+                hits, ids, rest = split
+                matched.update(zip(ids, hits, strict=True))
+                out.extend(rest)
+            return out, matched
         for run in runs:
-            split = parse.match_run(run, _NH_SIG, table, (0,)) if table else None
-            if split is None:
-                out.extend(parse.parse_runs([run]))
-                continue
-            hits, ids, rest = split
-            matched.update(zip(ids, hits, strict=True))
-            out.extend(rest)
+            split = parse.match_run(run, _NH_FREE_SIG, free, _NH_ID_OIF) if free else None
+            if split is not None:
+                hits, alsos, rest = split
+                if list(map(index.get, map(_SECOND, hits))) == list(map(_SECOND, alsos)):
+                    matched.update(zip(map(_FIRST, alsos), hits, strict=True))
+                    out.extend(rest)
+                    continue
+            out.extend(parse.parse_runs([run]))
         return out, matched
 
     def routes(
@@ -628,7 +704,7 @@ class Session:
         """
         links = self.links()
         index = {name: rec.index for name, rec in links.items()}
-        raw_nh, matched = self._raw_nexthops(_nexthop_table(desired, protocol, index))
+        raw_nh, matched = self._raw_nexthops(protocol, desired, index)
         try:
             runs = self._nl.dump_runs(
                 nl.RTM_GETROUTE, nl.RTMSG.pack(0, 0, 0, 0, 0, 0, 0, 0, 0), what="dump routes"
@@ -909,6 +985,17 @@ class Session:
                 (_FAMILY_OF[n.ip.version], n.dev, n.ip.packed, mac_bytes(n.mac)) for n in desired
             ],
         )
+
+        def free_build() -> tuple[dict[Any, int], list[str]] | None:
+            # Keyed as `fast_build` below less the device: only where that loses
+            # nothing (each (device, address) and (family, address, MAC) once).
+            perm = nl.NUD_PERMANENT
+            table = {(family, perm, dst, mac): i for i, (family, _dev, dst, mac) in enumerate(pre)}
+            if len(table) != len(pre) or len({(d, a) for _f, d, a, _m in pre}) != len(pre):
+                return None
+            return table, [dev for _family, dev, _dst, _mac in pre]
+
+        free = _wire_forms("neighbour-free", desired, free_build)
         if not wanted:
             return [], frozenset()
 
@@ -936,9 +1023,13 @@ class Session:
         synced: set[int] = set()
         inet = (socket.AF_INET, socket.AF_INET6)
         dump = self._neigh_dump(socket.AF_UNSPEC, "dump neighbours")
-        fast = _entry_table("neighbour-sig", desired, wanted, fast_build)
+        if free is not None:
+            unsynced = _free_entries(dump, _NEIGH_FREE_SIG, free, wanted, synced)
+        else:
+            fast = _entry_table("neighbour-sig", desired, wanted, fast_build)
+            unsynced = _unsynced_entries(dump, _NEIGH_SIG, fast, synced)
         raw: nl.RawNeighbour
-        for raw in _unsynced_entries(dump, _NEIGH_SIG, fast, synced):
+        for raw in unsynced:
             dev = wanted.get(raw.ifindex)
             if dev is None or raw.dst is None or raw.family not in inet:
                 continue
@@ -986,6 +1077,15 @@ class Session:
             desired,
             lambda: [(f.dev, f.dst.packed, mac_bytes(f.mac)) for f in desired],
         )
+
+        def free_build() -> tuple[dict[Any, int], list[str]] | None:
+            # Keyed as `fast` below less the device: only if that loses nothing.
+            table = {(nl.NUD_PERMANENT, dst, mac): i for i, (_dev, dst, mac) in enumerate(pre)}
+            if len(table) != len(set(pre)):
+                return None
+            return table, [dev for dev, _dst, _mac in pre]
+
+        free = _wire_forms("fdb-free", desired, free_build)
         if not wanted:
             return [], frozenset()
 
@@ -997,17 +1097,21 @@ class Session:
         dump = self._neigh_dump(nl.AF_BRIDGE, "dump fdb")
         # Straight from `desired` (a no-op needs no `same`): keyed as `same` is, up
         # to the device's index, so the same entries collapse and the last wins.
-        fast = _entry_table(
-            "fdb-sig",
-            desired,
-            wanted,
-            lambda by_name: {
-                (by_name.get(dev), nl.NUD_PERMANENT, dst, mac): i
-                for i, (dev, dst, mac) in enumerate(pre)
-            },
-        )
+        if free is not None:
+            unsynced = _free_entries(dump, _FDB_FREE_SIG, free, wanted, synced)
+        else:
+            fast = _entry_table(
+                "fdb-sig",
+                desired,
+                wanted,
+                lambda by_name: {
+                    (by_name.get(dev), nl.NUD_PERMANENT, dst, mac): i
+                    for i, (dev, dst, mac) in enumerate(pre)
+                },
+            )
+            unsynced = _unsynced_entries(dump, _FDB_SIG, fast, synced)
         raw: nl.RawNeighbour
-        for raw in _unsynced_entries(dump, _FDB_SIG, fast, synced):
+        for raw in unsynced:
             dev = wanted.get(raw.ifindex)
             if dev is None or raw.dst is None or raw.lladdr is None:
                 continue
