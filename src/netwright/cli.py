@@ -48,10 +48,15 @@ def _load(args: argparse.Namespace) -> LoadedSpec:
     from netwright.validate import load_spec  # noqa: PLC0415
 
     spec = load_spec(args.dir)
+    _say_ignored(args, spec)
+    return spec
+
+
+def _say_ignored(args: argparse.Namespace, spec: LoadedSpec) -> None:
+    """With --verbose, the documents of other API groups that were skipped."""
     if args.verbose:
         for doc in spec.ignored:
             _err(f"{doc.file}:{doc.line}: ignored {doc.api_version} {doc.kind}/{doc.name}")
-    return spec
 
 
 def _allocate(spec: LoadedSpec) -> Allocation:
@@ -202,9 +207,7 @@ def _pipeline(args: argparse.Namespace) -> Pipeline:
     from netwright.pipeline import Pipeline  # noqa: PLC0415
 
     pipeline = Pipeline.load(args.dir)
-    if args.verbose:
-        for doc in pipeline.spec.ignored:
-            _err(f"{doc.file}:{doc.line}: ignored {doc.api_version} {doc.kind}/{doc.name}")
+    _say_ignored(args, pipeline.spec)
     return pipeline
 
 

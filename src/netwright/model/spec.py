@@ -269,12 +269,3 @@ class ClusterSpec:
     peers: tuple[BGPPeer, ...] = ()
     blocks: tuple[IPBlock, ...] = ()
     secrets: Mapping[SecretRef, SecretValue] = field(default_factory=dict)
-
-    def node(self, name: str) -> Node | None:
-        return next((n for n in self.nodes if n.name == name), None)
-
-    def backend(self, name: str) -> Backend | None:
-        return next((b for b in self.backends if b.name == name), None)
-
-    def pool(self, name: str) -> IPPool | None:
-        return next((p for p in self.pools if p.name == name), None)

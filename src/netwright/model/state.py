@@ -220,15 +220,5 @@ class NodeState:
     bird: BirdControl | None = None
 
 
-def parse_mac(text: str) -> str:
-    """Normalise a MAC to lower-case colon form."""
-    raw = text.replace("-", ":").lower()
-    parts = raw.split(":")
-    if len(parts) != 6 or not all(len(p) == 2 for p in parts):
-        raise ValueError(f"{text!r} is not a MAC address")
-    int("".join(parts), 16)
-    return raw
-
-
 def interface(address: IPAddress, prefixlen: int) -> IPInterface:
     return ipaddress.ip_interface(f"{address}/{prefixlen}")

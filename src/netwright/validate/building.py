@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 DEFAULT_BLOCK_SIZE = {4: 26, 6: 122}
 #: The longest block that still holds a gateway and a pod: a /30 or a /126.
 LONGEST_USABLE_BLOCK = {4: 30, 6: 126}
-MAX_PREFIX = {4: 32, 6: 128}
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _IFNAME_MAX = 15
 
@@ -201,15 +200,9 @@ def build_pool(doc: Document, issues: list[Issue]) -> IPPool | None:
         return None
     family = _family(cidr.version)
     block_size = spec.get("blockSize", DEFAULT_BLOCK_SIZE[cidr.version])
-    if block_size > MAX_PREFIX[cidr.version]:
-        issues.append(
-            doc.issue(
-                "spec.blockSize",
-                f"{block_size} is larger than {MAX_PREFIX[cidr.version]}, "
-                f"the longest {family} prefix",
-            )
-        )
-    elif block_size > LONGEST_USABLE_BLOCK[cidr.version]:
+    # Longer than the family's longest prefix is the CRD's to refuse (a CEL rule for
+    # IPv4, `maximum: 128`): such a document never reaches this builder.
+    if block_size > LONGEST_USABLE_BLOCK[cidr.version]:
         issues.append(
             doc.issue(
                 "spec.blockSize",
@@ -286,14 +279,8 @@ def build_peer(doc: Document, issues: list[Issue]) -> BGPPeer | None:
     peer_ip = None
     if spec.get("peerIP") is not None:
         peer_ip = parse_address(doc, "spec.peerIP", spec["peerIP"], issues)
+    # keepaliveTime < holdTime is a CEL rule of the CRD, checked before this builder.
     hold, keepalive = spec.get("holdTime", 90), spec.get("keepaliveTime", 30)
-    if hold and keepalive >= hold:
-        issues.append(
-            doc.issue(
-                "spec.keepaliveTime",
-                f"{keepalive} must be less than holdTime ({hold}); a third of it is usual",
-            )
-        )
     ref = spec.get("passwordSecretRef")
     restart = spec.get("gracefulRestart") or {}
     if len(issues) != before:
