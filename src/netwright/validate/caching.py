@@ -53,6 +53,11 @@ def _code_fingerprint() -> bytes:
     return digest.digest()
 
 
+def enabled() -> bool:
+    """Whether there is a usable cache (else the key is not worth hashing)."""
+    return _cache.directory() is not None
+
+
 def key(directory: str, files: Sequence[SpecFile]) -> str:
     digest = hashlib.sha256(_code_fingerprint())
     digest.update(directory.encode() + b"\0")

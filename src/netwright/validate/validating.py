@@ -196,7 +196,8 @@ def load_spec(directory: str, schemas: CrdSchemas | None = None) -> LoadedSpec:
     (`validate.caching`); custom `schemas` bypass it.
     """
     files, issues = read_directory(directory)
-    cache_key = caching.key(directory, files) if schemas is None and not issues else None
+    usable = schemas is None and not issues and caching.enabled()
+    cache_key = caching.key(directory, files) if usable else None
     if cache_key is not None:
         cached = caching.load(cache_key, files)
         if cached is not None:
