@@ -920,6 +920,109 @@ def test_match_run_splits_as_the_full_parse_does() -> None:
     assert parse.parse_runs(runs) == [nl.parse_route(buf, o, e) for o, e in spans]
 
 
+def test_columns_read_the_fields_the_full_parse_gives() -> None:
+    def by_nh(i: int) -> bytes:
+        dst = ipaddress.ip_address(f"10.64.{i}.0").packed
+        return framed(nl.route_message(delete=False, family=socket.AF_INET, dst=dst, dst_len=24, table=254,
+                                       metric=0, protocol=211, nhid=100 + i))  # fmt: skip
+
+    buf, runs, spans = _runs_of([by_nh(i) for i in range(8)])
+    assert [r[2] for r in runs] == [8]
+    full = [nl.parse_route(buf, o, e) for o, e in spans]
+    # Header fields, attributes, and fields the messages lack (metric, source:
+    # their defaults), in any order.
+    fields = (6, 13, 1, 0, 3, 4, 12, 5, 9)
+    cols = nl.route_parser().columns(runs[0], fields)
+    assert cols is not None
+    assert [list(c) for c in cols] == [[r[f] for r in full] for f in fields]
+    assert list(cols[1]) == [100 + i for i in range(8)]
+    assert list(cols[6]) == [None] * 8
+    single = (buf, spans[0][0], 1, spans[0][1] - spans[0][0])
+    assert nl.route_parser().columns(single, fields) is None
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
+def test_removal_fast_path_agrees_with_the_full_parse(
+    netns: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every peer leaving: routes read across in C (`columns`) against the full parse.
+
+    Next to netwright's 40 routes through its nexthops: a foreign route, a foreign
+    nexthop, and (second round) a foreign route through one of netwright's
+    nexthops, which must then stay while netwright's routes on it go. The
+    observation must be the same with the fast paths off; after the removal the
+    kernel (`ip -json`) holds no route of protocol 211 and only the nexthop in use.
+    """
+    from netwright.engine import Target, observe, run
+    from netwright.model.state import NodeState, Route
+
+    ns = netns("rmfast")
+    quiet(ns)
+    underlay(ns, "172.31.255.11/16")
+    peers = [
+        (ipaddress.ip_network(f"10.64.{i}.0/24"), ipaddress.ip_address(f"172.31.0.{i + 1}"))
+        for i in range(40)
+    ]
+    desired = NodeState(
+        node="n", routes=tuple(Route(dst=b, gateway=u, dev="eth0", onlink=True) for b, u in peers)
+    )
+    nothing = NodeState(node="n")
+    sh(ns, "ip", "route", "add", "10.66.0.0/24", "via", "172.31.255.1", "dev", "eth0")
+    sh(ns, "ip", "nexthop", "add", "id", "77", "via", "172.31.0.3", "dev", "eth0", "onlink")
+
+    def both() -> object:
+        fast = observe(Target(netns=ns), nothing)
+        with monkeypatch.context() as m:
+            m.setattr(nl.FastParser, "columns", lambda *_a, **_k: None)
+            m.setattr(nl.FastParser, "match_run", lambda *_a, **_k: None)
+            slow = observe(Target(netns=ns), nothing)
+        for name in ("routes", "nexthops", "nexthop_ids", "foreign_nexthop_users",
+                     "synced_routes", "vanishing"):  # fmt: skip
+            assert getattr(fast, name) == getattr(slow, name), name
+        f, s = fast.departing_routes, slow.departing_routes
+        if f is None or s is None:
+            assert f is s
+        else:
+            assert f.nexthops == s.nexthops
+            assert sorted(f.keys) == sorted(s.keys)
+        return fast
+
+    def kernel() -> tuple[dict[str, dict], dict[int, dict]]:
+        routes = {r["dst"]: r for r in ipj(ns, "ip", "route", "show")}
+        return routes, {n["id"]: n for n in ipj(ns, "ip", "nexthop", "show")}
+
+    assert run(desired, Target(netns=ns), check=False).ok
+    fast = both()
+    assert fast.departing_routes is not None  # type: ignore[attr-defined]
+    assert len(fast.departing_routes.keys) == 40  # type: ignore[attr-defined]
+    assert not fast.routes  # type: ignore[attr-defined]
+    report = run(nothing, Target(netns=ns), check=False)
+    assert report.result is not None
+    assert not report.result.failed
+    routes, nexthops = kernel()
+    assert not [d for d, r in routes.items() if r.get("protocol") == "211"]
+    assert "10.66.0.0/24" in routes
+    assert set(nexthops) == {77}
+    assert run(nothing, Target(netns=ns), check=True).delta.empty
+
+    # A foreign route through one of netwright's nexthops: that nexthop stays.
+    assert run(desired, Target(netns=ns), check=False).ok
+    _, nexthops = kernel()
+    shared = next(i for i, n in nexthops.items() if n.get("protocol") == "211")
+    sh(ns, "ip", "route", "add", "10.67.0.0/24", "nhid", str(shared), "proto", "static")
+    fast = both()
+    assert shared in fast.foreign_nexthop_users  # type: ignore[attr-defined]
+    report = run(nothing, Target(netns=ns), check=False)
+    assert report.result is not None
+    assert not report.result.failed
+    routes, nexthops = kernel()
+    assert not [d for d, r in routes.items() if r.get("protocol") == "211"]
+    assert routes["10.67.0.0/24"]["nhid"] == shared
+    assert set(nexthops) == {77, shared}
+    assert run(nothing, Target(netns=ns), check=True).delta.empty
+
+
 @pytest.mark.kernel
 @pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
 def test_no_op_fast_paths_agree_with_the_full_comparison(

@@ -251,6 +251,36 @@ def route_message(
     )
 
 
+def route_delete_messages(
+    keys: Iterable[tuple[int, int, bytes, int, int]], *, protocol: int
+) -> list[Message]:
+    """`route_message(delete=True, ...)` for each wire key (family, table, dst,
+    dst_len, metric), without a call per key where it can: a removal sends thousands."""
+    pack = _V4_ROUTE_DEL.pack
+    v4, nowhere, unspec = socket.AF_INET, RT_SCOPE_NOWHERE, RTN_UNSPEC
+    out: list[Message] = []
+    for family, table, dst, dst_len, metric in keys:
+        if family == v4 and dst_len and not metric and table < 256:
+            body = pack(
+                family, dst_len, 0, 0, table, protocol, nowhere, unspec, 0,
+                8, RTA_TABLE, table, 8, RTA_DST, dst,
+            )  # fmt: skip
+            out.append((RTM_DELROUTE, 0, body))
+        else:
+            out.append(
+                route_message_any(
+                    delete=True,
+                    family=family,
+                    dst=dst,
+                    dst_len=dst_len,
+                    table=table,
+                    metric=metric,
+                    protocol=protocol,
+                )
+            )
+    return out
+
+
 def route_message_any(
     *,
     delete: bool,
@@ -348,6 +378,12 @@ def nexthop_message(
         oif=oif,
         onlink=onlink,
     )
+
+
+def nexthop_delete_messages(ids: Iterable[int]) -> list[Message]:
+    """`nexthop_message(delete=True, nhid=...)` for each id, in one comprehension."""
+    pack, unspec = _NEXTHOP_DEL.pack, socket.AF_UNSPEC
+    return [(RTM_DELNEXTHOP, 0, pack(unspec, 0, 0, 0, 0, 8, NHA_ID, nhid)) for nhid in ids]
 
 
 def nexthop_message_any(
@@ -827,19 +863,8 @@ class FastParser:
                     out.append(self.slow(data, o, o + length))
         return out
 
-    def match_run(
-        self, run: Run, key: Sequence[int], table: Mapping[Any, Any], also: Sequence[int]
-    ) -> tuple[list[Any], list[Any], list[Any]] | None:
-        """Split one run by a lookup, without building records for the hits.
-
-        `key`: record field numbers (two or more); `also`: record field numbers
-        (none: no values; one: the field's value; more: a tuple). Returns the
-        `table` values of the messages whose record fields `key`, as a tuple, are
-        a key of `table` (a value is never None), the record fields `also` of each
-        of those, and the records of the other messages, in order; every value is
-        what `self` would parse. None when the run has no compiled layout or a
-        message fails its check: then `parse_runs` is the way.
-        """
+    def _unpack_run(self, run: Run) -> tuple[_Layout, list[tuple[Any, ...]]] | None:
+        """The layout of `run` and each message's values, if every message has it."""
         data, off, count, length = run
         if length not in self.layouts and count > 1:
             if len(self.layouts) >= 64:
@@ -860,7 +885,41 @@ class FastParser:
         for at, head in layout.heads:
             if view[off + at : off + at + span + 4].cast("I")[::step].tobytes() != head * count:
                 return None
-        vals = list(layout.run.iter_unpack(view[start : start + count * size]))
+        return layout, list(layout.run.iter_unpack(view[start : start + count * size]))
+
+    def columns(self, run: Run, fields: Sequence[int]) -> list[Sequence[Any]] | None:
+        """Record fields `fields` of every message of `run`, one sequence per field,
+        without building a record; None when `match_run` would return None."""
+        unpacked = self._unpack_run(run)
+        if unpacked is None:
+            return None
+        layout, vals = unpacked
+        across = list(zip(*vals, strict=True))
+        width = len(across)
+        out: list[Sequence[Any]] = []
+        for f in fields:
+            at = layout.picks[f]
+            out.append(across[at] if at < width else [layout.defaults[at - width]] * len(vals))
+        return out
+
+    def match_run(
+        self, run: Run, key: Sequence[int], table: Mapping[Any, Any], also: Sequence[int]
+    ) -> tuple[list[Any], list[Any], list[Any]] | None:
+        """Split one run by a lookup, without building records for the hits.
+
+        `key`: record field numbers (two or more); `also`: record field numbers
+        (none: no values; one: the field's value; more: a tuple). Returns the
+        `table` values of the messages whose record fields `key`, as a tuple, are
+        a key of `table` (a value is never None), the record fields `also` of each
+        of those, and the records of the other messages, in order; every value is
+        what `self` would parse. None when the run has no compiled layout or a
+        message fails its check: then `parse_runs` is the way.
+        """
+        unpacked = self._unpack_run(run)
+        if unpacked is None:
+            return None
+        layout, vals = unpacked
+        count = len(vals)
         picks = layout.picks
         width = len(vals[0])
         if all(picks[f] < width for f in (*key, *also)):
@@ -872,6 +931,9 @@ class FastParser:
         if None not in hits:
             return hits, alsos, []
         defaults = layout.defaults if full is vals else ()
+        if hits.count(None) == count:  # no hit (a removal): every record, built in C
+            rows = map(tuple.__add__, full, itertools.repeat(defaults)) if defaults else full
+            return [], [], list(map(self.make, map(layout.pick, rows)))
         rest = [self.make(layout.pick(full[k] + defaults)) for k, h in enumerate(hits) if h is None]
         kept = [k for k, h in enumerate(hits) if h is not None]
         return [hits[k] for k in kept], [alsos[k] for k in kept] if also else [], rest

@@ -69,10 +69,11 @@ from netwright.kernel.records import (
 from netwright.model.state import FdbEntry, Link, Neighbour, Route, VxlanLink
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterator, Sequence
+    from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 
     from netwright._types import IPAddress, IPNetwork
     from netwright.kernel._pyroute2 import Requests
+    from netwright.kernel.records import WireKey
     from netwright.model.state import Address
 
 IFF_UP = 0x1
@@ -194,6 +195,10 @@ _NH_ID = operator.itemgetter(0)
 _NH_GATEWAY = operator.itemgetter(4)
 _NH_OIF = operator.itemgetter(5)
 _NH_FLAGS = operator.itemgetter(3)
+_NH_PROTOCOL = operator.itemgetter(2)
+_NH_SPECIAL = operator.itemgetter(6, 7)  # group, blackhole
+#: RawRoute fields `_departing_runs` reads: protocol, tos, flags, nexthop id, the wire key.
+_DEPARTING_FIELDS = (6, 5, _RAW_FLAGS, _RAW_NHID, 0, 3, 1, 2, 4)
 #: Stands for "no nexthop can be this desired route's" (never equal to a key).
 _NO_NH = object()
 
@@ -274,6 +279,56 @@ def _nexthop_free_table(desired: Sequence[Route], protocol: int) -> dict[Any, An
         return table
 
     return _wire_forms(f"nh-free-{protocol}", desired, build)  # type: ignore[no-any-return]
+
+
+def _owned_nexthops(raw_nh: Sequence[nl.RawNexthop], protocol: int) -> dict[int, nl.RawNexthop]:
+    """The nexthop objects of `protocol` that can be a route's (a gateway on a
+    device; no group, no blackhole), by id, in dump order. Read across the dump in
+    C where every one of `protocol` qualifies, as netwright's all do."""
+    mine = list(itertools.compress(raw_nh, map(protocol.__eq__, map(_NH_PROTOCOL, raw_nh))))
+    if (
+        all(map(_NH_GATEWAY, mine))
+        and all(map(_NH_OIF, mine))
+        and not any(itertools.chain.from_iterable(map(_NH_SPECIAL, mine)))
+    ):
+        return dict(zip(map(_NH_ID, mine), mine, strict=True))
+    return {r.id: r for r in mine if r.gateway and r.oif and not r.group and not r.blackhole}
+
+
+def _departing_runs(
+    runs: Sequence[nl.Run], *, protocol: int, owned_nh: Mapping[int, nl.RawNexthop]
+) -> tuple[list[nl.Run], list[nl.Run], list[int], list[WireKey]]:
+    """Split off the runs of routes that all depart with their nexthop, unparsed.
+
+    With no route desired, every route of `protocol` through one of `owned_nh` (of
+    a family, ToS and flags `Session.routes`' loop keeps) departs: removing 5,000
+    peers, that is every dumped route. A run made only of those is read across in C
+    (`FastParser.columns`), giving each route's nexthop id and wire key and no
+    record. Returns (the other runs, the runs taken, their nexthop ids, their keys).
+    """
+    parse = _parser("route")
+    other: list[nl.Run] = []
+    taken: list[nl.Run] = []
+    nhids: list[int] = []
+    keys: list[WireKey] = []
+    inet = {socket.AF_INET, socket.AF_INET6}
+    for run in runs:
+        cols = parse.columns(run, _DEPARTING_FIELDS)
+        if cols is not None:
+            proto, tos, flags, nhid, family, table, dst, dst_len, metric = cols
+            if (
+                proto.count(protocol) == len(proto)
+                and not any(tos)
+                and not any(map(RTM_F_CLONED.__and__, flags))
+                and inet.issuperset(family)
+                and owned_nh.keys() >= set(nhid)
+            ):
+                taken.append(run)
+                nhids.extend(nhid)
+                keys.extend(zip(family, table, dst, dst_len, metric, strict=True))
+                continue
+        other.append(run)
+    return other, taken, nhids, keys
 
 
 def _owned_nexthop(nhid: int, key: Any, protocol: int, index: dict[str, int]) -> nl.RawNexthop:
@@ -711,15 +766,18 @@ class Session:
             )
         except OSError as exc:
             raise NetlinkRequestError("dump routes", exc.errno or 0) from exc
-        owned_nh = {
-            r.id: r
-            for r in raw_nh or ()
-            if r.protocol == protocol and r.gateway and r.oif and not r.group and not r.blackhole
-        }
+        owned_nh = _owned_nexthops(raw_nh or (), protocol)
         wire = route_wire_forms(desired)
         doomed = {index[d]: d for d in vanishing if d in index}
         records: list[nl.RawRoute] = []
         synced: dict[int, int] = {}
+        taken: list[nl.Run] = []
+        gone_nhids: list[int] = []
+        gone_keys: list[WireKey] = []
+        if not desired and not doomed:
+            runs, taken, gone_nhids, gone_keys = _departing_runs(
+                runs, protocol=protocol, owned_nh=owned_nh
+            )
         rest = self._unsynced_routes(
             runs,
             protocol=protocol,
@@ -748,6 +806,11 @@ class Session:
         )
         for dev in doomed_nh.values():
             counts[dev, "nexthop"] = counts.get((dev, "nexthop"), 0) + 1
+        if taken and not {r.nhid for r in rest if r.protocol != protocol}.isdisjoint(gone_nhids):
+            # A foreign route shares one of those nexthops, which must stay: sort
+            # those routes one by one after all.
+            rest.extend(_parser("route").parse_runs(taken))
+            taken, gone_nhids, gone_keys = [], [], []
         foreign_nh: set[int] = set()
         through: dict[int, list[nl.RawRoute]] = {}
         inet = (socket.AF_INET, socket.AF_INET6)
@@ -794,6 +857,8 @@ class Session:
         # has its gateway, device and onlink flag to share it; no foreign route
         # uses it), they are kept as wire keys only (one `RouteSet`), else recorded.
         departing = None
+        if gone_keys:
+            departing = RouteSet(nexthops=frozenset(gone_nhids), keys=tuple(gone_keys))
         if through:
             at_desired = {nhid for nhid in synced.values() if nhid}
             for raw in records:
@@ -814,25 +879,21 @@ class Session:
                 else:
                     leaving.append(nhid)
             if leaving:
+                keys = [
+                    (r.family, r.table, r.dst, r.dst_len, r.metric)
+                    for nhid in leaving
+                    for r in through[nhid]
+                ]
                 departing = RouteSet(
-                    nexthops=frozenset(leaving),
-                    keys=tuple(
-                        (r.family, r.table, r.dst, r.dst_len, r.metric)
-                        for nhid in leaving
-                        for r in through[nhid]
-                    ),
+                    nexthops=frozenset(leaving).union(gone_nhids), keys=(*keys, *gone_keys)
                 )
         used = set(synced.values())
         needed = {raw.nhid for raw in records if raw.nhid}
         gone_nh = departing.nexthops if departing is not None else frozenset()
-        if needed or gone_nh:
-            wanted_nh = [
-                nhid
-                for nhid in owned_nh
-                if (nhid not in used or nhid in needed) and nhid not in gone_nh
-            ]
-        else:  # the same, without a Python step per nexthop (a no-op has thousands)
-            wanted_nh = list(itertools.filterfalse(used.__contains__, owned_nh))
+        # Nexthops with no record needed: those synced routes use (unless a
+        # recorded route uses them too) and those leaving with their routes.
+        skip = (used - needed) | gone_nh
+        wanted_nh = list(itertools.filterfalse(skip.__contains__, owned_nh))
         gateways = (
             {r.gateway.packed: r.gateway for r in desired if r.gateway is not None}
             if wanted_nh
@@ -1169,24 +1230,21 @@ class Session:
         )
 
     def route_set_messages(self, routes: RouteSet, *, protocol: int) -> list[nl.Message]:
-        """RTM_DELROUTE for each route of `routes`, by key and `protocol` only."""
-        message = nl.route_message
-        return [
-            message(
-                delete=True,
-                family=family,
-                dst=dst,
-                dst_len=dst_len,
-                table=table,
-                metric=metric,
-                protocol=protocol,
-            )
-            for family, table, dst, dst_len, metric in routes.keys
-        ]
+        """RTM_DELROUTE for each route of `routes`, by key and `protocol` only.
+
+        Sent interleaved, every fourth key at a time (offsets 0, 2, 1, 3), not in
+        dump order: deleting a run of sibling prefixes in order makes the IPv4
+        trie shrink and rebuild its nodes again and again. Measured on this
+        kernel, 5,000 /24s: 10.4-11.4 ms in dump order, 6.1-7.1 ms interleaved;
+        20,000: 58-60 ms against 38-42 ms.
+        """
+        keys = routes.keys
+        spread = itertools.chain.from_iterable(keys[i::4] for i in (0, 2, 1, 3))
+        return nl.route_delete_messages(spread, protocol=protocol)
 
     def nexthop_set_messages(self, nexthops: NexthopSet) -> list[nl.Message]:
         """A delete for each nexthop object of `nexthops`, by id."""
-        return [nl.nexthop_message(delete=True, nhid=nhid) for nhid in sorted(nexthops.ids)]
+        return nl.nexthop_delete_messages(sorted(nexthops.ids))
 
     def entry_set_messages(self, entries: EntrySet) -> list[nl.Message]:
         """A delete for each neighbour or fdb entry of `entries`."""
