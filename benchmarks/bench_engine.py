@@ -17,6 +17,8 @@ VTEP for vxlan, created outside the timing) stay. Rows, each a ratio to its base
   of the VTEP holding the same N peers' entries (LAB-NOTES "del, bulk").
 
 Then each cost at the largest N over the smallest (growth; 5 = linear for 1k -> 5k).
+Every figure is a median over `--runs` runs, times largest N / N (at most 5) for
+the smaller sizes, whose few milliseconds vary the most between runs.
 
 Issue 4's goals: first apply <= 1x, no-op <= 0.25x, removal <= 1x, growth <= 6.
 
@@ -234,10 +236,15 @@ def main() -> None:
     )
     for backend in ("host-gw", "vxlan"):
         costs: dict[int, tuple[float, ...]] = {}
+        top = max(args.sizes)
         for n in args.sizes:
-            bases = [baseline(backend, n) for _ in range(args.runs)]
+            # Smaller sizes take more runs (as many as the largest has objects,
+            # within 5x): a 5 ms removal at 1,000 peers moves by 10% between runs,
+            # and the growth ratio divides by it.
+            runs = args.runs * min(5, max(1, round(top / n)))
+            bases = [baseline(backend, n) for _ in range(runs)]
             add, delete, link_del = (statistics.median(b[i] for b in bases) for i in range(3))
-            samples = [engine(backend, n) for _ in range(args.runs)]
+            samples = [engine(backend, n) for _ in range(runs)]
             first, noop, removal, teardown = (
                 statistics.median(s[i] for s in samples) for i in range(4)
             )
