@@ -948,6 +948,8 @@ class Session:
         route, is parsed whole and left to that loop.
         """
         parse = _parser("route")
+        if not desired:  # nothing can be synced: no table to build, no key to look up
+            return parse.parse_runs(runs)
         sig = _wire_forms(
             f"route-sig-{protocol}",
             desired,
