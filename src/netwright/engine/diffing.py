@@ -591,7 +591,11 @@ def _diff_routes(
     # Thousands of routes on a first apply: with no route of the key's recorded
     # (`have` empty), keys need no hashing; a new nexthop's key is hashed twice.
     adds: list[Change] = []
-    for i, route in enumerate(routes):
+    everything_in_place = len(synced) == len(routes) and not gone and not blocked
+    if everything_in_place:  # a no-op: the loop below would only collect these
+        keep.update(synced.values())
+        keep.discard(0)
+    for i, route in enumerate(() if everything_in_place else routes):
         in_place = synced.get(i) if synced else None
         if in_place is not None and route.dev not in gone and route.dev not in blocked:
             if in_place:  # the observer's no-op fast path: in place and equal
