@@ -758,10 +758,7 @@ def test_fast_parse_equals_the_full_parse_on_kernel_dumps(netns: Callable[[str],
         mtu=1450,
         vxlan=VxlanLink(vni=1, port=8472, local=ipaddress.ip_address("172.31.255.11"), dev="eth0"),
     )
-    peers = [
-        (ipaddress.ip_network(f"10.64.{i}.0/24"), ipaddress.ip_address(f"172.31.0.{i + 1}"))
-        for i in range(40)
-    ]
+    peers = _peers(40)
     state = NodeState(
         node="n",
         links=(vx,),
@@ -862,6 +859,21 @@ def _runs_of(messages: list[bytes]) -> tuple[bytes, list[nl.Run], list[tuple[int
     return buf, runs, spans
 
 
+def _by_nh(i: int) -> bytes:
+    """Route 10.64.<i>.0/24 of protocol 211 through nexthop 100 + i, framed."""
+    dst = ipaddress.ip_address(f"10.64.{i}.0").packed
+    return framed(nl.route_message(delete=False, family=socket.AF_INET, dst=dst, dst_len=24, table=254,
+                                   metric=0, protocol=211, nhid=100 + i))  # fmt: skip
+
+
+def _peers(count: int) -> list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Address]]:
+    """Host-gw peers: block 10.64.<i>.0/24 behind node 172.31.0.<i + 1>."""
+    return [
+        (ipaddress.IPv4Network(f"10.64.{i}.0/24"), ipaddress.IPv4Address(f"172.31.0.{i + 1}"))
+        for i in range(count)
+    ]
+
+
 def test_parse_runs_equals_the_full_parse() -> None:
     # Runs of one layout, of one length but another layout (must fail the check),
     # and singles: every record as the full parse gives it, in order.
@@ -881,12 +893,7 @@ def test_parse_runs_equals_the_full_parse() -> None:
 
 
 def test_match_run_splits_as_the_full_parse_does() -> None:
-    def by_nh(i: int) -> bytes:
-        dst = ipaddress.ip_address(f"10.64.{i}.0").packed
-        return framed(nl.route_message(delete=False, family=socket.AF_INET, dst=dst, dst_len=24, table=254,
-                                       metric=0, protocol=211, nhid=100 + i))  # fmt: skip
-
-    messages = [by_nh(i) for i in range(8)]
+    messages = [_by_nh(i) for i in range(8)]
     buf, runs, spans = _runs_of(messages)
     assert [r[2] for r in runs] == [8]
     full = [nl.parse_route(buf, o, e) for o, e in spans]
@@ -921,12 +928,7 @@ def test_match_run_splits_as_the_full_parse_does() -> None:
 
 
 def test_columns_read_the_fields_the_full_parse_gives() -> None:
-    def by_nh(i: int) -> bytes:
-        dst = ipaddress.ip_address(f"10.64.{i}.0").packed
-        return framed(nl.route_message(delete=False, family=socket.AF_INET, dst=dst, dst_len=24, table=254,
-                                       metric=0, protocol=211, nhid=100 + i))  # fmt: skip
-
-    buf, runs, spans = _runs_of([by_nh(i) for i in range(8)])
+    buf, runs, spans = _runs_of([_by_nh(i) for i in range(8)])
     assert [r[2] for r in runs] == [8]
     full = [nl.parse_route(buf, o, e) for o, e in spans]
     # Header fields, attributes, and fields the messages lack (metric, source:
@@ -960,10 +962,7 @@ def test_removal_fast_path_agrees_with_the_full_parse(
     ns = netns("rmfast")
     quiet(ns)
     underlay(ns, "172.31.255.11/16")
-    peers = [
-        (ipaddress.ip_network(f"10.64.{i}.0/24"), ipaddress.ip_address(f"172.31.0.{i + 1}"))
-        for i in range(40)
-    ]
+    peers = _peers(40)
     desired = NodeState(
         node="n", routes=tuple(Route(dst=b, gateway=u, dev="eth0", onlink=True) for b, u in peers)
     )
@@ -988,7 +987,7 @@ def test_removal_fast_path_agrees_with_the_full_parse(
             assert sorted(f.keys) == sorted(s.keys)
         return fast
 
-    def kernel() -> tuple[dict[str, dict], dict[int, dict]]:
+    def kernel() -> tuple[dict[str, dict[str, object]], dict[int, dict[str, object]]]:
         routes = {r["dst"]: r for r in ipj(ns, "ip", "route", "show")}
         return routes, {n["id"]: n for n in ipj(ns, "ip", "nexthop", "show")}
 
@@ -1192,10 +1191,7 @@ def test_nexthop_fast_path_agrees_with_the_full_parse(
     ns = netns("nhfast")
     quiet(ns)
     underlay(ns, "172.31.255.11/16")
-    peers = [
-        (ipaddress.ip_network(f"10.64.{i}.0/24"), ipaddress.ip_address(f"172.31.0.{i + 1}"))
-        for i in range(40)
-    ]
+    peers = _peers(40)
 
     def state(count: int, moved: int = 0) -> NodeState:
         return NodeState(

@@ -221,19 +221,14 @@ def route_message(
     nhid: int = 0,
 ) -> Message:
     """RTM_NEWROUTE / RTM_DELROUTE for one unicast route (see `route_message_any`)."""
-    if family == socket.AF_INET and dst_len and not metric and table < 256 and src is None:
-        if delete:
-            body = _V4_ROUTE_DEL.pack(
-                family, dst_len, 0, 0, table, protocol, RT_SCOPE_NOWHERE, RTN_UNSPEC, 0,
-                8, RTA_TABLE, table, 8, RTA_DST, dst,
-            )  # fmt: skip
-            return RTM_DELROUTE, 0, body
-        if nhid:
-            body = _V4_ROUTE_BY_NH.pack(
-                family, dst_len, 0, 0, table, protocol, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0,
-                8, RTA_TABLE, table, 8, RTA_DST, dst, 8, RTA_NH_ID, nhid,
-            )  # fmt: skip
-            return RTM_NEWROUTE, NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL), body
+    if delete:
+        return route_delete_messages(((family, table, dst, dst_len, metric),), protocol=protocol)[0]
+    if nhid and family == socket.AF_INET and dst_len and not metric and table < 256 and src is None:
+        body = _V4_ROUTE_BY_NH.pack(
+            family, dst_len, 0, 0, table, protocol, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0,
+            8, RTA_TABLE, table, 8, RTA_DST, dst, 8, RTA_NH_ID, nhid,
+        )  # fmt: skip
+        return RTM_NEWROUTE, NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL), body
     return route_message_any(
         delete=delete,
         replace=replace,
