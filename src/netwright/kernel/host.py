@@ -71,31 +71,21 @@ def read_file(path: str) -> FileRecord | None:
         st = os.lstat(path)
     except FileNotFoundError:
         return None
-    owner = _name(pwd.getpwuid, st.st_uid)
-    group = _name(grp.getgrgid, st.st_gid)
-    if not stat.S_ISREG(st.st_mode):
-        return FileRecord(
-            path=path,
-            regular=False,
-            mode=stat.S_IMODE(st.st_mode),
-            owner=owner,
-            group=group,
-            digest="",
-            text=None,
-        )
-    with open(path, "rb") as f:
-        data = f.read()
-    text = None
-    if st.st_mode & stat.S_IROTH:
-        with contextlib.suppress(UnicodeDecodeError):
-            text = data.decode()
+    regular = stat.S_ISREG(st.st_mode)
+    data, text = b"", None
+    if regular:
+        with open(path, "rb") as f:
+            data = f.read()
+        if st.st_mode & stat.S_IROTH:
+            with contextlib.suppress(UnicodeDecodeError):
+                text = data.decode()
     return FileRecord(
         path=path,
-        regular=True,
+        regular=regular,
         mode=stat.S_IMODE(st.st_mode),
-        owner=owner,
-        group=group,
-        digest=hashlib.sha256(data).hexdigest(),
+        owner=_name(pwd.getpwuid, st.st_uid),
+        group=_name(grp.getgrgid, st.st_gid),
+        digest=hashlib.sha256(data).hexdigest() if regular else "",
         text=text,
     )
 

@@ -195,8 +195,6 @@ _NH_ID = operator.itemgetter(0)
 _NH_GATEWAY = operator.itemgetter(4)
 _NH_OIF = operator.itemgetter(5)
 _NH_FLAGS = operator.itemgetter(3)
-_NH_PROTOCOL = operator.itemgetter(2)
-_NH_SPECIAL = operator.itemgetter(6, 7)  # group, blackhole
 #: RawRoute fields `_departing_runs` reads: protocol, tos, flags, nexthop id, the wire key.
 _DEPARTING_FIELDS = (6, 5, _RAW_FLAGS, _RAW_NHID, 0, 3, 1, 2, 4)
 #: Stands for "no nexthop can be this desired route's" (never equal to a key).
@@ -279,20 +277,6 @@ def _nexthop_free_table(desired: Sequence[Route], protocol: int) -> dict[Any, An
         return table
 
     return _wire_forms(f"nh-free-{protocol}", desired, build)  # type: ignore[no-any-return]
-
-
-def _owned_nexthops(raw_nh: Sequence[nl.RawNexthop], protocol: int) -> dict[int, nl.RawNexthop]:
-    """The nexthop objects of `protocol` that can be a route's (a gateway on a
-    device; no group, no blackhole), by id, in dump order. Read across the dump in
-    C where every one of `protocol` qualifies, as netwright's all do."""
-    mine = list(itertools.compress(raw_nh, map(protocol.__eq__, map(_NH_PROTOCOL, raw_nh))))
-    if (
-        all(map(_NH_GATEWAY, mine))
-        and all(map(_NH_OIF, mine))
-        and not any(itertools.chain.from_iterable(map(_NH_SPECIAL, mine)))
-    ):
-        return dict(zip(map(_NH_ID, mine), mine, strict=True))
-    return {r.id: r for r in mine if r.gateway and r.oif and not r.group and not r.blackhole}
 
 
 def _departing_runs(
@@ -766,7 +750,11 @@ class Session:
             )
         except OSError as exc:
             raise NetlinkRequestError("dump routes", exc.errno or 0) from exc
-        owned_nh = _owned_nexthops(raw_nh or (), protocol)
+        owned_nh = {
+            r.id: r
+            for r in raw_nh or ()
+            if r.protocol == protocol and r.gateway and r.oif and not r.group and not r.blackhole
+        }
         wire = route_wire_forms(desired)
         doomed = {index[d]: d for d in vanishing if d in index}
         records: list[nl.RawRoute] = []
@@ -855,17 +843,16 @@ class Session:
         # Routes at no desired key through a netwright nexthop: if the diff will
         # delete that nexthop (no desired route can keep it: none uses it, none
         # has its gateway, device and onlink flag to share it; no foreign route
-        # uses it), they are kept as wire keys only (one `RouteSet`), else recorded.
-        departing = None
-        if gone_keys:
-            departing = RouteSet(nexthops=frozenset(gone_nhids), keys=tuple(gone_keys))
+        # uses it), they are kept as wire keys only (one `RouteSet`), else
+        # recorded. Those `_departing_runs` took are wire keys already.
+        leaving = set(gone_nhids)
+        leaving_keys = gone_keys
         if through:
             at_desired = {nhid for nhid in synced.values() if nhid}
             for raw in records:
                 wire_key = (raw.family, raw.table, raw.dst, raw.dst_len, raw.metric)
                 if raw.nhid and raw.protocol == protocol and wire_key in wire:
                     at_desired.add(raw.nhid)
-            leaving: list[int] = []
             shareable = {
                 (r.gateway.packed, index.get(r.dev), r.onlink)
                 for r in desired
@@ -877,16 +864,13 @@ class Session:
                 if nhid in foreign_nh or nhid in at_desired or key in shareable:
                     records.extend(raws)
                 else:
-                    leaving.append(nhid)
-            if leaving:
-                keys = [
-                    (r.family, r.table, r.dst, r.dst_len, r.metric)
-                    for nhid in leaving
-                    for r in through[nhid]
-                ]
-                departing = RouteSet(
-                    nexthops=frozenset(leaving).union(gone_nhids), keys=(*keys, *gone_keys)
-                )
+                    leaving.add(nhid)
+                    leaving_keys.extend(
+                        (r.family, r.table, r.dst, r.dst_len, r.metric) for r in raws
+                    )
+        departing = None
+        if leaving_keys:
+            departing = RouteSet(nexthops=frozenset(leaving), keys=tuple(leaving_keys))
         used = set(synced.values())
         needed = {raw.nhid for raw in records if raw.nhid}
         gone_nh = departing.nexthops if departing is not None else frozenset()
