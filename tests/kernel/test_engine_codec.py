@@ -207,7 +207,6 @@ def test_neighbour_decoder_matches_pyroute2_encoder() -> None:
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
 def test_nexthops_and_batches_against_the_kernel(netns: Callable[[str], str]) -> None:
     from netwright.kernel._netns import entered
 
@@ -581,7 +580,6 @@ def test_address_decoder_matches_pyroute2_encoder(
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
 def test_link_and_address_dumps_match_ip_json(netns: Callable[[str], str]) -> None:
     from netwright.kernel import Target, open_session
 
@@ -631,7 +629,6 @@ def test_link_and_address_dumps_match_ip_json(netns: Callable[[str], str]) -> No
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
 def test_kind_question_creates_nothing(
     netns: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -737,7 +734,6 @@ def test_fast_neighbour_parse_equals_the_full_parse() -> None:
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
 def test_fast_parse_equals_the_full_parse_on_kernel_dumps(netns: Callable[[str], str]) -> None:
     from netwright.engine import Target, run
     from netwright.kernel import open_session
@@ -944,7 +940,6 @@ def test_columns_read_the_fields_the_full_parse_gives() -> None:
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
 def test_removal_fast_path_agrees_with_the_full_parse(
     netns: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1023,7 +1018,6 @@ def test_removal_fast_path_agrees_with_the_full_parse(
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
 def test_no_op_fast_paths_agree_with_the_full_comparison(
     netns: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1173,7 +1167,6 @@ def test_nexthop_match_run_splits_as_the_full_parse_does() -> None:
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="kernel tests need root")
 def test_nexthop_fast_path_agrees_with_the_full_parse(
     netns: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -568,12 +568,6 @@ def parse_route(data: bytes, off: int, end: int) -> RawRoute:
     )
 
 
-def route_header(data: bytes, off: int) -> tuple[int, int, int]:
-    """(family, dst_len, protocol) without parsing attributes: the cheap filter."""
-    family, dst_len, _s, _t, _tb, proto, _sc, _ty, _f = _rtmsg(data, off)
-    return family, dst_len, proto
-
-
 def parse_nexthop(data: bytes, off: int, end: int) -> RawNexthop:
     family, _scope, proto, _resvd, flags = _nhmsg(data, off)
     a = attrs(data, off + NHMSG.size, end)
