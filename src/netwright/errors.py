@@ -43,20 +43,20 @@ class Issue:
         return ": ".join(parts)
 
 
-class ValidationError(NetwrightError):
+class _IssuesError(NetwrightError):
+    """An error that carries `issues`, one line each in its message."""
+
+    def __init__(self, issues: Sequence[Issue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class ValidationError(_IssuesError):
     """The input is invalid; `issues` lists every problem found."""
 
-    def __init__(self, issues: Sequence[Issue]) -> None:
-        self.issues = tuple(issues)
-        super().__init__("\n".join(str(i) for i in self.issues))
 
-
-class AllocationError(NetwrightError):
+class AllocationError(_IssuesError):
     """A pool has too few free blocks for the nodes it selects."""
-
-    def __init__(self, issues: Sequence[Issue]) -> None:
-        self.issues = tuple(issues)
-        super().__init__("\n".join(str(i) for i in self.issues))
 
 
 class KernelError(NetwrightError):
