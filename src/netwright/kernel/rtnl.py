@@ -118,14 +118,14 @@ def _known_ip(known: dict[bytes, IPAddress], raw: bytes) -> IPAddress:
     return found if found is not None else ipaddress.ip_address(raw)
 
 
-def route_wire_key(key: tuple[int, IPNetwork, int]) -> tuple[int, int, bytes, int, int]:
+def route_wire_key(key: tuple[int, IPNetwork, int]) -> WireKey:
     """A route key as the dump spells it: (family, table, dst bytes, prefix, metric)."""
     table, dst, metric = key
     family = socket.AF_INET if dst.version == 4 else socket.AF_INET6
     return (family, table, dst.network_address.packed, dst.prefixlen, metric)
 
 
-def route_wire_key_of(route: Route) -> tuple[int, int, bytes, int, int]:
+def route_wire_key_of(route: Route) -> WireKey:
     """`route_wire_key(route.key)` in one step (a no-op computes thousands).
 
     Normalises the IPv6 metric 0 to 1024 as `Route.key` does; a unit test keeps
@@ -167,10 +167,10 @@ def _wire_forms(kind: str, source: Sequence[Any], build: Callable[[], Any]) -> A
     return value
 
 
-def route_wire_forms(desired: Sequence[Route]) -> dict[tuple[int, int, bytes, int, int], WireRoute]:
+def route_wire_forms(desired: Sequence[Route]) -> dict[WireKey, WireRoute]:
     """Each desired route by `route_wire_key_of`, with what `_same_route` compares."""
 
-    def build() -> dict[tuple[int, int, bytes, int, int], WireRoute]:
+    def build() -> dict[WireKey, WireRoute]:
         return {
             route_wire_key_of(r): (
                 i,
