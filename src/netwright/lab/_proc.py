@@ -10,9 +10,7 @@ What it must not do: swallow a failure silently, or run anything through a shell
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 import socket
 import subprocess
 from typing import TYPE_CHECKING, Any
@@ -85,28 +83,18 @@ def batch(netns: str | None, commands: Sequence[str]) -> None:
     run(argv, stdin="\n".join(commands) + "\n")
 
 
-_CLONE_NEWNET = 0x40000000
-
-
 def socket_in(netns: str, family: int, kind: int) -> socket.socket:
     """A socket created inside `netns` (sockets keep the namespace they were made in).
 
     The calling thread enters the namespace with setns(2) for the one `socket()`
-    call and returns at once, so no process (`ip netns exec`) is needed.
+    call and returns at once (the kernel package's `entered`), so no process
+    (`ip netns exec`) is needed.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    target = os.open(os.path.join("/run/netns", netns), os.O_RDONLY | os.O_CLOEXEC)
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    from netwright.errors import KernelError  # noqa: PLC0415
+    from netwright.kernel._netns import entered  # noqa: PLC0415 - the kernel package: ~60 ms
+
     try:
-        if libc.setns(target, _CLONE_NEWNET) != 0:
-            raise LabError(f"network namespace {netns}: setns: {os.strerror(ctypes.get_errno())}")
-        try:
+        with entered(netns):
             return socket.socket(family, kind)
-        finally:
-            if (
-                libc.setns(home, _CLONE_NEWNET) != 0
-            ):  # pragma: no cover - would leave the thread astray
-                raise LabError(f"setns back from {netns}: {os.strerror(ctypes.get_errno())}")
-    finally:
-        os.close(target)
-        os.close(home)
+    except KernelError as exc:
+        raise LabError(str(exc)) from exc
