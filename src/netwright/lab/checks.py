@@ -138,22 +138,29 @@ def _routing(r: _Run, node: NodeRecord, plan: NodeState) -> None:
         elif want.onlink and "onlink" not in found[0].get("flags", []):
             missing.append(f"route {dst}: not onlink")
         onlink += bool(want.onlink)
+    # One dump per device, not one per planned entry.
+    neighbours = {
+        dev: ip_json(node.netns, "neigh", "show", "dev", dev)
+        for dev in {nb.dev for nb in plan.neighbours}
+    }
     for nb in plan.neighbours:
-        have = ip_json(node.netns, "neigh", "show", "dev", nb.dev)
         if not any(
             x.get("dst") == str(nb.ip)
             and x.get("lladdr") == nb.mac
             and "PERMANENT" in x.get("state", [])
-            for x in have
+            for x in neighbours[nb.dev]
         ):
             missing.append(f"neighbour {nb.ip} lladdr {nb.mac} dev {nb.dev} permanent")
+    fdbs = {
+        dev: ip_json(node.netns, "bridge", "fdb", "show", "dev", dev)
+        for dev in {f.dev for f in plan.fdb}
+    }
     for fdb in plan.fdb:
-        have = ip_json(node.netns, "bridge", "fdb", "show", "dev", fdb.dev)
         if not any(
             x.get("mac") == fdb.mac
             and x.get("dst") == str(fdb.dst)
             and x.get("state") == "permanent"
-            for x in have
+            for x in fdbs[fdb.dev]
         ):
             missing.append(f"fdb {fdb.mac} dst {fdb.dst} dev {fdb.dev} permanent")
     links = {x["ifname"]: x for x in ip_json(node.netns, "link", "show")}
