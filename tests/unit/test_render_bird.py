@@ -331,8 +331,7 @@ PARSE_CASES = [
 @pytest.mark.skipif(BIRD is None, reason="bird (bird2) is not installed")
 @pytest.mark.parametrize(("kw", "node"), PARSE_CASES)
 def test_bird_parses_the_rendered_config(tmp_path: Path, kw: dict[str, Any], node: str) -> None:
-    names = kw.pop("names", None)
-    spec, blocks = bgp_cluster(names, **kw)
+    spec, blocks = bgp_cluster(**kw)
     config: NodeConfig = render_node(spec, node, blocks, NodeFacts(root=str(tmp_path)))
     assert config.bird is not None
     file = File(path="bird.conf", content=config.bird.config, secrets=config.bird.secrets)
