@@ -29,14 +29,11 @@ def pools(draw: st.DrawFn) -> IPPool:
         prefix = draw(st.integers(min_value=56, max_value=120))
         block = draw(st.integers(min_value=prefix, max_value=min(prefix + 7, 126)))
         base = ipaddress.ip_network(f"fd00:{draw(st.integers(0, 0xFFFF)):x}::/32")
-        cidr = next(itertools.islice(base.subnets(new_prefix=prefix), 0, None))
     else:
         prefix = draw(st.integers(min_value=16, max_value=28))
         block = draw(st.integers(min_value=prefix, max_value=min(prefix + 7, 30)))
-        cidr = ipaddress.ip_network(f"10.{draw(st.integers(0, 255))}.0.0/16").supernet(
-            new_prefix=16
-        )
-        cidr = next(cidr.subnets(new_prefix=prefix))
+        base = ipaddress.ip_network(f"10.{draw(st.integers(0, 255))}.0.0/16")
+    cidr = next(base.subnets(new_prefix=prefix))
     reserved = []
     for _ in range(draw(st.integers(0, 3))):
         length = draw(st.integers(min_value=prefix, max_value=cidr.max_prefixlen))
