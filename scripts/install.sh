@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-echo "==> apt: iproute2, nftables, iptables, the CNI reference plugins, BIRD 2" >&2
+echo "==> apt: iproute2, nftables, iptables, ping, the CNI reference plugins, BIRD 2" >&2
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    iproute2 nftables iptables iputils-ping tcpdump \
+    iproute2 nftables iptables iputils-ping \
     containernetworking-plugins bird2 >/dev/null
 
 echo "==> pip: netwright (editable) with its test and lint groups" >&2
