@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import json
 import os
 import re
 import socket
@@ -69,8 +68,7 @@ class Result:
 
 
 class _Run:
-    def __init__(self, state: LabState, emit: Callable[[Result], None]) -> None:
-        self.state = state
+    def __init__(self, emit: Callable[[Result], None]) -> None:
         self.emit = emit
         self.results: list[Result] = []
 
@@ -90,7 +88,7 @@ class _Run:
 def run_checks(state: LabState, emit: Callable[[Result], None]) -> list[Result]:
     from netwright.lab.lifecycle import load_pipeline, node_facts  # noqa: PLC0415
 
-    r = _Run(state, emit)
+    r = _Run(emit)
     if state.phase != "ready":
         r.add(FAIL, "lab", f"phase is {state.phase!r}, not ready (did `lab up` finish?)")
         return r.results
@@ -536,9 +534,3 @@ def _del_add(r: _Run, state: LabState) -> None:
         f"CHECK {status}; ping from {peer.name if peer else node.name}: {what}"
     )
     r.add(PASS if ok else FAIL, name, detail)
-
-
-def to_json(results: Sequence[Result]) -> str:
-    return json.dumps(
-        [{"status": x.status, "name": x.name, "detail": x.detail} for x in results], indent=2
-    )

@@ -32,7 +32,6 @@ import contextlib
 import json
 import os
 import subprocess
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,15 +83,6 @@ class Attachment:
         )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Call:
-    """One plugin execution, for timing (`benchmarks/bench_lab.py`)."""
-
-    plugin: str
-    command: str
-    seconds: float
-
-
 class Runtime:
     """The CNI runtime of one node: its conflist directory, its cache, its namespace."""
 
@@ -103,7 +93,6 @@ class Runtime:
         self.conf_dir = conf_dir
         self.cache_dir = cache_dir
         self.cni_path = cni_path
-        self.calls: list[Call] = []
 
     # ------------------------------------------------------------ configuration
 
@@ -125,10 +114,9 @@ class Runtime:
     def _cache_path(self, network: str, att: Attachment) -> str:
         return os.path.join(self.cache_dir, "results", f"{network}-{att.container_id}-{att.ifname}")
 
-    def cached(self, att: Attachment, network: str | None = None) -> dict[str, Any] | None:
-        name = network or self.conflist()["name"]
+    def cached(self, att: Attachment, network: str) -> dict[str, Any] | None:
         try:
-            with open(self._cache_path(name, att), encoding="utf-8") as stream:
+            with open(self._cache_path(network, att), encoding="utf-8") as stream:
                 entry: dict[str, Any] = json.load(stream)
         except FileNotFoundError:
             return None
@@ -241,7 +229,6 @@ class Runtime:
         }
         # `ip netns exec` execs the plugin with exactly this environment (env -i).
         argv = ["ip", "netns", "exec", self.node_netns, self._binary(plugin)]
-        started = time.perf_counter()
         try:
             proc = subprocess.run(
                 argv,
@@ -254,10 +241,6 @@ class Runtime:
             )
         except subprocess.TimeoutExpired:
             raise CniError(plugin, command, None, "no answer after 60 s") from None
-        finally:
-            self.calls.append(
-                Call(plugin=plugin, command=command, seconds=time.perf_counter() - started)
-            )
         if proc.returncode != 0:
             try:
                 err = json.loads(proc.stdout)

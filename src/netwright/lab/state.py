@@ -104,12 +104,6 @@ class LabState:
                 return n
         raise LabError(f"lab {self.name}: no node {name}")
 
-    def pod(self, name: str) -> PodRecord:
-        for p in self.pods:
-            if p.name == name:
-                return p
-        raise LabError(f"lab {self.name}: no pod {name}")
-
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
