@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netwright.model.spec import BackendType, ClusterSpec
+from netwright.validate.loading import IPBLOCKS_FILE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -81,7 +82,9 @@ def _disjoint(
                 reach = (net, name)
 
 
-def check_pools(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
+def check_pools(
+    cluster: ClusterSpec, selected: Mapping[str, list[Node]], at: Located, issues: list[Issue]
+) -> None:
     backends = {b.name: b for b in cluster.backends}
     _disjoint(
         ((p.cidr, p.name) for p in cluster.pools),
@@ -104,11 +107,7 @@ def check_pools(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
             )
             continue
         if backend.type in _SAME_FAMILY_NEXT_HOP:
-            missing = [
-                n.name
-                for n in cluster.nodes
-                if pool.node_selector.matches(n.labels) and n.address(pool.version) is None
-            ]
+            missing = [n.name for n in selected[pool.name] if n.address(pool.version) is None]
             if missing:
                 issues.append(
                     at.issue(
@@ -265,7 +264,7 @@ def check_blocks(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None
     for block in cluster.blocks:
         pool = pools.get(block.pool)
         where = at.docs[("IPBlock", block.name)]
-        if where.relpath != "ipblocks.yaml":
+        if where.relpath != IPBLOCKS_FILE:
             issues.append(
                 at.issue(
                     "IPBlock",
@@ -344,10 +343,11 @@ def selected_nodes(cluster: ClusterSpec) -> dict[str, list[Node]]:
 def check_cluster(cluster: ClusterSpec, at: Located) -> list[Issue]:
     """Every cross-object problem of a cluster whose documents each passed their schema."""
     issues: list[Issue] = []
+    selected = selected_nodes(cluster)
     check_node_addresses(cluster, at, issues)
     check_backends(cluster, at, issues)
-    check_pools(cluster, at, issues)
-    check_capacity(cluster, selected_nodes(cluster), at, issues)
+    check_pools(cluster, selected, at, issues)
+    check_capacity(cluster, selected, at, issues)
     check_networks(cluster, at, issues)
     check_peers(cluster, at, issues)
     check_blocks(cluster, at, issues)
