@@ -490,8 +490,9 @@ def _del_add(r: _Run, state: LabState) -> None:
     rt = runtime(state, node)
     att = attachment(pod)
     old = list(pod.ips)
-    network = rt.conflist()["name"]
-    data_dir = rt.conflist()["plugins"][0].get("ipam", {}).get("dataDir", "/var/lib/cni/networks")
+    conflist = rt.conflist()
+    network = conflist["name"]
+    data_dir = conflist["plugins"][0].get("ipam", {}).get("dataDir", "/var/lib/cni/networks")
     name = f"cni del/add {pod.name}"
 
     rt.delete(att)
