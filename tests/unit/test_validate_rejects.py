@@ -333,6 +333,17 @@ CASES = [
         ],
     ),
     Case(
+        "block-of-missing-pool",
+        {
+            "ipblocks.yaml": "apiVersion: netwright.io/v1alpha1\nkind: IPBlock\n"
+            "metadata: {name: pods.10-244-1-0-24}\n"
+            "spec: {pool: pods, cidr: 10.244.1.0/24, node: n1}\n"
+        },
+        [
+            r"^ipblocks\.yaml:4: IPBlock/pods\.10-244-1-0-24: spec\.pool: IPPool/pods does not exist; defined: pods-v4$"
+        ],
+    ),
+    Case(
         "block-misnamed",
         {
             "ipblocks.yaml": "apiVersion: netwright.io/v1alpha1\nkind: IPBlock\n"

@@ -37,11 +37,26 @@ class Located:
     #: Objects that were reported already: a reference to one is not a second problem.
     invalid: frozenset[tuple[str, str]] = frozenset()
 
-    def missing(self, kind: str, name: str, existing: Mapping[str, object]) -> bool:
-        return name not in existing and (kind, name) not in self.invalid
-
     def issue(self, kind: str, name: str, path: str, message: str) -> Issue:
         return self.docs[(kind, name)].issue(path, message, kind=kind)
+
+    def dangling(
+        self,
+        referrer: tuple[str, str, str],
+        target: tuple[str, str],
+        defined: Iterable[str],
+        issues: list[Issue],
+    ) -> None:
+        """`referrer` (Kind, name, path) names `target` (Kind, name), which does not exist.
+
+        That is an issue at the referrer, unless the target's own document was
+        reported already.
+        """
+        if target not in self.invalid:
+            kind, name = target
+            issues.append(
+                self.issue(*referrer, f"{kind}/{name} does not exist; defined: {_names(defined)}")
+            )
 
 
 def _names(items: Iterable[str]) -> str:
@@ -95,15 +110,8 @@ def check_pools(
     for pool in cluster.pools:
         backend = backends.get(pool.backend)
         if backend is None:
-            if not at.missing("Backend", pool.backend, backends):
-                continue
-            issues.append(
-                at.issue(
-                    "IPPool",
-                    pool.name,
-                    "spec.backend",
-                    f"Backend/{pool.backend} does not exist; defined: {_names(backends)}",
-                )
+            at.dangling(
+                ("IPPool", pool.name, "spec.backend"), ("Backend", pool.backend), backends, issues
             )
             continue
         if backend.type in _SAME_FAMILY_NEXT_HOP:
@@ -165,15 +173,8 @@ def check_networks(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> No
         for i, name in enumerate(net.ip_pools):
             pool = pools.get(name)
             if pool is None:
-                if not at.missing("IPPool", name, pools):
-                    continue
-                issues.append(
-                    at.issue(
-                        "Network",
-                        net.name,
-                        f"spec.ipPools[{i}]",
-                        f"IPPool/{name} does not exist; defined: {_names(pools)}",
-                    )
+                at.dangling(
+                    ("Network", net.name, f"spec.ipPools[{i}]"), ("IPPool", name), pools, issues
                 )
                 continue
             other = families.setdefault(pool.version, name)
@@ -275,16 +276,7 @@ def check_blocks(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None
                 )
             )
         if pool is None:
-            if not at.missing("IPPool", block.pool, pools):
-                continue
-            issues.append(
-                at.issue(
-                    "IPBlock",
-                    block.name,
-                    "spec.pool",
-                    f"IPPool/{block.pool} does not exist; defined: {_names(pools)}",
-                )
-            )
+            at.dangling(("IPBlock", block.name, "spec.pool"), ("IPPool", block.pool), pools, issues)
             continue
         if (
             block.cidr.version != pool.version
