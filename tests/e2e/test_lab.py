@@ -162,6 +162,7 @@ def test_a_failed_up_removes_what_it_built() -> None:
         )
         assert proc.returncode == 1
         assert "already exists" in proc.stderr
+        assert "BIRD started in 2 node namespaces" in proc.stderr  # so there were BIRDs to stop
         assert "removing what was built" in proc.stderr
         assert lab_namespaces(name) == [blocker]
         assert netwright("lab", "status", "--name", name).returncode == 1
