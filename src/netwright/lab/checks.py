@@ -495,9 +495,22 @@ def _del_add(r: _Run, state: LabState) -> None:
     data_dir = conflist["plugins"][0].get("ipam", {}).get("dataDir", "/var/lib/cni/networks")
     name = f"cni del/add {pod.name}"
 
+    def held() -> list[str]:
+        return [ip for ip in old if os.path.exists(os.path.join(data_dir, network, ip))]
+
+    # Without this, a wrong dataDir would make "host-local released them" pass unseen.
+    before = held()
+    if before != old:
+        r.add(
+            FAIL,
+            name,
+            f"before DEL: host-local holds {', '.join(before) or 'nothing'} "
+            f"of {', '.join(old)} in {os.path.join(data_dir, network)}",
+        )
+        return
     rt.delete(att)
     links = [x["ifname"] for x in ip_json(pod.netns, "link", "show")]
-    leftover = [ip for ip in old if os.path.exists(os.path.join(data_dir, network, ip))]
+    leftover = held()
     if "eth0" in links or leftover:
         r.add(
             FAIL,
