@@ -276,6 +276,7 @@ def test_unsupported_tunnels_become_links_the_engine_refuses(
     state = plan(Backend(name="main", type=kind))
     (tunnel,) = (link for link in state.links if link.kind == link_kind)
     assert tunnel.vxlan is None
+    assert len(state.routes) == 2  # n2's and n3's blocks: `all` below is not vacuous
     assert all(r.dev == tunnel.name for r in state.routes)
 
 

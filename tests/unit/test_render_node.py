@@ -201,6 +201,7 @@ def test_bridge_gets_gateway_and_mtu() -> None:
     (bridge,) = config.bridges
     assert bridge.name == "cni0"
     assert [str(a) for a in bridge.addresses] == ["10.244.1.1/24"]
+    assert bridge.mtu == 1450  # vxlan over an IPv4 underlay of 1500
 
 
 # -- conflists ------------------------------------------------------------------------
