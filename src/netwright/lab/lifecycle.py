@@ -35,7 +35,7 @@ from netwright.lab.state import STATE_ROOT, LabState, NodeRecord, PodRecord, lab
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from netwright.lab.cni import Attachment
+    from netwright.lab.cni import Attachment, Runtime
     from netwright.model.config import NodeFacts
     from netwright.model.state import NodeState
     from netwright.pipeline import Pipeline
@@ -75,7 +75,7 @@ def attachment(pod: PodRecord) -> Attachment:
     )
 
 
-def runtime(state: LabState, node: NodeRecord) -> Any:
+def runtime(state: LabState, node: NodeRecord) -> Runtime:
     from netwright.lab.cni import Runtime  # noqa: PLC0415
 
     return Runtime(
