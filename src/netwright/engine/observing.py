@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from netwright.engine.diffing import vanishing_links
+from netwright.engine.diffing import Ownership, vanishing_links
 from netwright.kernel import EntrySet, host, open_session
 from netwright.model.config import NodeFacts
-from netwright.model.state import LINK_ALIAS, NFT_FAMILY, NFT_TABLE, RT_PROTO_NETWRIGHT
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -85,23 +84,18 @@ class ObservedState:
     groups: frozenset[str] = frozenset()
 
 
-def _vteps(links: Mapping[str, LinkRecord]) -> list[str]:
-    return [n for n, r in links.items() if r.alias == LINK_ALIAS and r.link.kind == "vxlan"]
-
-
 def observe_with(session: Session, desired: NodeState) -> ObservedState:
     """Observe through an open session (the engine's `run` shares one with apply)."""
+    own = Ownership()  # what is netwright's: the policy the diff applies
     session.refresh_links()
     links = dict(session.links())
-    owned = [n for n, r in links.items() if r.alias == LINK_ALIAS]
+    owned = [n for n, r in links.items() if own.link(r)]
     addr_devs = set(owned) | {lk.name for lk in desired.links} | {a.dev for a in desired.addresses}
     # What goes with a link the diff will delete is counted, not recorded (removing a
     # VTEP at 5,000 peers would otherwise build 15,000 records nobody acts on).
-    gone = vanishing_links(desired, links)
-    routes = session.routes(
-        protocol=RT_PROTO_NETWRIGHT, desired=desired.routes, vanishing=sorted(gone)
-    )
-    vteps = _vteps(links)
+    gone = vanishing_links(desired, links, own)
+    routes = session.routes(protocol=own.protocol, desired=desired.routes, vanishing=sorted(gone))
+    vteps = [n for n, r in links.items() if own.vtep(r)]
     on_gone_n = {(d, "neighbour"): 0 for d in gone}
     on_gone_f = {(d, "fdb"): 0 for d in gone}
     # So are the entries of peers that left (at no desired key on a VTEP that stays).
@@ -120,7 +114,7 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
         k: n for k, n in (*routes.vanishing.items(), *on_gone_n.items(), *on_gone_f.items()) if n
     }
     sysctls = {s.name: session.read_sysctl(s.path) for s in desired.sysctls}
-    nft = host.nft_read(session, NFT_FAMILY, NFT_TABLE)
+    nft = host.nft_read(session, *own.nft_table)
     owned_files = host.owned_files(session.target.root)
     paths = {f.path for f in desired.files} | set(owned_files)
     files = {p: host.read_file(p) for p in sorted(paths)}
@@ -173,7 +167,8 @@ def observe_facts(target: Target, node_ip: IPAddress, *, root: str) -> NodeFacts
         held = [a for a in session.addresses(sorted(links)) if a.address.ip == node_ip]
     if not held:
         return None
-    best = min(held, key=lambda a: (links[a.dev].alias == LINK_ALIAS, links[a.dev].index))
+    own = Ownership()
+    best = min(held, key=lambda a: (own.link(links[a.dev]), links[a.dev].index))
     return NodeFacts(
         underlay_dev=best.dev,
         underlay_mtu=links[best.dev].link.mtu or 1500,
