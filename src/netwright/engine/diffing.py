@@ -243,6 +243,11 @@ class _Plan:
         # Keyed by the op itself: a StrEnum hashes and compares as its string.
         self.changes.setdefault((change.kind, change.op), []).append(change)
 
+    def put_adds(self, kind: str, adds: list[Change]) -> None:
+        """Adds built in bulk with `_added`, in their order."""
+        if adds:
+            self.changes.setdefault((kind, Op.ADD), []).extend(adds)
+
     def add(self, kind: str, key: Hashable, after: Any, **kw: Any) -> None:
         self.put(Change(op=Op.ADD, kind=kind, key=key, after=after, **kw))
 
@@ -471,8 +476,7 @@ def diff(
                 if bad
             )
             plan.change("neighbour", n.key, nrec.neighbour, n, fields=fields)
-    if n_adds:
-        plan.changes.setdefault(("neighbour", Op.ADD), []).extend(n_adds)
+    plan.put_adds("neighbour", n_adds)
     # Only permanent entries are ever deleted: a VTEP's kernel-made ones (IPv6
     # multicast, say) must not make a no-op hash every synced key below.
     stale_n = [(k, r) for k, r in have_n.items() if k not in want_n and r.permanent]
@@ -486,8 +490,7 @@ def diff(
         want_n.update(desired.neighbours[i].key for i in synced_n)
         stale_n = [(k, r) for k, r in stale_n if k not in want_n]
     for nkey, nrec in sorted(stale_n, key=lambda kv: _render.sort_key("neighbour", kv[0])):
-        if nrec.permanent:
-            plan.delete("neighbour", nkey, nrec.neighbour, implied=nrec.neighbour.dev in gone)
+        plan.delete("neighbour", nkey, nrec.neighbour, implied=nrec.neighbour.dev in gone)
 
     have_f = {
         r.entry.key: r
@@ -511,8 +514,7 @@ def diff(
             f_adds.append(_added("fdb", f.key, f))
         elif not frec.permanent:
             plan.change("fdb", f.key, frec.entry, f, fields=("state",))
-    if f_adds:
-        plan.changes.setdefault(("fdb", Op.ADD), []).extend(f_adds)
+    plan.put_adds("fdb", f_adds)
     if synced_f and any(k not in want_f and r.permanent for k, r in have_f.items()):
         want_f.update((f.dev, f.mac.lower(), f.dst) for f in (desired.fdb[i] for i in synced_f))
     for fkey2, frec in have_f.items():
@@ -636,13 +638,8 @@ def _diff_routes(
             adds.append(_added("route", key, route, nhid))
         else:
             plan.change("route", key, rec.route, route, nhid=nhid, fields=fields)
-    if adds:
-        plan.changes.setdefault(("route", Op.ADD), []).extend(adds)
-
-    if new:
-        plan.changes.setdefault(("nexthop", Op.ADD), []).extend(
-            _added("nexthop", nh.id, nh) for nh in new.values()
-        )
+    plan.put_adds("route", adds)
+    plan.put_adds("nexthop", [_added("nexthop", nh.id, nh) for nh in new.values()])
     dropped: set[int] = set()
     for nhid, nh in sorted(owned_nh.items()):
         if nhid in keep:
