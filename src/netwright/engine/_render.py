@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from netwright.engine.diffing import Change
 
 _SIGN = {"add": "+", "delete": "-", "change": "~"}
+_PLURAL = {"neighbour": "neighbours", "fdb": "fdb entries"}
 
 
 def _link(link: Link) -> str:
@@ -150,10 +151,10 @@ def change_line(c: Change) -> str:
     if isinstance(c.before, NexthopSet):  # the nexthops of a RouteSet, after its routes
         return f"{sign} {c.count} nexthops (their routes deleted first)"
     if isinstance(c.before, EntrySet):  # the entries of peers that left
-        noun = {"neighbour": "neighbours", "fdb": "fdb entries"}[c.kind]
+        noun = _PLURAL[c.kind]
         return f"{sign} {c.count} {noun} on {c.key} (no longer desired)"
     if c.implied and c.before is None and c.after is None:  # a summary of what a link takes
-        noun = {"neighbour": "neighbours", "fdb": "fdb entries"}.get(c.kind, f"{c.kind}s")
+        noun = _PLURAL.get(c.kind, f"{c.kind}s")
         return f"{sign} {c.count} {noun} on {c.key} (go with their link)"
     implied = " (goes with its link or nexthop)" if c.implied else ""
     if (
@@ -220,9 +221,7 @@ def _json_value(obj: Any) -> Any:
             "owner": obj.owner,
             "group": obj.group,
         }
-    if isinstance(obj, NftTable):
-        return {"family": obj.family, "name": obj.name, "text": obj.text}
-    if isinstance(obj, host.NftRecord):
+    if isinstance(obj, NftTable | host.NftRecord):
         return {"family": obj.family, "name": obj.name, "text": obj.text}
     if isinstance(obj, Link):
         vx = obj.vxlan
