@@ -53,6 +53,10 @@ def route(dst: str, gw: str | None = None, dev: str = "eth0", **kw: object) -> R
     return Route(dst=net(dst), gateway=ip(gw) if gw else None, dev=dev, **kw)  # type: ignore[arg-type]
 
 
+def owned_nexthop(nh: Nexthop) -> NexthopRecord:
+    return NexthopRecord(nexthop=nh, id=nh.id, protocol=211)
+
+
 # ---------------------------------------------------------------- Ownership
 
 
@@ -112,11 +116,7 @@ def test_order_deletes_reverse_then_changes_then_adds_nexthop_deletes_last() -> 
             "cni0": owned(Link(name="cni0", kind="bridge", mtu=1500, up=True), 12),
         },
         nexthops=(
-            NexthopRecord(
-                nexthop=Nexthop(id=5, gateway=ip("172.31.255.9"), dev="eth0", onlink=False),
-                id=5,
-                protocol=211,
-            ),
+            owned_nexthop(Nexthop(id=5, gateway=ip("172.31.255.9"), dev="eth0", onlink=False)),
         ),
         routes=(
             RouteRecord(route=route("10.8.0.0/24", "172.31.255.9"), protocol=211, type=1, nhid=5),
@@ -333,6 +333,16 @@ def bird_file(password: SecretValue) -> File:
     )
 
 
+def on_host(files: dict[str, host.FileRecord], *, owned: bool = False) -> ObservedState:
+    """`files` as found on a host where only root exists; netwright's if `owned`."""
+    return ObservedState(
+        files=files,
+        owned_files=frozenset(files) if owned else frozenset(),
+        users={"root": host.Account(name="root", uid=0, group="root")},
+        groups=frozenset({"root"}),
+    )
+
+
 def record(text: str, *, mode: int = 0o600) -> host.FileRecord:
     import hashlib
 
@@ -349,23 +359,12 @@ def record(text: str, *, mode: int = 0o600) -> host.FileRecord:
 
 def test_files_compare_materialized_but_never_show_secrets() -> None:
     f = bird_file(SECRET)
-    users = {"root": host.Account(name="root", uid=0, group="root")}
     on_disk = record('password "hunter2-cleartext";\n')
-    same = ObservedState(
-        files={f.path: on_disk},
-        owned_files=frozenset({f.path}),
-        users=users,
-        groups=frozenset({"root"}),
-    )
+    same = on_host({f.path: on_disk}, owned=True)
     assert diff(NodeState(node="n", files=(f,)), same).empty
 
     old = record('password "old-secret-value";\n')
-    changed = ObservedState(
-        files={f.path: old},
-        owned_files=frozenset({f.path}),
-        users=users,
-        groups=frozenset({"root"}),
-    )
+    changed = on_host({f.path: old}, owned=True)
     delta = diff(NodeState(node="n", files=(f,)), changed)
     assert [c.fields for c in delta.changes] == [("content",)]
     shown = "\n".join(delta.lines()) + json.dumps(delta.to_json())
@@ -376,11 +375,10 @@ def test_files_compare_materialized_but_never_show_secrets() -> None:
 
 def test_foreign_file_is_a_conflict_unless_identical() -> None:
     f = File(path="/r/etc/a.conf", content="a\n")
-    users = {"root": host.Account(name="root", uid=0, group="root")}
     foreign = record("b\n", mode=0o644)
     delta = diff(
         NodeState(node="n", files=(f,)),
-        ObservedState(files={f.path: foreign}, users=users, groups=frozenset({"root"})),
+        on_host({f.path: foreign}),
     )
     assert delta.empty
     assert "existing file /r/etc/a.conf (content differ)" in str(delta.conflicts[0])
@@ -395,7 +393,7 @@ def test_foreign_file_is_a_conflict_unless_identical() -> None:
     )
     assert diff(
         NodeState(node="n", files=(f,)),
-        ObservedState(files={f.path: identical}, users=users, groups=frozenset({"root"})),
+        on_host({f.path: identical}),
     ).empty
 
 
@@ -408,7 +406,6 @@ def test_owned_file_not_desired_is_deleted() -> None:
 
 def test_missing_group_is_compared_as_root() -> None:
     f = File(path="/r/etc/bird.conf", content="x\n", mode=0o640, group="bird")
-    users = {"root": host.Account(name="root", uid=0, group="root")}
     import hashlib
 
     disk = host.FileRecord(
@@ -422,12 +419,7 @@ def test_missing_group_is_compared_as_root() -> None:
     )
     delta = diff(
         NodeState(node="n", files=(f,)),
-        ObservedState(
-            files={f.path: disk},
-            owned_files=frozenset({f.path}),
-            users=users,
-            groups=frozenset({"root"}),
-        ),
+        on_host({f.path: disk}, owned=True),
     )
     assert delta.empty
     assert delta.notes == ("file /r/etc/bird.conf: group bird does not exist; group root instead",)
@@ -523,13 +515,7 @@ def test_stale_owned_objects_go_even_with_synced_ones() -> None:
     observed = _synced(
         desired,
         routes=(RouteRecord(route=stale, protocol=211, type=1, nhid=9),),
-        nexthops=(
-            NexthopRecord(
-                nexthop=Nexthop(id=9, gateway=ip("10.3.0.0"), dev="nwvx.1", onlink=True),
-                id=9,
-                protocol=211,
-            ),
-        ),
+        nexthops=(owned_nexthop(Nexthop(id=9, gateway=ip("10.3.0.0"), dev="nwvx.1", onlink=True)),),
         neighbours=(
             NeighbourRecord(
                 neighbour=Neighbour(dev="nwvx.1", ip=ip("10.3.0.0"), mac="0e:6e:ac:1f:ff:0e"),
@@ -633,7 +619,7 @@ def test_a_one_route_summary_sorts_after_single_deletes() -> None:
     nh = Nexthop(id=8, gateway=ip("172.31.255.8"), dev="eth0", onlink=True)
     observed = ObservedState(
         links={"eth0": ETH0},
-        nexthops=(NexthopRecord(nexthop=nh, id=8, protocol=211),),
+        nexthops=(owned_nexthop(nh),),
         routes=(RouteRecord(route=route("10.9.0.0/24", "172.31.255.9"), protocol=211, type=1),),
         departing_routes=_departed({7}, "10.64.0.0/24"),
         basis=desired,
@@ -652,7 +638,7 @@ def test_route_summaries_must_match_the_nexthops_the_diff_deletes() -> None:
     desired = NodeState(node="n", routes=(route("10.64.9.0/24", "172.31.255.12", onlink=True),))
     observed = ObservedState(
         links={"eth0": ETH0},
-        nexthops=(NexthopRecord(nexthop=kept, id=7, protocol=211),),
+        nexthops=(owned_nexthop(kept),),
         departing_routes=_departed({7}, "10.64.0.0/24"),
         basis=desired,
     )
