@@ -56,6 +56,8 @@ class _Collected:
     issues: list[Issue] = field(default_factory=list)
     #: Kind/name of documents that failed on their own: references to them are not new problems.
     invalid: set[tuple[str, str]] = field(default_factory=set)
+    #: Relative paths of the files that hold Secret documents.
+    secret_files: set[str] = field(default_factory=set)
 
 
 def _schemas() -> CrdSchemas:
@@ -101,6 +103,7 @@ def _collect(documents: Sequence[Document], schemas: CrdSchemas) -> _Collected:
                     found.invalid.add((kind, doc.name))
             else:
                 found.objects["Secret"].extend(building.build_secret(doc, found.issues))
+                found.secret_files.add(doc.relpath)
             continue
         if api_version.split("/")[0] != API_GROUP:
             found.ignored.append(doc)
@@ -162,11 +165,10 @@ def validate_documents(
         order = {doc.file: i for i, doc in enumerate(documents)}
         issues.sort(key=lambda i: (order.get(i.file, -1), i.line))
         return None, issues
-    secret_files = sorted(
-        {d.relpath for d in documents if (d.api_version, d.kind) == ("v1", "Secret")}
-    )
     return LoadedSpec(
-        cluster=cluster, ignored=tuple(found.ignored), secret_files=tuple(sorted(secret_files))
+        cluster=cluster,
+        ignored=tuple(found.ignored),
+        secret_files=tuple(sorted(found.secret_files)),
     ), []
 
 
