@@ -36,7 +36,7 @@ from netwright.model.config import (
     PoolRouting,
     Tunnel,
 )
-from netwright.model.spec import BackendType, NetworkType
+from netwright.model.spec import BackendType, NetworkType, VxlanSettings
 from netwright.model.state import interface, vtep_mac
 
 if TYPE_CHECKING:
@@ -71,6 +71,9 @@ OVERHEAD: Mapping[BackendType, tuple[int, int]] = {
 
 #: Tunnel types netwright creates a device for.
 TUNNEL_TYPES = frozenset({BackendType.VXLAN, BackendType.IPIP, BackendType.WIREGUARD})
+
+#: A vxlan Backend's settings where its spec gives none.
+_VXLAN_DEFAULTS = VxlanSettings()
 
 #: Kernel metric of the routes BIRD installs: distinct from netwright's own
 #: (metric 0, proto 211), so the two never share a kernel route key, even while
@@ -360,7 +363,7 @@ def render_node(
 
 def _tunnel_name(backend: Backend) -> str:
     if backend.type is BackendType.VXLAN:
-        vni = backend.vxlan.vni if backend.vxlan is not None else 1
+        vni = (backend.vxlan or _VXLAN_DEFAULTS).vni
         return f"nwvx.{vni}"  # at most 13 characters: IFNAMSIZ allows 15
     prefix = "nwip" if backend.type is BackendType.IPIP else "nwwg"
     return f"{prefix}.{hashlib.sha256(backend.name.encode()).hexdigest()[:8]}"
@@ -394,11 +397,7 @@ def _tunnels_and_routing(
     tunnels = []
     for name in sorted(tunnel_blocks):
         backend, tblocks = tunnel_blocks[name]
-        vxlan = backend.vxlan if backend.type is BackendType.VXLAN else None
-        if backend.type is BackendType.VXLAN and vxlan is None:
-            from netwright.model.spec import VxlanSettings  # noqa: PLC0415 - defaults only
-
-            vxlan = VxlanSettings()
+        vxlan = (backend.vxlan or _VXLAN_DEFAULTS) if backend.type is BackendType.VXLAN else None
         tunnels.append(
             Tunnel(
                 name=name,
