@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 #: The only PATH the plugins and helpers see (portmap needs it to find `iptables`).
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: Where `ip netns add` puts a namespace's bind mount (what CNI_NETNS names).
+NETNS_DIR = "/run/netns"
 
 
 def run(

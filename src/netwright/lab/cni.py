@@ -36,10 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netwright.lab import LabError
-from netwright.lab._proc import PATH
+from netwright.lab._proc import NETNS_DIR, PATH
 
 CNI_PATH = "/usr/lib/cni"
-NETNS_DIR = "/run/netns"
 
 
 class CniError(LabError):

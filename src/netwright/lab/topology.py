@@ -27,14 +27,13 @@ import time
 from typing import TYPE_CHECKING
 
 from netwright.lab import LabError
-from netwright.lab._proc import batch, ns_run, run
+from netwright.lab._proc import NETNS_DIR, batch, ns_run, run
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from netwright.lab.state import LabState
 
-NETNS_DIR = "/run/netns"
 BRIDGE = "br0"
 
 
