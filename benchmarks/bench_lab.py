@@ -39,10 +39,10 @@ from netwright.lab.state import LabState
 if TYPE_CHECKING:
     from netwright.model.state import NodeState
 
-#: LAB-NOTES section 2 (median of 3, seconds) and section 3.
 #: Seconds to let the kernel finish freeing one run's namespaces before the next.
 SETTLE = 1.0
 
+#: LAB-NOTES section 2 (median of 3, seconds) and section 3.
 NOTES = {
     "vxlan": {"underlay": 0.135, "pods": 1.173, "provision": 0.161, "total": 1.395},
     "host-gw": {"underlay": 0.114, "pods": 1.070, "provision": 0.018, "total": 1.216},
