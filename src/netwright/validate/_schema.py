@@ -241,26 +241,18 @@ def _format_check(fmt: str) -> Callable[[Any], str | None] | None:
             )
 
         return cidr
-    if fmt == "ipv4":
+    if fmt in {"ipv4", "ipv6"}:
+        parse = ipaddress.IPv4Address if fmt == "ipv4" else ipaddress.IPv6Address
+        what = _FORMAT_NAMES[fmt]
 
-        def ipv4(value: Any) -> str | None:
+        def address(value: Any) -> str | None:
             try:
-                ipaddress.IPv4Address(value)
+                parse(value)
             except ValueError:
-                return f"{_show(value)} is not a valid IPv4 address"
+                return f"{_show(value)} is not a valid {what}"
             return None
 
-        return ipv4
-    if fmt == "ipv6":
-
-        def ipv6(value: Any) -> str | None:
-            try:
-                ipaddress.IPv6Address(value)
-            except ValueError:
-                return f"{_show(value)} is not a valid IPv6 address"
-            return None
-
-        return ipv6
+        return address
     if fmt == "date-time":
         rfc3339 = re.compile(
             r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
