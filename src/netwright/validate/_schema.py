@@ -733,13 +733,6 @@ def _constant(expected: str, what: str) -> Callable[[Any, str, _Ctx], Any]:
 # --- CRDs -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Kind:
-    crd: Mapping[str, Any]
-    schema: Mapping[str, Any]
-    root: Callable[[Any, str, _Ctx], Any]
-
-
 def _served_version(crd: Mapping[str, Any]) -> Mapping[str, Any]:
     version = GROUP_VERSION.partition("/")[2]
     for v in crd.get("spec", {}).get("versions", ()):
@@ -748,7 +741,7 @@ def _served_version(crd: Mapping[str, Any]) -> Mapping[str, Any]:
     raise CrdSchemaError(f"CRD {crd.get('metadata', {}).get('name')}: no version {version}")
 
 
-def _compile_kind(crd: Mapping[str, Any]) -> tuple[str, _Kind]:
+def _compile_kind(crd: Mapping[str, Any]) -> tuple[str, Callable[[Any, str, _Ctx], Any]]:
     spec = crd.get("spec", {})
     kind = str(spec.get("names", {}).get("kind", ""))
     if not kind or spec.get("group") != GROUP_VERSION.partition("/")[0]:
@@ -791,14 +784,14 @@ def _compile_kind(crd: Mapping[str, Any]) -> tuple[str, _Kind]:
         head.update(body.check(rest, path, ctx))
         return head
 
-    return kind, _Kind(crd=crd, schema=schema, root=root)
+    return kind, root
 
 
 class CrdSchemas:
     """The compiled schemas of netwright's kinds, read from the CRD YAMLs."""
 
     def __init__(self, crds: Iterable[Mapping[str, Any]]) -> None:
-        self._kinds: dict[str, _Kind] = {}
+        self._kinds: dict[str, Callable[[Any, str, _Ctx], Any]] = {}
         for crd in crds:
             kind, compiled = _compile_kind(crd)
             if kind in self._kinds:
@@ -835,29 +828,18 @@ class CrdSchemas:
     def kinds(self) -> tuple[str, ...]:
         return tuple(sorted(self._kinds))
 
-    def crd(self, kind: str) -> Mapping[str, Any]:
-        """The CRD document as loaded (read-only by convention)."""
-        return self._get(kind).crd
-
-    def schema(self, kind: str) -> Mapping[str, Any]:
-        """The served version's openAPIV3Schema."""
-        return self._get(kind).schema
-
-    def _get(self, kind: str) -> _Kind:
-        try:
-            return self._kinds[kind]
-        except KeyError:
-            raise KeyError(f"no CRD for kind {kind!r}; known: {', '.join(self.kinds())}") from None
-
     def validate(self, kind: str, document: Any) -> tuple[dict[str, Any], list[SchemaIssue]]:
         """Check one document of `kind`; return it defaulted, and every problem found.
 
         The CEL rules run on the defaulted document, on each subtree that has
         the shape its schema promises (see `_Ctx`).
         """
-        compiled = self._get(kind)
+        try:
+            root = self._kinds[kind]
+        except KeyError:
+            raise KeyError(f"no CRD for kind {kind!r}; known: {', '.join(self.kinds())}") from None
         ctx = _Ctx()
-        out = compiled.root(document, "", ctx)
+        out = root(document, "", ctx)
         for rules, value, path in ctx.pending:
             ctx.issues.extend(
                 SchemaIssue(v.path, v.message) for v in _cel.evaluate(rules, value, path)
