@@ -36,8 +36,8 @@ import yaml
 from netwright.cli import ipblocks_yaml
 from netwright.ipam import allocate
 from netwright.model.config import NodeFacts
-from netwright.plan import plan_node
-from netwright.render import ClusterIndex, peers_of, render_node
+from netwright.pipeline import Pipeline
+from netwright.render import ClusterIndex
 from netwright.validate import load_spec
 from netwright.validate.loading import iter_spec_files
 
@@ -109,17 +109,15 @@ def measure(n: int, repeat: int) -> dict[str, float]:
         write_spec(root, n)
         spec = load_spec(str(root))
         fresh = dataclasses.replace(spec.cluster, blocks=())
-        blocks = allocate(spec.cluster).blocks
-        ix = ClusterIndex.build(spec.cluster, blocks)
+        allocation = allocate(spec.cluster)
         facts = NodeFacts(root="/")
         target = spec.cluster.nodes[n // 2].name
 
         def render_and_plan() -> None:
-            index = ClusterIndex.build(spec.cluster, blocks)
-            config = render_node(spec.cluster, target, blocks, facts, index=index)
-            plan_node(config, peers_of(spec.cluster, blocks, target, index=index), facts)
+            # what a CLI run does after loading: index the cluster, then render and plan
+            index = ClusterIndex.build(spec.cluster, allocation.blocks)
+            Pipeline(spec, allocation, index).plan(target, facts)
 
-        del ix
         return {
             "yaml baseline": best(repeat, lambda: baseline_load(root)),
             "load+validate": best(repeat, lambda: cold_load(root)),
