@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from netwright.errors import ValidationError
-from netwright.validate import caching, load_spec
+from netwright.validate import LoadedSpec, caching, load_spec
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 PASSWORD = "cache-must-not-see-this"
@@ -54,10 +54,24 @@ def entries(cache: Path) -> list[str]:
     return sorted(p.name for p in cache.glob("spec-*"))
 
 
-def test_a_hit_gives_what_validation_gives(cache: Path, spec: Path) -> None:
+def must_hit(monkeypatch: pytest.MonkeyPatch, directory: Path) -> LoadedSpec:
+    """`load_spec(directory)`, failing the test if it validates instead of using the cache."""
+    from netwright.validate import validating
+
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cache miss: the directory was validated again")
+
+    with monkeypatch.context() as m:
+        m.setattr(validating, "validate_documents", must_not_run)
+        return load_spec(str(directory))
+
+
+def test_a_hit_gives_what_validation_gives(
+    cache: Path, spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cold = load_spec(str(spec))
     assert len(entries(cache)) == 1
-    warm = load_spec(str(spec))
+    warm = must_hit(monkeypatch, spec)
     assert warm.cluster == cold.cluster
     assert warm.cluster.secrets == cold.cluster.secrets
     (ref,) = warm.cluster.secrets
@@ -128,17 +142,10 @@ def test_allocate_write_leaves_the_cache_warm(
     cache: Path, spec: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from netwright.cli import main
-    from netwright.validate import validating
 
     (spec / "ipblocks.yaml").unlink()
     assert main(["allocate", str(spec), "--write"]) == 0
-    with monkeypatch.context() as m:
-
-        def must_not_run(*args: object, **kwargs: object) -> None:
-            raise AssertionError("a cache miss: the directory was validated again")
-
-        m.setattr(validating, "validate_documents", must_not_run)
-        warm = load_spec(str(spec))
+    warm = must_hit(monkeypatch, spec)
     monkeypatch.setenv("NETWRIGHT_NO_CACHE", "1")
     cold = load_spec(str(spec))
     assert warm.cluster == cold.cluster
