@@ -166,7 +166,10 @@ def cmd_allocate(args: argparse.Namespace) -> int:
             f"{'' if current != text else ', unchanged'})"
         )
         return EXIT_OK
-    if args.output in ("yaml", "json"):
+    if args.output == "yaml":
+        sys.stdout.write(ipblocks_yaml(result.blocks))
+        return EXIT_OK
+    if args.output == "json":
         from netwright._serialize import dump  # noqa: PLC0415
         from netwright.model.spec import GROUP_VERSION  # noqa: PLC0415
 
@@ -179,9 +182,7 @@ def cmd_allocate(args: argparse.Namespace) -> int:
             }
             for b in result.blocks
         ]
-        sys.stdout.write(
-            ipblocks_yaml(result.blocks) if args.output == "yaml" else dump(docs, "json")
-        )
+        sys.stdout.write(dump(docs, "json"))
         return EXIT_OK
     added = set(result.added)
     width = max((len(b.pool) for b in result.blocks), default=4)
@@ -222,7 +223,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         "metadata": {"name": args.node},
         "spec": config.to_dict(),
     }
-    sys.stdout.write(dump(doc, "json" if args.output == "json" else "yaml"))
+    sys.stdout.write(dump(doc, args.output))  # render offers only yaml and json
     return EXIT_OK
 
 
