@@ -362,26 +362,14 @@ def _many_peers(count: int, *, dual: bool) -> list[Peer]:
 
 
 def _vxlan_config(*, dual: bool) -> NodeConfig:
-    routing = [
+    pools = [("v4", "10.64.0.0/11"), ("v6", "fd10::/32")] if dual else [("v4", "10.64.0.0/11")]
+    routing = tuple(
         PoolRouting(
-            pool="v4",
-            cidr=net("10.64.0.0/11"),
-            backend="vx",
-            type=BackendType.VXLAN,
-            device="nwvx.1",
+            pool=name, cidr=net(cidr), backend="vx", type=BackendType.VXLAN, device="nwvx.1"
         )
-    ]
-    if dual:
-        routing.append(
-            PoolRouting(
-                pool="v6",
-                cidr=net("fd10::/32"),
-                backend="vx",
-                type=BackendType.VXLAN,
-                device="nwvx.1",
-            )
-        )
-    return NodeConfig(node="n0", node_ip=ip("172.16.0.1"), routing=tuple(routing))
+        for name, cidr in pools
+    )
+    return NodeConfig(node="n0", node_ip=ip("172.16.0.1"), routing=routing)
 
 
 def _best_of(runs: int, config: NodeConfig, peers: list[Peer]) -> tuple[float, NodeState]:
