@@ -286,11 +286,12 @@ def _value_checks(schema: Mapping[str, Any]) -> list[_ValueCheck]:
     if "enum" in schema:
         allowed = list(schema["enum"])
         allowed_set = frozenset(allowed)
+        allowed_types = frozenset(type(a) for a in allowed)
         listing = ", ".join(str(a) for a in allowed)
         str_allowed = [a for a in allowed if isinstance(a, str)]
 
         def enum(value: Any) -> str | None:
-            if value in allowed_set and type(value) in {type(a) for a in allowed}:
+            if value in allowed_set and type(value) in allowed_types:
                 return None
             message = f"{_show(value)} is not one of {listing}"
             if isinstance(value, str):
