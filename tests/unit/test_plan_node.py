@@ -297,13 +297,13 @@ def test_root_slash_keeps_system_paths() -> None:
 
 
 SYSCTL_CASES = [
-    pytest.param((V4,), True, id="v4-bridge"),
-    pytest.param((V4, V6), True, id="dual-stack-bridge"),
+    pytest.param((V4,), id="v4-bridge"),
+    pytest.param((V4, V6), id="dual-stack-bridge"),
 ]
 
 
-@pytest.mark.parametrize(("pools", "bridge"), SYSCTL_CASES)
-def test_sysctls(pools: tuple[IPPool, ...], bridge: bool) -> None:
+@pytest.mark.parametrize("pools", SYSCTL_CASES)
+def test_sysctls(pools: tuple[IPPool, ...]) -> None:
     state = plan(VXLAN, pools=pools)
     by_name = {s.name: s for s in state.sysctls}
     assert by_name["net.ipv4.ip_forward"].value == "1"
