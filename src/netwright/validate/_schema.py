@@ -468,6 +468,14 @@ def _int_or_string_type(value: Any, path: str, ctx: _Ctx) -> tuple[bool, Any]:
     return False, value
 
 
+_SCALAR_TYPES: Final = {
+    "string": _string_type,
+    "integer": _integer_type,
+    "number": _number_type,
+    "boolean": _boolean_type,
+}
+
+
 def _compile(schema: Mapping[str, Any], where: str) -> _Node:
     if not isinstance(schema, dict):
         raise CrdSchemaError(f"{where or '<root>'}: a schema must be a map")
@@ -490,18 +498,9 @@ def _compile(schema: Mapping[str, Any], where: str) -> _Node:
         elif kind == "array":
             expected = _EXPECTED["array"]
             check = _array(schema, where)
-        elif kind == "string":
-            expected = _EXPECTED["string"]
-            check = _with_checks(_string_type, _value_checks(schema))
-        elif kind == "integer":
-            expected = _EXPECTED["integer"]
-            check = _with_checks(_integer_type, _value_checks(schema))
-        elif kind == "number":
-            expected = _EXPECTED["number"]
-            check = _with_checks(_number_type, _value_checks(schema))
-        elif kind == "boolean":
-            expected = _EXPECTED["boolean"]
-            check = _with_checks(_boolean_type, _value_checks(schema))
+        elif isinstance(kind, str) and kind in _SCALAR_TYPES:  # a malformed `type` may be a list
+            expected = _EXPECTED[kind]
+            check = _with_checks(_SCALAR_TYPES[kind], _value_checks(schema))
         else:
             raise CrdSchemaError(f"{where or '<root>'}: type {kind!r} is not structural")
     except re.error as exc:
