@@ -9,21 +9,23 @@ needs them: `netwright validate` never pays for the engine or the operator.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
 import sys
-import tempfile
 from typing import TYPE_CHECKING
 
+from netwright import _argtypes, _console
 from netwright._version import __version__
 from netwright.errors import AllocationError, Issue, NetwrightError, ValidationError
 from netwright.lab.commands import add_parser as add_lab_parser
+from netwright.locking import DEFAULT_WAIT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from netwright.engine import Target
+    from netwright.engine import Progress
     from netwright.ipam import Allocation
     from netwright.model.config import NodeFacts
     from netwright.model.spec import IPBlock
@@ -41,7 +43,7 @@ class _Fail(Exception):  # noqa: N818 - an exit, not an error class of the API
 
 def _err(*lines: str) -> None:
     for line in lines:
-        print(line, file=sys.stderr)
+        _console.say(line)
 
 
 def _load(args: argparse.Namespace) -> LoadedSpec:
@@ -87,58 +89,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # -- allocate -----------------------------------------------------------------
 
 
-def ipblocks_yaml(blocks: Sequence[IPBlock]) -> str:
-    """The whole `ipblocks.yaml`, sorted (pool, then address), written by hand for speed.
-
-    Names, pools and nodes are quoted as JSON strings (valid YAML) so that a node
-    called `123` stays a string.
-    """
-    from netwright.model.spec import GROUP_VERSION  # noqa: PLC0415
-
-    header = (
-        "# Managed by `netwright allocate --write`: one IPBlock per node and pool.\n"
-        "# Rewritten whole on every allocation; edit the IPPools, not this file.\n"
-    )
-    parts = [header]
-    for b in blocks:
-        parts.append(
-            f"---\napiVersion: {GROUP_VERSION}\nkind: IPBlock\n"
-            f"metadata:\n  name: {json.dumps(b.name)}\n"
-            f"spec:\n  pool: {json.dumps(b.pool)}\n  cidr: {b.cidr}\n  node: {json.dumps(b.node)}\n"
-        )
-    return "".join(parts)
-
-
-def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Write `text` to `path` so a reader sees the old or the new file, never half of one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".netwright-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _remember_written(
     directory: str, target: str, spec: LoadedSpec, blocks: Sequence[IPBlock]
 ) -> None:
     """Leave the spec cache warm for the directory just written (see `caching.remember`)."""
     import dataclasses  # noqa: PLC0415
 
+    from netwright.documents import ipblock_line  # noqa: PLC0415
     from netwright.model.spec import Source  # noqa: PLC0415
     from netwright.validate import caching  # noqa: PLC0415
 
-    # Each document of ipblocks_yaml is 9 lines after a 2-line header; its
-    # `apiVersion` line (where a document's line points) is the second.
     placed = tuple(
-        dataclasses.replace(b, source=Source(file=target, line=4 + 9 * i))
+        dataclasses.replace(b, source=Source(file=target, line=ipblock_line(i)))
         for i, b in enumerate(blocks)
     )
     cluster = dataclasses.replace(spec.cluster, blocks=placed)
@@ -146,6 +108,8 @@ def _remember_written(
 
 
 def cmd_allocate(args: argparse.Namespace) -> int:
+    from netwright._atomic import write_atomic  # noqa: PLC0415
+    from netwright.documents import ipblocks_yaml  # noqa: PLC0415
     from netwright.validate import IPBLOCKS_FILE  # noqa: PLC0415
 
     spec = _load(args)
@@ -171,17 +135,9 @@ def cmd_allocate(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.output == "json":
         from netwright._serialize import dump  # noqa: PLC0415
-        from netwright.model.spec import GROUP_VERSION  # noqa: PLC0415
+        from netwright.documents import ipblock_document  # noqa: PLC0415
 
-        docs = [
-            {
-                "apiVersion": GROUP_VERSION,
-                "kind": "IPBlock",
-                "metadata": {"name": b.name},
-                "spec": {"pool": b.pool, "cidr": str(b.cidr), "node": b.node},
-            }
-            for b in result.blocks
-        ]
+        docs = [ipblock_document(b) for b in result.blocks]
         sys.stdout.write(dump(docs, "json"))
         return EXIT_OK
     added = set(result.added)
@@ -214,57 +170,45 @@ def _pipeline(args: argparse.Namespace) -> Pipeline:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from netwright._serialize import dump  # noqa: PLC0415
-    from netwright.model.spec import GROUP_VERSION  # noqa: PLC0415
+    from netwright.documents import node_network_config  # noqa: PLC0415
 
-    config = _pipeline(args).render(args.node, _facts(args))
-    doc = {
-        "apiVersion": GROUP_VERSION,
-        "kind": "NodeNetworkConfig",
-        "metadata": {"name": args.node},
-        "spec": config.to_dict(),
-    }
+    doc = node_network_config(args.node, _pipeline(args).render(args.node, _facts(args)))
     sys.stdout.write(dump(doc, args.output))  # render offers only yaml and json
     return EXIT_OK
 
 
-def _live_facts(args: argparse.Namespace, pipeline: Pipeline, target: Target) -> NodeFacts:
-    """Facts observed on the target (DESIGN.md, Data flow); stand-ins, said once, otherwise."""
-    from netwright.engine import observe_facts  # noqa: PLC0415
-
-    node = pipeline.index.nodes.get(args.node)
-    if node is None or not node.addresses:
-        return _facts(args)  # planning reports the unknown node
-    facts = observe_facts(target, node.addresses[0], root=args.root)
-    if facts is not None:
-        return facts
-    assumed = _facts(args)
-    _err(
-        f"netwright: note: no link in {target} holds {args.node}'s address"
-        f" {node.addresses[0]}; assumed underlay {assumed.underlay_dev},"
-        f" MTU {assumed.underlay_mtu} (--underlay-mtu), subnet unknown (no directRouting)"
-    )
-    return assumed
-
-
 def _engine(args: argparse.Namespace, *, check: bool) -> int:
-    from netwright.engine import Target, run  # noqa: PLC0415
+    from netwright.engine import Progress, Target  # noqa: PLC0415
+    from netwright.provisioning import Options, provision  # noqa: PLC0415
 
+    options = Options(
+        underlay_dev=args.underlay,
+        underlay_mtu=args.underlay_mtu,
+        wait_lock=getattr(args, "wait_lock", DEFAULT_WAIT),
+    )
+    progress = Progress()
     # A spec directory of thousands of nodes leaves about a million long-lived
     # objects; every full collection after loading walks them all again (0.35 s
     # in allocation, 0.35 s in a no-op engine run at 5,001 nodes). Nothing here
-    # makes cyclic garbage worth collecting, so collect nothing until the spec is
-    # planned, then freeze what exists: later collections skip it (and thaw it
-    # afterwards, for callers that live on, such as tests calling `main`).
+    # makes cyclic garbage worth collecting, so collect nothing while the spec is
+    # planned and applied (reference counting still frees everything as it goes),
+    # and thaw afterwards, for callers that live on, such as tests calling `main`.
     gc.disable()
     try:
         pipeline = _pipeline(args)
-        target = Target(netns=args.netns, root=args.root)
-        state = pipeline.plan(args.node, _live_facts(args, pipeline, target))
-        gc.freeze()
-        gc.enable()
-        report = run(state, target, check=check)
+        try:
+            report = provision(
+                pipeline,
+                args.node,
+                Target(netns=args.netns, root=args.root),
+                check=check,
+                options=options,
+                say=_err,
+                progress=progress,
+            )
+        except KeyboardInterrupt as exc:
+            raise _Fail(_console.exit_code(exc), [_interrupted(progress)]) from None
     finally:
-        gc.unfreeze()
         gc.enable()
     if args.output == "json":
         print(json.dumps(report.to_json(), indent=2))
@@ -273,13 +217,24 @@ def _engine(args: argparse.Namespace, *, check: bool) -> int:
 
         sys.stdout.write(dump(report.to_json(), "yaml"))
     else:
-        for line in report.lines():
-            print(line)
+        for line in report.lines(verbose=args.verbose):
+            _console.write(line)
     if not report.ok:
         return EXIT_ERROR
     if check and getattr(args, "exit_code", False) and report.pending:
         return EXIT_PENDING
     return EXIT_OK
+
+
+def _interrupted(progress: Progress) -> str:
+    if not progress.applying and not progress.done:
+        return "netwright: interrupted before any change; nothing was changed"
+    if progress.applying:
+        return (
+            f"netwright: interrupted; {progress.done} of {progress.total} changes made;"
+            " run again to finish"
+        )
+    return f"netwright: interrupted; {progress.done} of {progress.total} changes made"
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -301,13 +256,14 @@ def _node_args(p: argparse.ArgumentParser, *, live: bool) -> None:
     p.add_argument("--node", required=True, metavar="N", help="the Node to work on")
     p.add_argument(
         "--underlay-mtu",
-        type=int,
+        type=_argtypes.int_range(_argtypes.MTU_MIN, _argtypes.MTU_MAX),
         default=1500,
         metavar="N",
-        help="the underlay MTU where no live node says it (default 1500)",
+        help="the underlay MTU where no live link says it (68-65535, default 1500)",
     )
     p.add_argument(
         "--root",
+        type=_argtypes.root_path,
         default="/",
         metavar="PATH",
         help="prefix of every file path the node owns (conflists, BIRD config, state)",
@@ -315,8 +271,16 @@ def _node_args(p: argparse.ArgumentParser, *, live: bool) -> None:
     if live:
         p.add_argument(
             "--netns",
+            type=_argtypes.netns_name,
             metavar="NS",
             help="work in this named network namespace, not the current one",
+        )
+        p.add_argument(
+            "--underlay",
+            type=_argtypes.ifname,
+            metavar="DEV",
+            help="the node's underlay device, for a target that holds none of the node's "
+            "addresses (apply refuses such a target otherwise); its MTU is read when it exists",
         )
 
 
@@ -331,7 +295,7 @@ def _output(p: argparse.ArgumentParser, choices: Sequence[str] = ("text", "yaml"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _argtypes.Parser(
         prog="netwright",
         description="Declarative pod networking: validate a spec directory (IPPool, Network, "
         "Backend, BGPPeer and v1 Nodes), allocate per-node blocks, render a node's "
@@ -340,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         "3 changes pending (plan --exit-code).",
     )
     parser.add_argument("--version", action="version", version=f"netwright {__version__}")
-    parent = argparse.ArgumentParser(add_help=False)
+    parent = _argtypes.Parser(add_help=False)
     parent.add_argument(
         "-v", "--verbose", action="store_true", help="say more (ignored documents, ...)"
     )
@@ -396,6 +360,14 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_dir(p)
     _node_args(p, live=True)
     p.add_argument("--check", action="store_true", help="only show the changes (= plan)")
+    p.add_argument(
+        "--wait-lock",
+        type=_argtypes.seconds(86400),
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help="wait this long for another run on the same root or namespace to finish "
+        "(default %(default)g); then exit 1 naming it",
+    )
     _output(p)
     p.set_defaults(func=cmd_apply)
 
@@ -412,6 +384,8 @@ def _report(issues: Sequence[Issue], what: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    with contextlib.suppress(ValueError):  # not the main thread: a test calling main
+        _console.install_signal_handlers()
     try:
         return func(args)
     except ValidationError as exc:
@@ -426,7 +400,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NetwrightError as exc:
         _err(f"netwright: {exc}")
         return EXIT_ERROR
+    except KeyboardInterrupt as exc:
+        _err("netwright: interrupted")
+        return _console.exit_code(exc)
     except BrokenPipeError:
+        _console.silence(sys.stdout)
         return EXIT_OK
 
 

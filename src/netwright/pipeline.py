@@ -1,9 +1,10 @@
-"""The pure pipeline end to end: spec directory → allocation → per-node desired state.
+"""The pure pipeline end to end: spec → allocation → per-node desired state.
 
-Front ends (the CLI, the lab, Ansible modules) call this instead of chaining the
-steps themselves, so they all provision a node the same way. Loading reads the
-spec directory; everything after it is pure. The engine is not called here: a
-front end hands the `NodeState` to `netwright.engine.run` with its own target.
+A `Pipeline` is built from a spec directory (`load`) or from documents already in
+memory (`from_documents`: the controller's and the agent's objects from the API, an
+Ansible module's inventory Nodes). Loading a directory reads files; everything after
+it is pure. The engine is not called here: `netwright.provisioning` hands the
+`NodeState` to the engine with the front end's target.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from netwright.errors import Issue, ValidationError
 from netwright.ipam import allocate
 from netwright.plan import plan_node
 from netwright.render import ClusterIndex, peers_of, render_node
-from netwright.validate import load_spec
+from netwright.validate import Document, load_spec, validate_documents
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
     from netwright.ipam import Allocation
     from netwright.model.config import NodeConfig, NodeFacts, Peer
     from netwright.model.state import NodeState
@@ -35,7 +39,27 @@ class Pipeline:
     @classmethod
     def load(cls, directory: str) -> Pipeline:
         """Validate and allocate (in memory; nothing is written); raises on invalid input."""
-        spec = load_spec(directory)
+        return cls.from_spec(load_spec(directory))
+
+    @classmethod
+    def from_documents(
+        cls, documents: Iterable[Mapping[str, Any]], *, origin: str = "<memory>"
+    ) -> Pipeline:
+        """Validate and allocate documents given as plain dicts (as the API returns them).
+
+        Problems name `origin[i]` (the i-th document) where a file would be named.
+        """
+        docs = [
+            Document(f"{origin}[{i}]", f"{origin}[{i}]", 0, dict(doc))
+            for i, doc in enumerate(documents)
+        ]
+        spec, issues = validate_documents(docs)
+        if spec is None:
+            raise ValidationError(issues)
+        return cls.from_spec(spec)
+
+    @classmethod
+    def from_spec(cls, spec: LoadedSpec) -> Pipeline:
         allocation = allocate(spec.cluster)
         return cls(spec, allocation, ClusterIndex.build(spec.cluster, allocation.blocks))
 
@@ -43,7 +67,8 @@ class Pipeline:
     def node_names(self) -> tuple[str, ...]:
         return tuple(n.name for n in self.spec.cluster.nodes)
 
-    def _known(self, node: str) -> None:
+    def known(self, node: str) -> None:
+        """Raise `ValidationError` unless `node` is one of the spec's nodes."""
         if node not in self.index.nodes:
             names = ", ".join(self.node_names[:10]) + (" …" if len(self.node_names) > 10 else "")
             raise ValidationError(
@@ -51,7 +76,7 @@ class Pipeline:
             )
 
     def render(self, node: str, facts: NodeFacts) -> NodeConfig:
-        self._known(node)
+        self.known(node)
         cluster, blocks = self.spec.cluster, self.allocation.blocks
         return render_node(cluster, node, blocks, facts, index=self.index)
 

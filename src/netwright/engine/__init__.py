@@ -36,6 +36,7 @@ __all__ = [
     "ObservedState",
     "Op",
     "Ownership",
+    "Progress",
     "Report",
     "Target",
     "apply",
@@ -45,6 +46,20 @@ __all__ = [
     "prepare_link_writes",
     "run",
 ]
+
+
+@dataclass(kw_only=True, slots=True)
+class Progress:
+    """How far an apply got, for a front end that must say so when it is interrupted.
+
+    `total` is set once the diff is known (objects, a summary counting as many as it
+    stands for); `done` when the apply returns. A run interrupted in between has
+    `applying` set: some of the changes may have been made.
+    """
+
+    total: int = 0
+    done: int = 0
+    applying: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -69,13 +84,14 @@ class Report:
         """Check mode: changes are pending (`plan --exit-code` exits 3)."""
         return not self.delta.empty
 
-    def lines(self) -> list[str]:
+    def lines(self, *, verbose: bool = False) -> list[str]:
+        """For people; `verbose` lists every object a summary line folds."""
         head = f"node {self.node} ({self.target}): "
         counts = self.delta.summary()
         head += (
             f"{counts['add']} to add, {counts['change']} to change, {counts['delete']} to delete"
         )
-        out = [head, *self.delta.lines()]
+        out = [head, *self.delta.lines(verbose=verbose)]
         if self.result is not None:
             out.extend(self.result.lines())
         return out
@@ -110,7 +126,9 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def run(state: NodeState, target: Target, *, check: bool) -> Report:
+def run(
+    state: NodeState, target: Target, *, check: bool, progress: Progress | None = None
+) -> Report:
     """Observe `target`, diff against `state`, and apply unless `check`.
 
     Raises `UnsupportedKernelError` (before changing anything) when the state needs a
@@ -122,5 +140,11 @@ def run(state: NodeState, target: Target, *, check: bool) -> Report:
             delta = diff(state, observed)
         if check:
             return Report(node=state.node, target=target, check=True, delta=delta)
+        if progress is not None:
+            progress.total = sum(c.count for c in delta.changes)
+            progress.applying = True
         result = apply_with(session, delta)  # checks link kinds before any change
+        if progress is not None:
+            progress.done = sum(c.count for c in result.done)
+            progress.applying = False
         return Report(node=state.node, target=target, check=False, delta=delta, result=result)

@@ -108,7 +108,7 @@ def run_checks(state: LabState, emit: Callable[[Result], None]) -> list[Result]:
     r.guard("path mtu", lambda: _path_mtu(r, state, pipeline))
     r.guard("portmap", lambda: _portmap(r, state))
     r.guard("cni check", lambda: _cni_check(r, state))
-    r.guard("second pass", lambda: _second_pass(r, state, plans))
+    r.guard("second pass", lambda: _second_pass(r, state, pipeline))
     r.guard("cni del/add", lambda: _del_add(r, state))
     return r.results
 
@@ -464,12 +464,13 @@ def _cni_check(r: _Run, state: LabState) -> None:
         r.add(status, f"cni check {pod.name}", detail)
 
 
-def _second_pass(r: _Run, state: LabState, plans: dict[str, NodeState]) -> None:
-    from netwright.engine import Target, run  # noqa: PLC0415
+def _second_pass(r: _Run, state: LabState, pipeline: Pipeline) -> None:
+    from netwright.engine import Target  # noqa: PLC0415
+    from netwright.provisioning import provision  # noqa: PLC0415
 
     for n in state.nodes:
         started = time.perf_counter()
-        report = run(plans[n.name], Target(netns=n.netns, root=n.root), check=False)
+        report = provision(pipeline, n.name, Target(netns=n.netns, root=n.root), check=False)
         took = (time.perf_counter() - started) * 1000
         counts = report.delta.summary()
         if report.ok and report.delta.empty:

@@ -14,8 +14,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from typing import TYPE_CHECKING, Any
+
+from netwright import _argtypes, _console
+from netwright.lab import LabError
+from netwright.lab.specdir import MAX_NODES
+from netwright.lab.state import check_name
 
 if TYPE_CHECKING:
     import argparse
@@ -25,8 +29,12 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
+#: Pods per node `lab up` makes at most: each is a namespace and two addresses of a block.
+MAX_PODS = 50
+
+
 def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    _console.say(line)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -44,9 +52,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     except LabExistsError as exc:
         _say(f"netwright: {exc}")
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _say(f"lab {args.name}: interrupted; what was built has been removed")
-        return 130
+        return _console.exit_code(exc)
     _print_status(state, bgp=False)
     return EXIT_OK
 
@@ -56,9 +64,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     from netwright.lab.state import LabState  # noqa: PLC0415
 
     state = LabState.require(args.name)
-    results = run_checks(state, emit=lambda r: print(r.line(), flush=True))
+    results = run_checks(state, emit=lambda r: _console.write(r.line()))
     counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "FAIL", "XFAIL")}
-    print(
+    _console.write(
         f"lab {state.name} ({state.backend}): "
         f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['XFAIL']} XFAIL"
     )
@@ -169,6 +177,15 @@ def cmd_down(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _lab_name(text: str) -> str:
+    import argparse  # noqa: PLC0415 - only the parser needs it
+
+    try:
+        return check_name(text)
+    except LabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_parser(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     """Register `lab` and its subcommands on the top-level subparsers."""
     lab = subparsers.add_parser(
@@ -185,6 +202,7 @@ def add_parser(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     def named(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--name",
+            type=_lab_name,
             default="nw",
             help="the lab's name; prefixes every namespace (default %(default)s)",
         )
@@ -198,12 +216,16 @@ def add_parser(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--nodes",
-        type=int,
+        type=_argtypes.int_range(1, MAX_NODES),
         metavar="N",
-        help="number of nodes (default: the spec's, 3 in the examples)",
+        help=f"number of nodes, 1 to {MAX_NODES} (default: the spec's, 3 in the examples)",
     )
     p.add_argument(
-        "--pods", type=int, default=2, metavar="P", help="pods per node (default %(default)s)"
+        "--pods",
+        type=_argtypes.int_range(0, MAX_PODS),
+        default=2,
+        metavar="P",
+        help=f"pods per node, 0 to {MAX_PODS} (default %(default)s)",
     )
     p.add_argument(
         "--spec",

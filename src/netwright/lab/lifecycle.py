@@ -7,8 +7,8 @@ leaves nothing behind. `up`:
 2. makes the underlay switch and the node namespaces (`topology`);
 3. for bgp, starts one BIRD per node with a bootstrap config (`bird`), so that the
    engine can reload it when it writes the real one;
-4. provisions every node through the pipeline (`Pipeline.plan` with the node's
-   facts) and the engine (`engine.run` against the node namespace and root);
+4. provisions every node with `netwright.provisioning.provision` (the call every
+   front end makes) against the node namespace and root;
 5. for bgp, waits until every node has every remote block in its kernel table;
 6. makes P pod namespaces per node and attaches each with the real CNI plugins,
    from the conflist the engine wrote into the node's `etc/cni/net.d` (`cni`).
@@ -144,8 +144,9 @@ def _step(say: Callable[[str], None], what: str, started: float) -> float:
 def _build(
     state: LabState, *, nodes: int | None, pods: int, spec: str | None, say: Callable[[str], None]
 ) -> None:
-    from netwright.engine import Target, prepare_link_writes, run  # noqa: PLC0415 - fail early
+    from netwright.engine import Target, prepare_link_writes  # noqa: PLC0415 - fail early
     from netwright.lab import bird, specdir, topology  # noqa: PLC0415
+    from netwright.provisioning import provision  # noqa: PLC0415
 
     t_all = time.perf_counter()
     say(f"lab {state.name}: state in {state.directory}")
@@ -242,7 +243,7 @@ def _build(
     first_loaded: float | None = None
     for n in state.nodes:
         t_node = time.perf_counter()
-        report = run(plans[n.name], Target(netns=n.netns, root=n.root), check=False)
+        report = provision(pipeline, n.name, Target(netns=n.netns, root=n.root), check=False)
         if not report.ok:
             raise LabError(f"provisioning {n.name} failed:\n  " + "\n  ".join(report.lines()))
         if first_loaded is None and plans[n.name].bird is not None:

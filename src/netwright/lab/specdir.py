@@ -64,7 +64,8 @@ def set_node_count(dest: str, count: int) -> bool:
     """Replace the copy's Nodes with `count` generated ones and allocate; False if already right."""
     import yaml  # noqa: PLC0415
 
-    from netwright.cli import ipblocks_yaml, write_atomic  # noqa: PLC0415
+    from netwright._atomic import write_atomic  # noqa: PLC0415
+    from netwright.documents import ipblocks_yaml  # noqa: PLC0415
     from netwright.ipam import allocate  # noqa: PLC0415
     from netwright.validate import IPBLOCKS_FILE, load_spec  # noqa: PLC0415
 

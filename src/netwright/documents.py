@@ -1,0 +1,70 @@
+"""The managed documents netwright writes: IPBlocks and NodeNetworkConfigs.
+
+Why it exists: the same IPBlock is written into a spec directory by `allocate --write`
+(and the Ansible `allocate` module), printed by `allocate -o json`, and created in the
+API by the controller; the same NodeNetworkConfig is printed by `render` and stored by
+the controller. Each shape is built here once, so every front end writes the same
+document. Pure: values in, plain dicts or text out.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from netwright.model.spec import GROUP_VERSION
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from netwright.model.config import NodeConfig
+    from netwright.model.spec import IPBlock
+
+IPBLOCKS_HEADER = (
+    "# Managed by `netwright allocate --write`: one IPBlock per node and pool.\n"
+    "# Rewritten whole on every allocation; edit the IPPools, not this file.\n"
+)
+#: Lines of the header, and of each document of `ipblocks_yaml` (its `apiVersion` is
+#: the document's second line): where block i's document starts, for the spec cache.
+IPBLOCKS_HEADER_LINES = 2
+IPBLOCK_DOCUMENT_LINES = 9
+
+
+def ipblock_document(block: IPBlock) -> dict[str, Any]:
+    return {
+        "apiVersion": GROUP_VERSION,
+        "kind": "IPBlock",
+        "metadata": {"name": block.name},
+        "spec": {"pool": block.pool, "cidr": str(block.cidr), "node": block.node},
+    }
+
+
+def ipblock_line(index: int) -> int:
+    """The line of block `index`'s `apiVersion` in `ipblocks_yaml` (where a document points)."""
+    return IPBLOCKS_HEADER_LINES + 2 + IPBLOCK_DOCUMENT_LINES * index
+
+
+def ipblocks_yaml(blocks: Sequence[IPBlock]) -> str:
+    """The whole `ipblocks.yaml`, sorted (pool, then address), written by hand for speed.
+
+    Names, pools and nodes are quoted as JSON strings (valid YAML) so that a node
+    called `123` stays a string.
+    """
+    parts = [IPBLOCKS_HEADER]
+    for b in blocks:
+        parts.append(
+            f"---\napiVersion: {GROUP_VERSION}\nkind: IPBlock\n"
+            f"metadata:\n  name: {json.dumps(b.name)}\n"
+            f"spec:\n  pool: {json.dumps(b.pool)}\n  cidr: {b.cidr}\n  node: {json.dumps(b.node)}\n"
+        )
+    return "".join(parts)
+
+
+def node_network_config(node: str, config: NodeConfig) -> dict[str, Any]:
+    """A node's NodeNetworkConfig: its node-local rendered configuration as `spec`."""
+    return {
+        "apiVersion": GROUP_VERSION,
+        "kind": "NodeNetworkConfig",
+        "metadata": {"name": node},
+        "spec": config.to_dict(),
+    }
