@@ -165,9 +165,7 @@ def test_concurrent_applies_take_turns(n1: str, tmp_path: Path) -> None:
     assert json.loads(again.stdout)["delta"]["changes"] == []
 
 
-def test_a_namespace_holding_another_nodes_address_is_refused(
-    n1: str, tmp_path: Path
-) -> None:
+def test_a_namespace_holding_another_nodes_address_is_refused(n1: str, tmp_path: Path) -> None:
     root = tmp_path / "root"
     before = snapshot(n1)
     for command in ("apply", "plan"):

@@ -33,13 +33,17 @@ CASES = {
     ),
     "netns-with-slash": (
         ["apply", MISSING, "--node", "n1", "--netns", "../etc"],
-        ("netwright apply: argument --netns: '../etc' is not a network namespace name;"
-        " allowed 1 to 255 bytes, no '/', not . or .."),
+        (
+            "netwright apply: argument --netns: '../etc' is not a network namespace name;"
+            " allowed 1 to 255 bytes, no '/', not . or .."
+        ),
     ),
     "underlay-too-long": (
         ["apply", MISSING, "--node", "n1", "--underlay", "a" * 16],
-        (f"netwright apply: argument --underlay: {'a' * 16!r} is not a device name;"
-        " allowed 1 to 15 bytes, not . or .."),
+        (
+            f"netwright apply: argument --underlay: {'a' * 16!r} is not a device name;"
+            " allowed 1 to 15 bytes, not . or .."
+        ),
     ),
     "wait-lock-negative": (
         ["apply", MISSING, "--node", "n1", "--wait-lock", "-1"],
@@ -55,8 +59,10 @@ CASES = {
     ),
     "lab-nodes-huge": (
         ["lab", "up", "--nodes", "99999999999999999999"],
-        ("netwright lab up: argument --nodes: 99999999999999999999 is out of range;"
-        " allowed 1 to 244"),
+        (
+            "netwright lab up: argument --nodes: 99999999999999999999 is out of range;"
+            " allowed 1 to 244"
+        ),
     ),
     "lab-pods-negative": (
         ["lab", "up", "--pods", "-1"],
@@ -64,8 +70,10 @@ CASES = {
     ),
     "lab-name": (
         ["lab", "down", "--name", "Nw/x"],
-        ("netwright lab down: argument --name: lab name 'Nw/x': use 1 to 16 lowercase letters,"
-        " digits and '-' (it prefixes every namespace the lab makes)"),
+        (
+            "netwright lab down: argument --name: lab name 'Nw/x': use 1 to 16 lowercase letters,"
+            " digits and '-' (it prefixes every namespace the lab makes)"
+        ),
     ),
 }
 
