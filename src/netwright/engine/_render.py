@@ -8,6 +8,8 @@ when the observer could show it (`FileRecord.text` is None otherwise).
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import socket
 from typing import TYPE_CHECKING, Any
 
 from netwright.kernel import host
@@ -29,10 +31,15 @@ from netwright.model.state import (
 if TYPE_CHECKING:
     from collections.abc import Hashable
 
+    from netwright._types import IPAddress
     from netwright.engine.diffing import Change
+    from netwright.kernel.records import WireKey
 
 _SIGN = {"add": "+", "delete": "-", "change": "~"}
 _PLURAL = {"neighbour": "neighbours", "fdb": "fdb entries"}
+#: A summary change lists its objects in text output when it stands for at most
+#: this many; beyond, only with `verbose` (the CLI's `-v`). JSON always lists them.
+LIST_AT_MOST = 20
 
 
 def _link(link: Link) -> str:
@@ -126,6 +133,65 @@ def sort_key(kind: str, key: Hashable) -> tuple[Any, ...]:
     return (kind, str(key))
 
 
+def _address(raw: bytes, family: int = socket.AF_INET) -> IPAddress:
+    """An address from its wire bytes; the empty destination of a default route by `family`."""
+    return ipaddress.ip_address(raw or bytes(16 if family == socket.AF_INET6 else 4))
+
+
+def _mac(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def _route_object(key: WireKey) -> dict[str, Any]:
+    # No ToS: the observer leaves routes with one alone, so every folded route has ToS 0.
+    family, table, dst, dst_len, metric = key
+    net = ipaddress.ip_network((_address(dst, family), dst_len), strict=False)
+    return {
+        "key": f"route {key_text('route', (table, net, metric))}",
+        "dst": str(net),
+        "table": table,
+        "metric": metric,
+    }
+
+
+def _neighbour_object(dev: str, entry: tuple[int, bytes, bytes]) -> dict[str, Any]:
+    family, dst, lladdr = entry
+    addr = _address(dst, family)
+    mac = _mac(lladdr) if lladdr else None
+    lladdr_text = f" lladdr {mac}" if mac else ""
+    return {
+        "key": f"neighbour {addr} dev {dev}{lladdr_text}",
+        "dev": dev,
+        "ip": str(addr),
+        "mac": mac,
+    }
+
+
+def _fdb_object(dev: str, entry: tuple[int, bytes, bytes]) -> dict[str, Any]:
+    _family, dst, lladdr = entry  # AF_BRIDGE: the remote's family is its length
+    addr, mac = _address(dst), _mac(lladdr)
+    return {"key": f"fdb {mac} dev {dev} dst {addr}", "dev": dev, "mac": mac, "dst": str(addr)}
+
+
+def summary_objects(c: Change) -> list[dict[str, Any]] | None:
+    """Each object a summary change stands for, by its kernel key, in key order.
+
+    Built only when asked (`-v`, JSON, or a summary of at most `LIST_AT_MOST`): a
+    removal of 5,000 peers must not pay for 15,000 strings it does not print. None
+    when the change carries no keys: what goes with a deleted link is counted by
+    the observer, not recorded (`ObservedState.vanishing`).
+    """
+    objects = c.before
+    if isinstance(objects, RouteSet):
+        return [_route_object(k) for k in sorted(objects.keys)]
+    if isinstance(objects, NexthopSet):
+        return [{"key": f"nexthop id {i}", "id": i} for i in sorted(objects.ids)]
+    if isinstance(objects, EntrySet):
+        make = _fdb_object if objects.kind == "fdb" else _neighbour_object
+        return [make(objects.dev, e) for e in sorted(objects.entries)]
+    return None
+
+
 def _field_value(obj: Any, name: str) -> str:
     if obj is None:
         return "(none)"
@@ -144,18 +210,19 @@ def _field_value(obj: Any, name: str) -> str:
 
 
 def change_line(c: Change) -> str:
+    """The change in one line; a summary's line gives its count, not its objects."""
     sign = _SIGN[str(c.op)]
+    if c.implied and c.summary:  # what goes with link `key` (counted, or a set of keys)
+        noun = _PLURAL.get(c.kind, f"{c.kind}s")
+        return f"{sign} {c.count:,} {noun} on {c.key} (go with their link)"
     if isinstance(c.before, RouteSet):  # the routes deleted before their nexthops
         n = len(c.before.nexthops)
-        return f"{sign} {c.count} routes through the {n} nexthops deleted (deleted first)"
+        return f"{sign} {c.count:,} routes through the {n:,} nexthops deleted (deleted first)"
     if isinstance(c.before, NexthopSet):  # the nexthops of a RouteSet, after its routes
-        return f"{sign} {c.count} nexthops (their routes deleted first)"
+        return f"{sign} {c.count:,} nexthops (their routes deleted first)"
     if isinstance(c.before, EntrySet):  # the entries of peers that left
         noun = _PLURAL[c.kind]
-        return f"{sign} {c.count} {noun} on {c.key} (no longer desired)"
-    if c.implied and c.before is None and c.after is None:  # a summary of what a link takes
-        noun = _PLURAL.get(c.kind, f"{c.kind}s")
-        return f"{sign} {c.count} {noun} on {c.key} (go with their link)"
+        return f"{sign} {c.count:,} {noun} on {c.key} (no longer desired)"
     implied = " (goes with its link or nexthop)" if c.implied else ""
     if (
         str(c.op) == "change"
@@ -167,14 +234,22 @@ def change_line(c: Change) -> str:
         )
         return f"{sign} {text(c.kind, c.after)}  [{diffs}]"
     obj = c.after if c.after is not None else c.before
-    line = f"{sign} {text(c.kind, obj, c.nhid)}{implied}"
+    what = f"{c.kind} {key_text(c.kind, c.key)}" if obj is None else text(c.kind, obj, c.nhid)
+    line = f"{sign} {what}{implied}"
     if str(c.op) == "change" and c.before is not None and c.kind == "route":
         line += f"  [was: {text(c.kind, c.before)}]"
     return line
 
 
-def change_lines(c: Change) -> list[str]:
-    """The change's line, plus content lines for files and nft tables."""
+def change_lines(c: Change, *, verbose: bool = False) -> list[str]:
+    """The change's line, plus content lines for files and nft tables.
+
+    A summary also lists its objects by key, one indented line each, when
+    `verbose` or when it stands for at most `LIST_AT_MOST`; otherwise its line
+    says that `-v` lists them. Verbosity never shows more of a file.
+    """
+    if _folds(c):
+        return _summary_lines(c, verbose=verbose)
     out = [change_line(c)]
     if (
         c.kind == "file"
@@ -194,6 +269,28 @@ def change_lines(c: Change) -> list[str]:
     if c.kind == "nft" and isinstance(c.after, NftTable):
         out.extend(f"    {line}" for line in c.after.text.splitlines())
     return out
+
+
+def _folds(c: Change) -> bool:
+    """Stands for objects it does not name: a set of keys, or a count of what goes
+    with a link (not a file that vanished before its delete, whose change is as bare)."""
+    return isinstance(c.before, RouteSet | NexthopSet | EntrySet) or (
+        c.implied and c.before is None and c.after is None
+    )
+
+
+def _summary_lines(c: Change, *, verbose: bool) -> list[str]:
+    line = change_line(c)
+    keyed = isinstance(c.before, RouteSet | NexthopSet | EntrySet)
+    if not verbose and c.count > LIST_AT_MOST:
+        return [f"{line} (-v lists each)" if keyed else line]
+    objects = summary_objects(c)
+    if objects is None:
+        if verbose:
+            return [line, "    (not listed: the observer counts these, it keeps no keys)"]
+        return [line]
+    sign = _SIGN[str(c.op)]
+    return [line, *(f"    {sign} {o['key']}" for o in objects)]
 
 
 def _json_value(obj: Any) -> Any:
@@ -254,7 +351,9 @@ def _json_value(obj: Any) -> Any:
     return str(obj)
 
 
-def change_json(c: Change) -> dict[str, Any]:
+def change_json(c: Change, *, objects: bool = False) -> dict[str, Any]:
+    """The change as plain JSON; with `objects`, a summary lists its objects by key
+    under "objects" (null when only counted), as `summary_objects` gives them."""
     out: dict[str, Any] = {
         "op": str(c.op),
         "kind": c.kind,
@@ -271,4 +370,6 @@ def change_json(c: Change) -> dict[str, Any]:
         out["implied"] = True
     if c.summary:
         out["count"] = c.count
+        if objects and _folds(c):
+            out["objects"] = summary_objects(c)
     return out
