@@ -8,7 +8,6 @@ needs them: `netwright validate` never pays for the engine or the operator.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import json
@@ -23,6 +22,7 @@ from netwright.lab.commands import add_parser as add_lab_parser
 from netwright.locking import DEFAULT_WAIT
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Sequence
 
     from netwright.engine import Progress
