@@ -4,10 +4,18 @@ Overlapping pools, references between kinds, address families, duplicate names
 and addresses, capacity, and the consistency of existing IPBlocks. Each check
 appends `Issue`s and returns nothing; all checks always run, so a user sees
 every problem at once. All of them are linear or n·log n in the cluster size.
+
+"Valid" means "safe to apply": the checks also refuse specs that would break
+a node rather than merely fail, namely pools that hold a node's own address or
+the kernel's special ranges, device names the kernel refuses or already uses,
+a conflist name that is not a plain file name, and the rest of that class
+(`check_unsafe_*`). The device-name rules live here, and `render` reuses them.
 """
 
 from __future__ import annotations
 
+import bisect
+import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,7 +26,7 @@ from netwright.validate.loading import IPBLOCKS_FILE
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from netwright._types import IPNetwork
+    from netwright._types import IPAddress, IPNetwork
     from netwright.errors import Issue
     from netwright.model.spec import IPPool, Node
     from netwright.validate.loading import Document
@@ -332,6 +340,293 @@ def selected_nodes(cluster: ClusterSpec) -> dict[str, list[Node]]:
     }
 
 
+# -- what would break a node ------------------------------------------------------
+
+#: Ranges no pod pool may touch, with what each is to the kernel. A pool that
+#: overlaps one would put that range on a bridge or VTEP and route it into pods.
+#: Left out on purpose: 240.0.0.0/4 (Linux routes it as unicast since 2.6.25)
+#: and the rest of 0.0.0.0/8 (unicast since Linux 5.3); the private, shared and
+#: documentation ranges are ordinary unicast to a node.
+_SPECIAL_RANGES: tuple[tuple[IPNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(net), what)
+    for net, what in (
+        ("0.0.0.0/32", "the unspecified address"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("224.0.0.0/4", "multicast"),
+        ("255.255.255.255/32", "the limited broadcast address"),
+        ("::/128", "the unspecified address"),
+        ("::1/128", "loopback"),
+        ("::ffff:0:0/96", "IPv4-mapped"),
+        ("fe80::/10", "link-local"),
+        ("ff00::/8", "multicast"),
+    )
+)
+_SPECIAL_LIST = {
+    4: "0.0.0.0, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4 and 255.255.255.255",
+    6: "::, ::1, ::ffff:0:0/96, fe80::/10 and ff00::/8",
+}
+_PRIVATE_EXAMPLE = {4: "10.244.0.0/16", 6: "fd00:10:244::/56"}
+#: The range a BGP peer address must not be in (a loopback peer is a local speaker).
+_PEER_UNFIT = frozenset(
+    {"the unspecified address", "link-local", "multicast", "the limited broadcast address"}
+)
+
+#: Linux's IFNAMSIZ (16) less its terminating NUL.
+IFNAME_MAX_BYTES = 15
+#: Prefixes of the tunnel devices netwright derives (`render`: `nwvx.<vni>`,
+#: `nwip.<hash>`, `nwwg.<hash>`); no spec may name another device so.
+TUNNEL_PREFIXES = ("nwvx.", "nwip.", "nwwg.")
+#: Devices the kernel creates by itself: `lo` in every namespace, and the
+#: fallback device each tunnel module registers when it loads. A bridge holding
+#: one of these names makes that module fail to load.
+_KERNEL_DEVICES: Mapping[str, str] = {
+    "lo": "loopback device",
+    "tunl0": "ipip fallback device",
+    "sit0": "sit fallback device",
+    "ip6tnl0": "ip6_tunnel fallback device",
+    "gre0": "gre fallback device",
+    "gretap0": "gre fallback device",
+    "erspan0": "gre fallback device",
+    "ip6gre0": "ip6_gre fallback device",
+    "ip_vti0": "vti fallback device",
+    "ip6_vti0": "vti6 fallback device",
+}
+#: Names a device cannot take because sysctl already has a directory of that name
+#: (`net.ipv4.conf.all`, `net.ipv6.conf.default`, ...): registering it fails.
+_SYSCTL_NAMES = frozenset({"all", "default"})
+#: UDP ports a node's own services bind. A VTEP listening there takes the port
+#: from them (or fails to come up): a DHCP client that cannot bind loses the
+#: node's lease. BIRD's BGP is TCP 179, which a VXLAN (UDP) socket never meets.
+_NODE_UDP_PORTS: Mapping[int, str] = {
+    53: "DNS",
+    67: "DHCP",
+    68: "DHCP",
+    123: "NTP",
+    546: "DHCPv6",
+    547: "DHCPv6",
+}
+#: The smallest MTU on which Linux keeps IPv6 (RFC 8200): below it the kernel
+#: drops the link's IPv6 addresses, the bridge's gateway among them.
+IPV6_MIN_MTU = 1280
+
+
+def interface_name_problem(name: str) -> str | None:
+    """What the kernel (`dev_valid_name`, net/core/dev.c) refuses in a device name, or None.
+
+    Also `%`, which `dev_alloc_name` expands as a number template, and `all` /
+    `default`, which collide with sysctl's per-device directories.
+    """
+    size = len(name.encode())
+    if size == 0:
+        return "is empty"
+    if size > IFNAME_MAX_BYTES:
+        return f"is {size} bytes long"
+    if name in (".", ".."):
+        return "is a path component"
+    bad = sorted({c for c in name if c in "/:%" or c.isspace()})
+    if bad:
+        return "contains " + ", ".join(repr(c) for c in bad)
+    if name in _SYSCTL_NAMES:
+        return f"is the name of sysctl's net.ipv4.conf.{name} directory"
+    return None
+
+
+def interface_name_rule() -> str:
+    """What a device name may be, for messages."""
+    return (
+        f"a device name is 1 to {IFNAME_MAX_BYTES} bytes without '/', ':', '%' or whitespace, "
+        "and not '.', '..', 'all' or 'default'"
+    )
+
+
+def reserved_device(name: str) -> str | None:
+    """Whose device `name` already is (the kernel's or netwright's own), or None."""
+    kernel = _KERNEL_DEVICES.get(name)
+    if kernel is not None:
+        return f"the kernel's {kernel}"
+    if name.startswith(TUNNEL_PREFIXES):
+        return (
+            "in netwright's tunnel device names ("
+            + ", ".join(p + "*" for p in TUNNEL_PREFIXES)
+            + ")"
+        )
+    return None
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why `name` is not a plain file name inside its directory, or None."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        return f"{name!r} is not a plain file name: it would land outside the node's directory"
+    return None
+
+
+def _special_range(net: IPNetwork) -> tuple[IPNetwork, str] | None:
+    for special, what in _SPECIAL_RANGES:
+        if special.version == net.version and net.overlaps(special):
+            return special, what
+    return None
+
+
+def check_unsafe_pools(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
+    """Pools over the kernel's special ranges, or holding a node's own address.
+
+    Node addresses are sorted once per family and each pool bisects its span,
+    so the cost is n·log n in the nodes plus the addresses that pools hold,
+    never pools x nodes.
+    """
+    by_family: dict[int, list[tuple[int, str, IPAddress]]] = defaultdict(list)
+    for node in cluster.nodes:
+        for address in node.addresses:
+            by_family[address.version].append((int(address), node.name, address))
+    for addresses in by_family.values():
+        addresses.sort()
+    for pool in cluster.pools:
+        cidr = pool.cidr
+        if cidr.prefixlen == 0:
+            issues.append(
+                at.issue(
+                    "IPPool",
+                    pool.name,
+                    "spec.cidr",
+                    f"{cidr} is the whole IPv{cidr.version} address space, which would route "
+                    "every destination into pods; use a private range such as "
+                    f"{_PRIVATE_EXAMPLE[cidr.version]}",
+                )
+            )
+            continue
+        special = _special_range(cidr)
+        if special is not None:
+            issues.append(
+                at.issue(
+                    "IPPool",
+                    pool.name,
+                    "spec.cidr",
+                    f"{cidr} overlaps {special[0]} ({special[1]}); pod addresses must be "
+                    f"unicast addresses clear of {_SPECIAL_LIST[cidr.version]}",
+                )
+            )
+        addresses = by_family.get(cidr.version, [])
+        lo = bisect.bisect_left(addresses, (int(cidr.network_address),))
+        hi = bisect.bisect_right(addresses, (int(cidr.broadcast_address) + 1,))
+        held = [
+            (name, address)
+            for _, name, address in addresses[lo:hi]
+            if not any(address in r for r in pool.reserved)
+        ]
+        if held:
+            first, address = held[0]
+            more = f" (and {len(held) - 1} more nodes' addresses)" if len(held) > 1 else ""
+            issues.append(
+                at.issue(
+                    "IPPool",
+                    pool.name,
+                    "spec.cidr",
+                    f"{cidr} contains Node/{first}'s address {address}{more}, which would "
+                    "route the node's own underlay into pods; choose a cidr clear of every "
+                    "node address, or list those addresses in spec.reserved",
+                )
+            )
+
+
+def check_unsafe_networks(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
+    """Bridge names the kernel refuses or already uses, conflist names, IPv6 MTUs."""
+    pools = {p.name: p for p in cluster.pools}
+    for net in cluster.networks:
+        name = net.bridge_name
+        if name is not None:
+            problem = interface_name_problem(name)
+            owner = reserved_device(name)
+            if problem is not None:
+                issues.append(
+                    at.issue(
+                        "Network",
+                        net.name,
+                        "spec.bridge.name",
+                        f"{name!r} {problem}, which the kernel refuses; {interface_name_rule()}",
+                    )
+                )
+            elif owner is not None:
+                issues.append(
+                    at.issue(
+                        "Network",
+                        net.name,
+                        "spec.bridge.name",
+                        f"{name} is {owner}; name the bridge something else, such as cni0",
+                    )
+                )
+        problem = file_name_problem(net.conflist_name)
+        if problem is not None:
+            issues.append(at.issue("Network", net.name, "metadata.name", problem))
+        if net.mtu is not None and net.mtu < IPV6_MIN_MTU:
+            v6 = next((p for p in net.ip_pools if p in pools and pools[p].version == 6), None)
+            if v6 is not None:
+                issues.append(
+                    at.issue(
+                        "Network",
+                        net.name,
+                        "spec.mtu",
+                        f"{net.mtu} is below {IPV6_MIN_MTU}, the IPv6 minimum, and IPPool/{v6} "
+                        "is IPv6: the kernel drops IPv6 from such a link, gateway included; "
+                        f"use {IPV6_MIN_MTU} or more, or auto",
+                    )
+                )
+
+
+def check_unsafe_backends(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
+    """VXLAN ports that a node's own UDP services bind."""
+    for backend in cluster.backends:
+        if backend.vxlan is None:
+            continue
+        port = backend.vxlan.port
+        service = _NODE_UDP_PORTS.get(port)
+        if service is not None:
+            issues.append(
+                at.issue(
+                    "Backend",
+                    backend.name,
+                    "spec.vxlan.port",
+                    f"UDP port {port} is the node's own {service} port: the VTEP's socket "
+                    "would take it from the node's service, or fail to come up; "
+                    "use 8472 (the default) or 4789",
+                )
+            )
+
+
+def check_unsafe_peers(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
+    """BGP peer addresses BIRD cannot use, or that are a cluster node's own."""
+    if all(p.peer_ip is None for p in cluster.peers):
+        return
+    owners = {a: n.name for n in cluster.nodes for a in n.addresses}
+    for peer in cluster.peers:
+        ip = peer.peer_ip
+        if ip is None:
+            continue
+        special = _special_range(ipaddress.ip_network(ip))
+        node = owners.get(ip)
+        if special is not None and special[1] in _PEER_UNFIT:
+            issues.append(
+                at.issue(
+                    "BGPPeer",
+                    peer.name,
+                    "spec.peerIP",
+                    f"{ip} is in {special[0]} ({special[1]}), where BIRD cannot open a "
+                    "session; a peer needs a unicast address",
+                )
+            )
+        elif node is not None:
+            issues.append(
+                at.issue(
+                    "BGPPeer",
+                    peer.name,
+                    "spec.peerIP",
+                    f"{ip} is Node/{node}'s address: that node would peer with itself and "
+                    "the others would hold two sessions to one neighbour; select cluster "
+                    "nodes with spec.peerSelector instead",
+                )
+            )
+
+
 def check_cluster(cluster: ClusterSpec, at: Located) -> list[Issue]:
     """Every cross-object problem of a cluster whose documents each passed their schema."""
     issues: list[Issue] = []
@@ -343,4 +638,8 @@ def check_cluster(cluster: ClusterSpec, at: Located) -> list[Issue]:
     check_networks(cluster, at, issues)
     check_peers(cluster, at, issues)
     check_blocks(cluster, at, issues)
+    check_unsafe_pools(cluster, at, issues)
+    check_unsafe_networks(cluster, at, issues)
+    check_unsafe_backends(cluster, at, issues)
+    check_unsafe_peers(cluster, at, issues)
     return issues
