@@ -2,19 +2,26 @@
 
 One test per class of danger, each starting from the valid three-node spec of
 `test_validate_rejects`, changing one thing, and asserting exit code 2 and the
-exact problem line (file:line, Kind/name, field, message). One more checks
-that the names netwright derives stay inside what it reserves.
+exact problem line (file:line, Kind/name, field, message). The last tests check
+the defensive refusals where render and plan make device names and file paths,
+for specs that reach them without passing `validate`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
+from test_plan_node import VXLAN, spec_and_blocks
 from test_validate_rejects import BGP, NETWORK, NODES, run, write
 
+from netwright.errors import ValidationError
+from netwright.model.config import NodeFacts
 from netwright.model.spec import Backend, BackendType
+from netwright.plan import plan_node
+from netwright.render import peers_of, render_node, under
 from netwright.render.rendering import _tunnel_name
 from netwright.validate.checks import TUNNEL_PREFIXES
 
@@ -274,6 +281,62 @@ def test_a_network_name_that_climbs_out_of_the_root_is_refused(
             "ending with a letter or digit)"
         )
     ]
+
+
+def test_plan_refuses_a_conflist_path_outside_the_root() -> None:
+    """A Network that reached plan without validate cannot write outside `--root`."""
+    spec, blocks = spec_and_blocks(VXLAN)
+    evil = dataclasses.replace(spec.networks[0], name="../../../etc/cron.d/x")
+    spec = dataclasses.replace(spec, networks=(evil,))
+    facts = NodeFacts(root="/srv/nodes/n1")
+    config = render_node(spec, "n1", blocks, facts)
+    with pytest.raises(ValidationError) as caught:
+        plan_node(config, peers_of(spec, blocks, "n1"), facts)
+    assert str(caught.value) == (
+        "Network/../../../etc/cron.d/x: metadata.name: '10-../../../etc/cron.d/x.conflist' is "
+        "not a plain file name: it would land outside the node's directory"
+    )
+
+
+def test_paths_below_the_root_never_climb_out() -> None:
+    assert under("/srv/n1", "etc/cni/net.d/10-podnet.conflist") == (
+        "/srv/n1/etc/cni/net.d/10-podnet.conflist"
+    )
+    with pytest.raises(ValidationError, match=r"would land outside the node's root /srv/n1$"):
+        under("/srv/n1", "etc/cni/net.d/../../../x")
+
+
+@pytest.mark.parametrize(
+    ("bridge", "underlay", "message"),
+    [
+        (
+            "eth0",
+            "eth0",
+            "eth0 is the node's underlay device, which holds its address; name the bridge something else, such as cni0",
+        ),
+        (
+            "lo",
+            "eth0",
+            "lo is the kernel's loopback device; name the bridge something else, such as cni0",
+        ),
+        ("a/b", "eth0", f"'a/b' contains '/', which the kernel refuses; {RULE}"),
+        (
+            "br-0123456789abc",
+            "eth0",
+            f"'br-0123456789abc' is 16 bytes long, which the kernel refuses; {RULE}",
+        ),
+    ],
+)
+def test_render_refuses_a_bridge_name_that_breaks_the_node(
+    bridge: str, underlay: str, message: str
+) -> None:
+    """The underlay is known only on the node; the rest is render's second line of defence."""
+    spec, blocks = spec_and_blocks(VXLAN)
+    network = dataclasses.replace(spec.networks[0], bridge_name=bridge)
+    spec = dataclasses.replace(spec, networks=(network,))
+    with pytest.raises(ValidationError) as caught:
+        render_node(spec, "n1", blocks, NodeFacts(underlay_dev=underlay))
+    assert str(caught.value) == f"Network/podnet: spec.bridge.name: {message}"
 
 
 V6_NETWORK = NETWORK.replace("cidr: 10.244.0.0/16", "cidr: fd00:10:244::/56").replace(

@@ -34,6 +34,7 @@ from netwright.model.state import (
     vtep_mac,
 )
 from netwright.render.rendering import BIRD_CONFIG, BIRD_SOCKET, CNI_DIR, under
+from netwright.validate.checks import file_name_problem
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -225,6 +226,14 @@ def nat_table(nat: NatOutgoing) -> NftTable:
 
 
 def _files(config: NodeConfig, facts: NodeFacts) -> tuple[File, ...]:
+    for c in config.conflists:
+        # validate refuses a Network name that is no plain file name; checked again here,
+        # where the path is made, so that no conflist can land outside the node's root
+        problem = file_name_problem(c.file)
+        if problem is not None:
+            raise ValidationError(
+                [Issue(kind="Network", name=c.network, path="metadata.name", message=problem)]
+            )
     files = [
         File(
             path=under(facts.root, f"{CNI_DIR}/{c.file}"),

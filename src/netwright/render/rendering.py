@@ -38,6 +38,11 @@ from netwright.model.config import (
 )
 from netwright.model.spec import BackendType, NetworkType, VxlanSettings
 from netwright.model.state import interface, vtep_mac
+from netwright.validate.checks import (
+    interface_name_problem,
+    interface_name_rule,
+    reserved_device,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -98,7 +103,15 @@ def overhead(backend: BackendType, underlay_version: int) -> int:
 
 
 def under(root: str, relative: str) -> str:
-    """`relative` below the node's root (`--root`); `/` keeps the system paths."""
+    """`relative` below the node's root (`--root`); `/` keeps the system paths.
+
+    A `..` component would climb out of the root: `validate` refuses every spec
+    value that could produce one, and this refuses it again where paths are made.
+    """
+    if ".." in relative.split("/"):
+        raise ValidationError(
+            [Issue(message=f"{relative} would land outside the node's root {root}")]
+        )
     return root.rstrip("/") + "/" + relative.lstrip("/")
 
 
@@ -477,6 +490,7 @@ def _networks(
         main: dict[str, Any]
         if is_bridge:
             bridge_name = network.bridge_name or "cni0"
+            _check_bridge_name(network, bridge_name, facts)
             main = {
                 "type": "bridge",
                 "bridge": bridge_name,
@@ -518,6 +532,39 @@ def _networks(
     bridges.sort(key=lambda b: b.name)
     conflists.sort(key=lambda c: c.file)
     return tuple(bridges), tuple(conflists)
+
+
+def _check_bridge_name(network: Network, name: str, facts: NodeFacts) -> None:
+    """Refuse a bridge name the kernel rejects or that is a device it, the node or netwright owns.
+
+    `validate` refuses all of these but the underlay, which only a live node
+    (or `render --underlay`) tells; this is the last stop before a device is made.
+    """
+    problem = interface_name_problem(name)
+    owner = reserved_device(name)
+    if problem is not None:
+        message = f"{name!r} {problem}, which the kernel refuses; {interface_name_rule()}"
+    elif owner is not None:
+        message = f"{name} is {owner}; name the bridge something else, such as cni0"
+    elif name == facts.underlay_dev:
+        message = (
+            f"{name} is the node's underlay device, which holds its address; "
+            "name the bridge something else, such as cni0"
+        )
+    else:
+        return
+    raise ValidationError(
+        [
+            Issue(
+                file=network.source.file if network.source.line else "",
+                line=network.source.line,
+                kind="Network",
+                name=network.name,
+                path="spec.bridge.name",
+                message=message,
+            )
+        ]
+    )
 
 
 def _nat(ix: ClusterIndex, own: Sequence[IPBlock]) -> NatOutgoing | None:
