@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from netwright.cli import ipblocks_yaml
+from netwright.documents import ipblocks_yaml
 from netwright.ipam import allocate
 from netwright.model.config import NodeFacts
 from netwright.pipeline import Pipeline
