@@ -1,5 +1,7 @@
 # Copyright: netwright contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# (GPLv3, unlike the rest of netwright: it subclasses ansible-core's local connection.)
 """Run a host's tasks inside a named network namespace on the control machine.
 
 Why it exists: a namespace is a real kernel network stack without a VM, so playbooks,
@@ -26,7 +28,7 @@ description:
     namespace host its own C(netwright_root), so that their files do not collide.
   - Needs root (or C(CAP_SYS_ADMIN)) on the control machine, and C(ip) from iproute2.
 author:
-  - netwright maintainers
+  - netwright maintainers (@netwright)
 extends_documentation_fragment:
   - connection_pipelining
 options:

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: netwright contributors
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ description:
   - An invalid spec fails the task with exactly the lines C(netwright validate) prints, one per
     problem, and writes nothing.
 author:
-  - netwright maintainers
+  - netwright maintainers (@netwright)
 requirements:
   - netwright (the Python package) where the module runs
 extends_documentation_fragment:
@@ -32,7 +33,9 @@ attributes:
     support: full
     description: The old and the new text of C(ipblocks.yaml).
   platform:
+    support: full
     platforms: posix
+    description: Any POSIX control node with the netwright package; reads and writes files only.
 seealso:
   - module: netwright.fabric.node
 """

@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: netwright contributors
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ description:
   - Run M(netwright.fabric.allocate) once first, so that the spec directory carries every node's
     blocks.
 author:
-  - netwright maintainers
+  - netwright maintainers (@netwright)
 requirements:
   - netwright (the Python package, with pyroute2) on the managed node
   - root on the managed node
@@ -35,7 +36,9 @@ attributes:
     support: full
     description: The diff is the plan, the lines C(netwright plan -v) prints.
   platform:
+    support: full
     platforms: linux
+    description: Linux only (netlink, network namespaces, nftables).
 notes:
   - Failures carry RV(error), one of C(invalid), C(wrong_target), C(lock_busy), C(kernel),
     C(failed) (some changes failed, listed in RV(applied)), C(netwright), C(argument),

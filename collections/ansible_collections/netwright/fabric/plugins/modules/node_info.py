@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright: netwright contributors
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ description:
     the blocks allocated to it. Never changes anything, and takes no lock.
   - Conflicts (foreign objects in netwright's way) are reported, not failed on.
 author:
-  - netwright maintainers
+  - netwright maintainers (@netwright)
 requirements:
   - netwright (the Python package, with pyroute2) on the managed node
 extends_documentation_fragment:
@@ -26,8 +27,11 @@ attributes:
     description: Reads only, in check mode or not.
   diff_mode:
     support: none
+    description: Changes nothing, so there is no diff; RV(plan) shows the drift.
   platform:
+    support: full
     platforms: linux
+    description: Linux only (netlink, network namespaces, nftables).
 seealso:
   - module: netwright.fabric.node
 """
