@@ -391,10 +391,13 @@ def test_foreign_file_is_a_conflict_unless_identical() -> None:
         digest=host.content_digest(f),
         text="a\n",
     )
-    assert diff(
-        NodeState(node="n", files=(f,)),
-        on_host({f.path: identical}),
-    ).empty
+    adopted = diff(NodeState(node="n", files=(f,)), on_host({f.path: identical}))
+    assert not adopted.conflicts
+    # Exactly what netwright writes: adopted (recorded as netwright's, nothing written).
+    assert [(c.kind, str(c.op), c.key, c.fields) for c in adopted.changes] == [
+        ("file", "change", f.path, ())
+    ]
+    assert diff(NodeState(node="n", files=(f,)), on_host({f.path: identical}, owned=True)).empty
 
 
 def test_owned_file_not_desired_is_deleted() -> None:

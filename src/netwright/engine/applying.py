@@ -36,18 +36,30 @@ The hard cases:
   They are reported done only if that link or nexthop delete succeeded. What goes
   with a deleted link comes as one summary per kind (`Change.count`).
 - BIRD is reloaded only after its config file was written successfully.
+- A crash (SIGKILL) at any point leaves everything netwright made recognisably
+  netwright's, through its state file (`host.State`), each record durable before
+  what it records: a file is recorded before it is written and dropped only after it
+  is removed; a link is recorded as being created before its create and dropped
+  once its alias is set (the kernel drops IFLA_IFALIAS from a create, so the alias
+  takes a second request); a BIRD config is recorded as pending before it is
+  written and dropped only after BIRD reloaded it, so that a reload that failed or
+  never happened is tried again by the next run. Routes and nexthops carry protocol
+  211 in their create, the nft table its marker comment: nothing to record.
+  One state write before the files (all of them), one per link created, one at
+  the end; none in a run that changes neither files, links nor BIRD.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import errno
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from netwright.engine import _render
 from netwright.errors import KernelError, UnsupportedKernelError
-from netwright.kernel import host, open_session
+from netwright.kernel import _crash, host, open_session
 from netwright.kernel.records import (
     EntrySet,
     NetlinkRequestError,
@@ -133,6 +145,11 @@ class _Applier:
         self.files_written: set[str] = set()
         self.files_removed: set[str] = set()
         self.notes: list[str] = list(delta.notes)
+        #: netwright's state file as this run last wrote it (read when first needed).
+        self.state: host.State | None = None
+        self.recorded_ahead = False
+        self.links_settled: set[str] = set()  # created and marked, or never created
+        self.bird_loaded: set[str] = set()
 
     def fail(self, change: Change, error: str) -> None:
         self.failed.append((change, error))
@@ -179,7 +196,7 @@ class _Applier:
                 else:
                     self.done.append(c)
             i += 1
-        self.finish_files()
+        self.finish_state()
         for c in self.implied:
             dev = _dev(c)
             if (dev is not None and dev in self.failed_links) or (
@@ -202,16 +219,26 @@ class _Applier:
         op = str(c.op)
         if c.kind == "link":
             if op == "add":
-                self.s.create_link(c.after, alias=LINK_ALIAS)
+                self.record(links={**self.loaded().links, c.after.name: c.after.kind})
+                _crash.point("link-recorded")
+                try:
+                    self.s.create_link(c.after, alias=LINK_ALIAS)
+                finally:  # made and marked, or (failed) deleted again or never made
+                    self.links_settled.add(c.after.name)
             elif op == "delete":
                 self.s.delete_link(str(c.key))
+                self.links_settled.add(str(c.key))
             else:
                 self.s.set_link(
                     c.after.name,
                     mtu=c.after.mtu if "mtu" in c.fields else None,
                     mac=c.after.mac if "mac" in c.fields else None,
                     up=c.after.up if "up" in c.fields else None,
+                    # Always: marks a link an interrupted run left without it (a
+                    # change with no other field), and is a no-op on any other.
+                    alias=LINK_ALIAS,
                 )
+                self.links_settled.add(c.after.name)
         elif c.kind == "address":
             if op == "add":
                 try:
@@ -235,25 +262,73 @@ class _Applier:
             if op == "delete":
                 host.remove_file(str(c.key))
                 self.files_removed.add(str(c.key))
+                _crash.point("file-removed")
             else:
                 f: File = c.after
-                host.write_file(f, group=f.group or "root")
+                self.record_ahead()
+                if op == "add" or c.fields:  # none: adopted as it is, recording is all
+                    host.write_file(f, group=f.group or "root")
                 self.files_written.add(f.path)
+                _crash.point("file-written")
         elif c.kind == "bird":
             if c.after.config in self.failed_files:
                 raise KernelError(
                     f"bird {c.after.socket}: not reloaded, writing {c.after.config} failed"
                 )
+            self.record_ahead()
             host.bird_configure(c.after.socket, c.after.config)
+            self.bird_loaded.add(c.after.config)
+            _crash.point("bird-loaded")
         else:
             raise KernelError(f"{c.kind}: unknown kind of change")
 
-    def finish_files(self) -> None:
-        if not self.files_written and not self.files_removed:
+    # ------------------------------------------------------------ the state file
+
+    def loaded(self) -> host.State:
+        if self.state is None:
+            self.state = host.load_state(self.s.target.root)
+        return self.state
+
+    def record(self, **changes: Any) -> None:
+        """Write netwright's state file with `changes`, durably, before what it records."""
+        new = dataclasses.replace(self.loaded(), **changes)
+        if new != self.state:
+            host.write_state(self.s.target.root, new)
+            self.state = new
+
+    def record_ahead(self) -> None:
+        """Before the first file is written: every file this run writes is recorded
+        as netwright's, and the BIRD config it reloads as pending (one write)."""
+        if self.recorded_ahead:
             return
-        root = self.s.target.root
-        owned = (host.owned_files(root) | self.files_written) - self.files_removed
-        host.write_owned_files(root, owned)
+        files = {
+            c.after.path
+            for c in self.delta.changes
+            if c.kind == "file" and str(c.op) != "delete" and isinstance(c.after, File)
+        }
+        configs = {c.after.config for c in self.delta.changes if c.kind == "bird"}
+        state = self.loaded()
+        self.record(files=state.files | files, bird=state.bird | configs)
+        self.recorded_ahead = True
+        _crash.point("files-recorded")
+
+    def finish_state(self) -> None:
+        """After the run: drop what was removed, created and marked, or reloaded."""
+        if self.state is None and not self.files_removed and not self.delta.settled_links:
+            return  # nothing recorded ahead, removed or settled: no read, no write
+        state = self.loaded()
+        # A file this run meant to add but could not write is not netwright's.
+        unwritten = {p for p in self.failed_files - self.files_written if not os.path.lexists(p)}
+        gone = self.files_removed | unwritten
+        self.record(
+            files=(state.files | self.files_written) - gone,
+            links={
+                k: v
+                for k, v in state.links.items()
+                if k not in self.links_settled and k not in self.delta.settled_links
+            },
+            bird=state.bird - self.bird_loaded - self.files_removed,
+        )
 
     # ------------------------------------------------------------ in bulk
 

@@ -161,6 +161,10 @@ class Delta:
     changes: tuple[Change, ...] = ()
     conflicts: tuple[Conflict, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Links netwright's state file lists as being created that need that record no
+    #: more (found marked, absent, or not as recorded): apply drops them from it.
+    #: Bookkeeping, not a change: it leaves `empty` alone.
+    settled_links: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -204,18 +208,28 @@ class Delta:
 class Ownership:
     """What netwright may change or delete on a node (`DESIGN.md`, Ownership on the host).
 
-    Routes and nexthop objects of its protocol; links carrying its alias;
-    neighbour and fdb entries on its VTEPs; its own nft table; the files its
-    state file lists. Everything else is read-only.
+    Routes and nexthop objects of its protocol; links carrying its alias, and
+    links without any alias that its state file lists as being created, by name and
+    kind (`links`: a run killed between a link's create and its alias left them so,
+    `host.State`); neighbour and fdb entries on its VTEPs; its own nft table; the
+    files its state file lists. Everything else is read-only.
     """
 
     protocol: int = RT_PROTO_NETWRIGHT
     alias: str = LINK_ALIAS
     nft_table: tuple[str, str] = (NFT_FAMILY, NFT_TABLE)
     files: frozenset[str] = frozenset()
+    #: Links being created, name -> kind, from netwright's state file.
+    links: Mapping[str, str] = field(default_factory=dict)
 
     def link(self, rec: LinkRecord) -> bool:
-        return rec.alias == self.alias
+        if rec.alias == self.alias:
+            return True
+        return not rec.alias and self.links.get(rec.link.name) == rec.link.kind
+
+    def unmarked(self, rec: LinkRecord) -> bool:
+        """netwright's link still without its alias (the diff gives it one)."""
+        return rec.alias != self.alias and self.link(rec)
 
     def vtep(self, rec: LinkRecord) -> bool:
         return self.link(rec) and rec.link.kind == "vxlan"
@@ -359,7 +373,7 @@ def diff(
     desired: NodeState, observed: ObservedState, *, ownership: Ownership | None = None
 ) -> Delta:
     """The changes that turn `observed` into `desired`, touching only what netwright owns."""
-    own = ownership or Ownership(files=observed.owned_files)
+    own = ownership or Ownership(files=observed.owned_files, links=observed.pending_links)
     synced = (
         observed.synced_routes
         or observed.synced_neighbours
@@ -393,6 +407,15 @@ def diff(
             gone.add(link.name)
             plan.delete("link", link.key, rec.link, fields=("kind", "vxlan"))
             plan.add("link", link.key, link)
+        elif own.unmarked(rec):
+            # Created by a run killed before it set the alias: every link change sets
+            # the alias, so this one may have no other field.
+            fields = _link_fields(link, rec.link)
+            plan.change("link", link.key, rec.link, link, fields=fields)
+            plan.notes.append(
+                f"link {link.name}: created by an interrupted run, without netwright's alias;"
+                " the alias is set now"
+            )
         elif fields := _link_fields(link, rec.link):
             plan.change("link", link.key, rec.link, link, fields=fields)
     for name, rec in sorted(links.items()):
@@ -544,10 +567,25 @@ def diff(
 
     # --- files, then BIRD
     changed_files = _diff_files(desired, observed, own, plan)
-    if desired.bird is not None and desired.bird.config in changed_files:
-        plan.change("bird", desired.bird.socket, None, desired.bird, fields=("config",))
+    bird = desired.bird
+    if bird is not None and bird.config in changed_files:
+        plan.change("bird", bird.socket, None, bird, fields=("config",))
+    elif bird is not None and bird.config in observed.bird_pending:
+        # Written by an earlier run, never loaded (BIRD down, or that run killed).
+        plan.change("bird", bird.socket, None, bird, fields=("config",))
+        plan.notes.append(f"bird {bird.socket}: reload of {bird.config} still pending")
 
-    return Delta(changes=plan.ordered(), conflicts=tuple(plan.conflicts), notes=tuple(plan.notes))
+    settled = frozenset(
+        name
+        for name in observed.pending_links
+        if (rec := links.get(name)) is None or not own.unmarked(rec)
+    )
+    return Delta(
+        changes=plan.ordered(),
+        conflicts=tuple(plan.conflicts),
+        notes=tuple(plan.notes),
+        settled_links=settled,
+    )
 
 
 def _diff_routes(
@@ -703,6 +741,12 @@ def _diff_files(
             if differs
         )
         if not fields:
+            if not own.file(f.path):
+                # Exactly what netwright would write (written before netwright recorded
+                # its files ahead, or a copy put in place by hand): adopted, that is
+                # recorded as netwright's; a change without fields, which writes nothing.
+                plan.change("file", f.path, rec, target)
+                plan.notes.append(f"file {f.path}: as netwright would write it; adopted")
             continue
         if not own.file(f.path):
             plan.conflict(

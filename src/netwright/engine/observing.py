@@ -5,9 +5,9 @@ second one, `ObservedState`, from a live target through `netwright.kernel`.
 
 What it must not do: write anything, anywhere (no link, no sysctl, no file, not even
 netwright's state file), or read the spec. It reads netwright's own objects
-(protocol 211 routes and nexthops, links with the alias marker, entries on its
-VTEPs, its nft table, the files its state file lists) plus the foreign objects
-that sit where a desired one must go, so that the diff can report conflicts.
+(protocol 211 routes and nexthops, links with the alias marker or recorded as being
+created, entries on its VTEPs, its nft table, the files its state file lists) plus the
+foreign objects that sit where a desired one must go, so that the diff can report conflicts.
 """
 
 from __future__ import annotations
@@ -78,6 +78,11 @@ class ObservedState:
     files: Mapping[str, host.FileRecord | None] = field(default_factory=dict)
     #: Files netwright's state file lists as written by netwright.
     owned_files: frozenset[str] = frozenset()
+    #: Links the state file lists as being created (name -> kind): one found without
+    #: an alias is netwright's, left so by a run killed between create and alias.
+    pending_links: Mapping[str, str] = field(default_factory=dict)
+    #: BIRD configs the state file lists as written but not loaded yet.
+    bird_pending: frozenset[str] = frozenset()
     #: Owners named by desired files, as the host knows them.
     users: Mapping[str, host.Account] = field(default_factory=dict)
     #: Groups named by desired files that exist on this host.
@@ -86,7 +91,10 @@ class ObservedState:
 
 def observe_with(session: Session, desired: NodeState) -> ObservedState:
     """Observe through an open session (the engine's `run` shares one with apply)."""
-    own = Ownership()  # what is netwright's: the policy the diff applies
+    # One read of netwright's state file: its files, and what a killed or failed run
+    # left pending (links without their alias yet, BIRD reloads).
+    state = host.load_state(session.target.root)
+    own = Ownership(links=state.links)  # what is netwright's: the policy the diff applies
     session.refresh_links()
     links = dict(session.links())
     owned = [n for n, r in links.items() if own.link(r)]
@@ -115,7 +123,7 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
     }
     sysctls = {s.name: session.read_sysctl(s.path) for s in desired.sysctls}
     nft = host.nft_read(session, *own.nft_table)
-    owned_files = host.owned_files(session.target.root)
+    owned_files = state.files
     paths = {f.path for f in desired.files} | set(owned_files)
     files = {p: host.read_file(p) for p in sorted(paths)}
     users = {f.owner: host.lookup_user(f.owner) for f in desired.files}
@@ -141,6 +149,8 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
         nft=nft,
         files=files,
         owned_files=owned_files,
+        pending_links=state.links,
+        bird_pending=state.bird,
         users=users,
         groups=groups,
     )

@@ -14,6 +14,7 @@ other than the one it is named.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import grp
 import hashlib
 import json
@@ -21,13 +22,14 @@ import os
 import pwd
 import re
 import stat
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netwright.errors import KernelError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from netwright.kernel.rtnl import Session
     from netwright.model.state import File, NftTable
 
@@ -131,10 +133,24 @@ def _ids(owner: str, group: str) -> tuple[int, int]:
     return uid, gid
 
 
+def temp_path(path: str) -> str:
+    """The one temporary name a write of `path` uses, beside it.
+
+    Fixed, not random: a write killed before its rename leaves this file behind, and
+    the next write of `path` (or its removal) reuses and so cleans it, where a random
+    name would stay forever, in a directory netwright shares with others.
+    """
+    directory, base = os.path.split(path)
+    return os.path.join(directory, f".{base}.netwright-tmp")
+
+
 def _atomic_write(path: str, data: bytes, *, mode: int, uid: int, gid: int) -> None:
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".nw-", dir=directory)
+    tmp = temp_path(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # left by a write that was killed
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         # Mode and owner before the content lands: a secret is never readable by others.
         os.fchmod(fd, mode)
@@ -148,6 +164,10 @@ def _atomic_write(path: str, data: bytes, *, mode: int, uid: int, gid: int) -> N
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    _sync_directory(directory)
+
+
+def _sync_directory(directory: str) -> None:
     dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dfd)
@@ -165,16 +185,48 @@ def write_file(file: File, *, group: str) -> None:
 
 
 def remove_file(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise KernelError(f"file {path}: {exc.strerror or exc}") from exc
+    """Remove `path` (and a temporary file a killed write of it left), durably."""
+    removed = False
+    for victim in (path, temp_path(path)):
+        try:
+            os.unlink(victim)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise KernelError(f"file {path}: {exc.strerror or exc}") from exc
+        removed = True
+    if removed:
+        with contextlib.suppress(OSError):
+            _sync_directory(os.path.dirname(path) or ".")
+
+
+# ---------------------------------------------------------------- netwright's state file
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class State:
+    """netwright's own record under the root (`STATE_FILE`), durable before what it records.
+
+    - `files`: the files netwright wrote. A path is recorded before its file is
+      written and dropped only after the file is removed, so a crash in between
+      leaves a recorded file, never a file of netwright's that it does not know.
+    - `links`: links being created, name -> kind. The kernel drops IFLA_IFALIAS from
+      a create, so a link gets netwright's alias in a second request; a crash between
+      the two leaves a link without it. The name is recorded before the create and
+      dropped once the alias is set: a link found without an alias, of the recorded
+      name and kind, is netwright's (`Ownership.link`), and the next run marks it.
+    - `bird`: BIRD configs written but not (yet) loaded: recorded before the file is
+      written, dropped after BIRD reloaded it, so a failed or interrupted reload is
+      tried again by the next run instead of being forgotten behind an equal file.
+    """
+
+    files: frozenset[str] = frozenset()
+    links: Mapping[str, str] = field(default_factory=dict)
+    bird: frozenset[str] = frozenset()
 
 
 def read_state(root: str) -> dict[str, Any]:
-    """netwright's own record under the root: which files it wrote."""
+    """netwright's state file as stored (unknown keys kept for `write_state`)."""
     path = state_path(root)
     try:
         with open(path, encoding="utf-8") as f:
@@ -186,19 +238,44 @@ def read_state(root: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def load_state(root: str) -> State:
+    """One read of the state file, as a `State` (malformed entries are ignored)."""
+    data = read_state(root)
+    files, links, bird = data.get("files"), data.get("links_pending"), data.get("bird_pending")
+    return State(
+        files=frozenset(str(p) for p in files) if isinstance(files, list) else frozenset(),
+        links=(
+            {str(k): str(v) for k, v in links.items() if isinstance(v, str)}
+            if isinstance(links, dict)
+            else {}
+        ),
+        bird=frozenset(str(p) for p in bird) if isinstance(bird, list) else frozenset(),
+    )
+
+
+def write_state(root: str, state: State) -> None:
+    """Replace the state file with `state`, atomically and durably (fsync'd)."""
+    data = read_state(root)
+    data["files"] = sorted(state.files)
+    for key, value in (("links_pending", dict(sorted(state.links.items()))),
+                       ("bird_pending", sorted(state.bird))):  # fmt: skip
+        if value:
+            data[key] = value
+        else:
+            data.pop(key, None)
+    text = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+    try:
+        _atomic_write(state_path(root), text, mode=0o644, uid=os.getuid(), gid=os.getgid())
+    except OSError as exc:
+        raise KernelError(f"{state_path(root)}: {exc.strerror or exc}") from exc
+
+
 def owned_files(root: str) -> frozenset[str]:
-    files = read_state(root).get("files", [])
-    return frozenset(str(p) for p in files) if isinstance(files, list) else frozenset()
+    return load_state(root).files
 
 
 def write_owned_files(root: str, files: frozenset[str]) -> None:
-    state = read_state(root)
-    state["files"] = sorted(files)
-    data = (json.dumps(state, indent=2, sort_keys=True) + "\n").encode()
-    try:
-        _atomic_write(state_path(root), data, mode=0o644, uid=os.getuid(), gid=os.getgid())
-    except OSError as exc:
-        raise KernelError(f"{state_path(root)}: {exc.strerror or exc}") from exc
+    write_state(root, dataclasses.replace(load_state(root), files=frozenset(files)))
 
 
 # ---------------------------------------------------------------- nftables

@@ -48,7 +48,7 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 from netwright.errors import KernelError
-from netwright.kernel import _nftables
+from netwright.kernel import _crash, _nftables
 from netwright.kernel import _nlcodec as nl
 from netwright.kernel._netns import entered
 from netwright.kernel.records import (
@@ -582,6 +582,8 @@ class Session:
         """Create `link` with all its settings, or leave nothing behind.
 
         Two requests: the kernel drops IFLA_IFALIAS from a create (module docstring).
+        A process killed between them leaves the link without its alias; the engine
+        records the link in its state file before calling this (`engine.applying`).
         """
         what = f"link {link.name}"
         requests = self._requests()
@@ -597,6 +599,7 @@ class Session:
         then = requests.link_set(name=link.name, alias=alias, up=link.up)
         try:
             self._request(what, message)
+            _crash.point("link-created")
             try:
                 self._request(what, then)
             except BaseException:
@@ -613,8 +616,11 @@ class Session:
         mtu: int | None = None,
         mac: str | None = None,
         up: bool | None = None,
+        alias: str | None = None,
     ) -> None:
-        message = self._requests().link_set(index=self.index(name), mtu=mtu, mac=mac, up=up)
+        message = self._requests().link_set(
+            index=self.index(name), mtu=mtu, mac=mac, up=up, alias=alias
+        )
         try:
             self._request(f"link {name}", message)
         finally:
