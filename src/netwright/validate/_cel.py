@@ -56,6 +56,8 @@ REASONS: Final = frozenset(
     {"FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired", "FieldValueDuplicate"}
 )
 
+_INT64_MIN: Final = -(1 << 63)
+_INT64_MAX: Final = (1 << 63) - 1
 _OLD_SELF = re.compile(r"\boldSelf\b")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # One step of a fieldPath: `.name` or `['any name']`.
@@ -189,6 +191,8 @@ def to_cel(value: Any) -> celtypes.Value:
         if isinstance(v, bool):
             return celtypes.BoolType(v)
         if isinstance(v, int):
+            if not _INT64_MIN <= v <= _INT64_MAX:  # the schema refuses these before CEL runs
+                raise TypeError(f"{show(v)} does not fit in a CEL int")
             return celtypes.IntType(v)
         if isinstance(v, float):
             return celtypes.DoubleType(v)
@@ -211,12 +215,20 @@ def _lookup(value: Any, steps: Sequence[str]) -> tuple[bool, Any]:
     return True, value
 
 
+#: Longer strings and numbers are shortened in messages (a spec file may hold megabytes).
+_SHOWN = 80
+
+
 def show(value: Any) -> str:
     """A value as messages quote it: strings in backticks, booleans as YAML spells them."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
+        if len(value) > _SHOWN:
+            return f"`{value[: _SHOWN - 20]}...` ({len(value)} characters)"
         return f"`{value}`"
+    if isinstance(value, int) and not -(10**_SHOWN) < value < 10**_SHOWN:
+        return f"an integer of {len(str(abs(value)))} digits"
     return str(value)
 
 
@@ -235,15 +247,20 @@ def evaluate(rules: Sequence[CelRule], value: Any, path: str) -> list[CelViolati
     for rule in rules:
         if rule.is_transition:
             continue
-        if activation is None:
-            activation = {"self": to_cel(value)}
         steps = parse_field_path(rule.field_path)
         where = join_path(path, steps)
         result: object
         try:
+            if activation is None:
+                activation = {"self": to_cel(value)}
             result = compile_rule(rule.rule).evaluate(activation)
         except (CELEvalError, CELUnsupportedError) as exc:
             result = exc
+        except CelCompileError:
+            raise  # a bug in the CRD, not in the input
+        except Exception as exc:  # noqa: BLE001 - cel-python raises ValueError on int overflow,
+            # TypeError, RecursionError...; hostile input makes a rule fail, never the program
+            result = CELEvalError(f"{type(exc).__name__}: {exc}")
         if isinstance(result, CELEvalError | CELUnsupportedError):
             reason = result.args[0] if result.args else result
             message = f"{rule.text} (the rule could not be evaluated: {reason})"
@@ -254,7 +271,7 @@ def evaluate(rules: Sequence[CelRule], value: Any, path: str) -> list[CelViolati
         elif result:
             continue
         else:
-            message = _message(rule, activation, value, steps)
+            message = _message(rule, activation or {}, value, steps)
         violations.append(CelViolation(where, message, rule.reason))
     return violations
 
@@ -263,12 +280,12 @@ def _message(rule: CelRule, activation: dict[str, Any], value: Any, steps: Seque
     """The rule's messageExpression when it yields a usable string (as the API
     server does: otherwise it falls back to message); else its message, with
     the field's value when that is a scalar."""
-    from celpy.evaluation import CELEvalError, CELUnsupportedError  # noqa: PLC0415
-
     if rule.message_expression:
         try:
             text = compile_rule(rule.message_expression).evaluate(activation)
-        except (CELEvalError, CELUnsupportedError):
+        except CelCompileError:
+            raise
+        except Exception:  # noqa: BLE001 - as in `evaluate`: fall back to the message
             text = None
         if isinstance(text, str) and text.strip() and "\n" not in text:
             return str(text)

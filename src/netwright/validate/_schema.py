@@ -25,6 +25,7 @@ import copy
 import datetime as dt
 import difflib
 import ipaddress
+import math
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -154,7 +155,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {'true' if value else 'false'}"
     if isinstance(value, int):
-        return f"the integer {value}"
+        return f"the integer {_show(value)}"
     if isinstance(value, float):
         return f"the number {value}"
     if isinstance(value, str):
@@ -163,7 +164,74 @@ def _describe(value: Any) -> str:
         return "a map"
     if isinstance(value, list | tuple):
         return "a list"
+    if isinstance(value, dt.date):  # YAML reads an unquoted 2020-01-01 as a date
+        return f"the date {_yaml_time_text(value)}"
+    if isinstance(value, bytes):
+        return "binary data (!!binary)"
+    if isinstance(value, set | frozenset):
+        return "a set (!!set)"
     return f"a {type(value).__name__}"
+
+
+#: What the Kubernetes API stores an integer in (`int64`); YAML integers have no bound.
+_INT64_MIN: Final = -(1 << 63)
+_INT64_MAX: Final = (1 << 63) - 1
+_INT64_RANGE: Final = f"a 64-bit integer ({_INT64_MIN} to {_INT64_MAX})"
+
+
+def _beyond_int64(value: int, schema: Mapping[str, Any]) -> str:
+    """Why an integer outside int64 is refused, in the words of the field's own range."""
+    hi, lo = schema.get("maximum"), schema.get("minimum")
+    if hi is not None and value > hi:
+        return f"{_show(value)} is larger than {hi}, the maximum"
+    if lo is not None and value < lo:
+        return f"{_show(value)} is smaller than {lo}, the minimum"
+    return f"{_show(value)} does not fit in {_INT64_RANGE}"
+
+
+_JSON_VALUE: Final = "a JSON value (a string, number, boolean, null, list or map)"
+
+
+def _json_key(key: Any) -> str | None:
+    """A map key as `kubectl` turns it into JSON (YAML allows keys of any type)."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if type(key) is int or (type(key) is float and math.isfinite(key)):
+        return str(key)
+    return None
+
+
+def _json_value(value: Any, path: str, ctx: _Ctx) -> Any:
+    """A copy of a value the schema does not describe (preserved unknown fields,
+    metadata), refusing what the Kubernetes API cannot store: integers beyond
+    64 bits, infinities, NaN, binary data, sets."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if type(value) is int:
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            ctx.add_broken(path, f"{_show(value)} does not fit in {_INT64_RANGE}")
+        return value
+    if type(value) is float:
+        if not math.isfinite(value):
+            ctx.add_broken(path, f"{value} is not a JSON number; infinity and NaN cannot be stored")
+        return value
+    if isinstance(value, dt.date):
+        return _yaml_time_text(value)
+    if isinstance(value, list):
+        return [_json_value(item, f"{path}[{i}]", ctx) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            name = _json_key(key)
+            if name is None:
+                ctx.add_broken(f"{path}[{key}]", f"keys must be strings, got {_describe(key)}")
+                continue
+            out[name] = _json_value(item, _child(path, name), ctx)
+        return out
+    ctx.add_broken(path, f"expected {_JSON_VALUE}, got {_describe(value)}")
+    return value
 
 
 _show = _cel.show  # one way to quote a value in every message
@@ -355,7 +423,10 @@ def _value_checks(schema: Mapping[str, Any]) -> list[_ValueCheck]:
         checks.append(_ValueCheck(short_enough))
     if "pattern" in schema:
         pattern_text = str(schema["pattern"])
-        pattern = re.compile(pattern_text)
+        # Go's `$` (what the API server uses) matches only at the very end; Python's
+        # also before a final newline, which would let `name\n` through.
+        go_end = pattern_text.endswith("$") and not pattern_text.endswith("\\$")
+        pattern = re.compile(pattern_text[:-1] + r"\Z" if go_end else pattern_text)
         hint = _PATTERN_HINTS.get(pattern_text, f"must match the pattern {pattern_text}")
 
         def matches(v: Any) -> str | None:
@@ -446,10 +517,28 @@ def _integer_type(value: Any, path: str, ctx: _Ctx) -> tuple[bool, Any]:
 
 
 def _number_type(value: Any, path: str, ctx: _Ctx) -> tuple[bool, Any]:
-    if type(value) is int or type(value) is float:
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
         return True, value
+    if type(value) is float:
+        ctx.add_broken(path, f"{value} is not a JSON number; expected a finite number")
+        return False, value
     ctx.add_broken(path, _type_error("a number", value))
     return False, value
+
+
+def _int64(
+    type_check: Callable[[Any, str, _Ctx], tuple[bool, Any]], schema: Mapping[str, Any]
+) -> Callable[[Any, str, _Ctx], tuple[bool, Any]]:
+    """`type_check`, refusing integers beyond 64 bits as a wrong type: CEL cannot hold them."""
+
+    def check(value: Any, path: str, ctx: _Ctx) -> tuple[bool, Any]:
+        ok, value = type_check(value, path, ctx)
+        if ok and type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
+            ctx.add_broken(path, _beyond_int64(value, schema))
+            return False, value
+        return ok, value
+
+    return check
 
 
 def _boolean_type(value: Any, path: str, ctx: _Ctx) -> tuple[bool, Any]:
@@ -490,7 +579,7 @@ def _compile(schema: Mapping[str, Any], where: str) -> _Node:
     try:
         if int_or_string:
             expected = "an integer or a string"
-            check = _with_checks(_int_or_string_type, _value_checks(schema))
+            check = _with_checks(_int64(_int_or_string_type, schema), _value_checks(schema))
         elif kind == "object" or (kind is None and preserve):
             expected = _EXPECTED["object"]
             check = _object(schema, where, offline_rules)
@@ -500,7 +589,10 @@ def _compile(schema: Mapping[str, Any], where: str) -> _Node:
             check = _array(schema, where)
         elif isinstance(kind, str) and kind in _SCALAR_TYPES:  # a malformed `type` may be a list
             expected = _EXPECTED[kind]
-            check = _with_checks(_SCALAR_TYPES[kind], _value_checks(schema))
+            type_check: Callable[[Any, str, _Ctx], tuple[bool, Any]] = _SCALAR_TYPES[kind]
+            if kind == "integer":
+                type_check = _int64(type_check, schema)
+            check = _with_checks(type_check, _value_checks(schema))
         else:
             raise CrdSchemaError(f"{where or '<root>'}: type {kind!r} is not structural")
     except re.error as exc:
@@ -569,7 +661,11 @@ def _object(
                     continue
                 out[key] = values.check(item, f"{path}[{key}]", ctx)
             elif preserve:
-                out[key] = copy.deepcopy(item)
+                name = _json_key(key)
+                if name is None:
+                    ctx.add_broken(f"{path}[{key}]", f"keys must be strings, got {_describe(key)}")
+                    continue
+                out[name] = _json_value(item, _child(path, name), ctx)
             else:
                 ctx.add(_child(path, str(key)), _suggest(str(key), allowed))
         for key, node in defaults:
@@ -641,6 +737,7 @@ def _array(schema: Mapping[str, Any], where: str) -> Callable[[Any, str, _Ctx], 
 # --- ObjectMeta -----------------------------------------------------------------------------------
 
 _NAME = re.compile(_DNS_SUBDOMAIN)
+_LABEL_NAME = re.compile(_DNS_LABEL)
 _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 _META_FIELDS: Final = frozenset(
@@ -655,7 +752,7 @@ _META_FIELDS: Final = frozenset(
 def _key_problem(key: str) -> str | None:
     """Kubernetes' qualified-name rule for label and annotation keys."""
     prefix, slash, name = key.rpartition("/")
-    if slash and (not prefix or len(prefix) > 253 or not _NAME.match(prefix)):
+    if slash and (not prefix or len(prefix) > 253 or not _NAME.fullmatch(prefix)):
         return f"the prefix of `{key}` must be a lowercase DNS subdomain"
     if not name or len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name):
         return (
@@ -701,7 +798,7 @@ def _metadata(value: Any, path: str, ctx: _Ctx) -> Any:
         if key == "name":
             if not isinstance(item, str):
                 ctx.add_broken(where, _type_error("a string", item))
-            elif len(item) > 253 or not _NAME.match(item):
+            elif len(item) > 253 or not _NAME.fullmatch(item):
                 ctx.add(
                     where,
                     f"{_show(item)} is not a valid name: a lowercase DNS subdomain of at most "
@@ -712,8 +809,18 @@ def _metadata(value: Any, path: str, ctx: _Ctx) -> Any:
         elif key in {"labels", "annotations"}:
             if item is not None:
                 out[key] = _string_map(item, where, ctx, labels=key == "labels")
+        elif key == "namespace":
+            if not isinstance(item, str):
+                ctx.add_broken(where, _type_error("a string", item))
+            elif len(item) > 63 or not _LABEL_NAME.fullmatch(item):
+                ctx.add(
+                    where,
+                    f"{_show(item)} is not a valid namespace: a lowercase DNS label of at most "
+                    "63 characters (a-z, 0-9 and `-`, starting and ending with a letter or digit)",
+                )
+            out[key] = item
         elif key in _META_FIELDS:
-            out[key] = copy.deepcopy(item)
+            out[key] = _json_value(item, where, ctx)
         else:
             ctx.add(where, _suggest(str(key), _META_FIELDS))
     if "name" not in out:
@@ -762,8 +869,16 @@ def _compile_kind(crd: Mapping[str, Any]) -> tuple[str, Callable[[Any, str, _Ctx
     root_schema["required"] = [
         r for r in schema.get("required", ()) if r not in {"apiVersion", "kind", "metadata"}
     ]
+    return kind, _compile_root(root_schema, GROUP_VERSION, kind)
+
+
+def _compile_root(
+    root_schema: Mapping[str, Any], group_version: str, kind: str
+) -> Callable[[Any, str, _Ctx], Any]:
+    """A document's check: `root_schema` for its body, and the envelope as the API server
+    checks it (apiVersion, kind, ObjectMeta)."""
     body = _compile(root_schema, "")
-    api_version = _constant(GROUP_VERSION, "served apiVersion")
+    api_version = _constant(group_version, "served apiVersion")
     kind_check = _constant(kind, "kind of this schema")
     envelope = {"apiVersion": api_version, "kind": kind_check, "metadata": _metadata}
 
@@ -784,7 +899,43 @@ def _compile_kind(crd: Mapping[str, Any]) -> tuple[str, Callable[[Any, str, _Ctx
         head.update(body.check(rest, path, ctx))
         return head
 
-    return kind, root
+    return root
+
+
+# The two core/v1 kinds a spec directory holds, with the fields netwright reads typed
+# (`API.md`); the rest is preserved as the API server would, but must be JSON.
+_STRING: Final = {"type": "string"}
+_V1_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    "Node": {
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            "status": {
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": True,
+                "properties": {
+                    "addresses": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["type", "address"],
+                            "properties": {"type": _STRING, "address": _STRING},
+                        },
+                    }
+                },
+            },
+        },
+    },
+    "Secret": {
+        "type": "object",
+        "properties": {
+            "type": _STRING,
+            "immutable": {"type": "boolean"},
+            "data": {"type": "object", "additionalProperties": _STRING},
+            "stringData": {"type": "object", "additionalProperties": _STRING},
+        },
+    },
+}
 
 
 class CrdSchemas:
@@ -792,6 +943,9 @@ class CrdSchemas:
 
     def __init__(self, crds: Iterable[Mapping[str, Any]]) -> None:
         self._kinds: dict[str, Callable[[Any, str, _Ctx], Any]] = {}
+        self._core = {
+            kind: _compile_root(schema, "v1", kind) for kind, schema in _V1_SCHEMAS.items()
+        }
         for crd in crds:
             kind, compiled = _compile_kind(crd)
             if kind in self._kinds:
@@ -838,6 +992,16 @@ class CrdSchemas:
             root = self._kinds[kind]
         except KeyError:
             raise KeyError(f"no CRD for kind {kind!r}; known: {', '.join(self.kinds())}") from None
+        return self._run(root, document)
+
+    def validate_core(self, kind: str, document: Any) -> tuple[dict[str, Any], list[SchemaIssue]]:
+        """Check a core/v1 Node or Secret: its envelope, ObjectMeta, the fields netwright reads."""
+        return self._run(self._core[kind], document)
+
+    @staticmethod
+    def _run(
+        root: Callable[[Any, str, _Ctx], Any], document: Any
+    ) -> tuple[dict[str, Any], list[SchemaIssue]]:
         ctx = _Ctx()
         out = root(document, "", ctx)
         for rules, value, path in ctx.pending:

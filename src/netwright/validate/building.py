@@ -46,6 +46,8 @@ DEFAULT_BLOCK_SIZE = {4: 26, 6: 122}
 LONGEST_USABLE_BLOCK = {4: 30, 6: 126}
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _IFNAME_MAX = 15
+#: Kubernetes' rule for Secret and ConfigMap keys.
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
 def _family(version: int) -> str:
@@ -77,6 +79,9 @@ def parse_network(
 
 
 def parse_address(doc: Document, path: str, text: Any, issues: list[Issue]) -> IPAddress | None:
+    if not isinstance(text, str):  # ip_address() would take 5 as 0.0.0.5 and bytes as packed
+        issues.append(doc.issue(path, f"{text!r} is not an IPv4 or IPv6 address"))
+        return None
     try:
         return ipaddress.ip_address(text)
     except ValueError:
@@ -97,11 +102,15 @@ def build_selector(raw: Any) -> Selector:
 
 
 def build_node(doc: Document, issues: list[Issue]) -> Node | None:
-    """A v1 Node: only `metadata.name`, `metadata.labels` and InternalIPs are read (`API.md`)."""
+    """A v1 Node: only `metadata.name`, `metadata.labels` and InternalIPs are read (`API.md`).
+
+    The document has passed the core/v1 schema (`_schema.CrdSchemas.validate_core`), so
+    its fields have their types; what is checked here is checked again all the same.
+    """
     data = doc.data
     name = doc.name
     before = len(issues)
-    if not name or not _DNS_SUBDOMAIN.match(name):
+    if not name or len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
         issues.append(
             doc.issue(
                 "metadata.name",
@@ -109,7 +118,8 @@ def build_node(doc: Document, issues: list[Issue]) -> Node | None:
                 "(lower-case letters, digits, '-' and '.', starting and ending alphanumeric)",
             )
         )
-    labels = (data.get("metadata") or {}).get("labels") or {}
+    meta = data.get("metadata")
+    labels = (meta.get("labels") if isinstance(meta, dict) else None) or {}
     if not isinstance(labels, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
     ):
@@ -144,21 +154,48 @@ def build_node(doc: Document, issues: list[Issue]) -> Node | None:
     return Node(name=name, labels=labels, addresses=tuple(addresses), source=_source(doc))
 
 
+def _map(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _secret_key_problem(key: Any) -> str | None:
+    if isinstance(key, str) and len(key) <= 253 and _SECRET_KEY.fullmatch(key):
+        return None
+    return (
+        f"{key!r} is not a valid key: at most 253 letters, digits, `-`, `_` or `.` "
+        "(the Kubernetes API refuses others)"
+    )
+
+
 def build_secret(doc: Document, issues: list[Issue]) -> tuple[tuple[SecretRef, SecretValue], ...]:
-    """The keys of a v1 Secret; values never appear in an issue."""
-    meta = doc.data.get("metadata") or {}
+    """The keys of a v1 Secret; values never appear in an issue.
+
+    The document has passed the core/v1 schema (`_schema.CrdSchemas.validate_core`);
+    on a spec-cache hit it is the same text that passed it before.
+    """
+    meta = _map(doc.data.get("metadata"))
     namespace = str(meta.get("namespace") or "default")
     values: list[tuple[SecretRef, SecretValue]] = []
-    for key, value in (doc.data.get("stringData") or {}).items():
+    for key, value in _map(doc.data.get("stringData")).items():
         ref = SecretRef(namespace=namespace, name=doc.name, key=str(key))
+        problem = _secret_key_problem(key)
+        if problem is not None:
+            issues.append(doc.issue(f"stringData.{key}", problem, kind="Secret"))
+            continue
         if not isinstance(value, str):
             issues.append(doc.issue(f"stringData.{key}", "must be a string", kind="Secret"))
             continue
         values.append((ref, SecretValue(ref, value)))
-    for key, value in (doc.data.get("data") or {}).items():
+    for key, value in _map(doc.data.get("data")).items():
         ref = SecretRef(namespace=namespace, name=doc.name, key=str(key))
+        problem = _secret_key_problem(key)
+        if problem is not None:
+            issues.append(doc.issue(f"data.{key}", problem, kind="Secret"))
+            continue
         try:
-            text = base64.b64decode(str(value), validate=True).decode()
+            # Go's base64 decoder, which the API server uses, skips line breaks.
+            encoded = str(value).replace("\n", "").replace("\r", "")
+            text = base64.b64decode(encoded, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             issues.append(
                 doc.issue(f"data.{key}", "is not valid base64 of UTF-8 text", kind="Secret")

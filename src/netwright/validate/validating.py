@@ -82,28 +82,100 @@ def _claim_name(found: _Collected, kind: str, doc: Document) -> bool:
     return False
 
 
+_CORE_KINDS = ("Node", "Secret")
+
+
+def _reads(doc: Document, crd_kinds: set[str]) -> bool:
+    """Whether netwright reads this document (else it belongs to another API group)."""
+    api_version, kind = doc.api_version, doc.kind
+    if api_version == "v1" and kind in _CORE_KINDS:
+        return True
+    if api_version.split("/")[0] == API_GROUP:
+        return True
+    return not api_version and kind in crd_kinds
+
+
+def _parse_problems(found: _Collected, doc: Document, crd_kinds: set[str]) -> bool:
+    """Report what parsing found wrong with the document; True when it must be left out.
+
+    Alias bombs (document-wide, no path) are reported in every document; duplicate
+    keys only where netwright reads the document, as other tools may allow them.
+    """
+    reads = not isinstance(doc.data, dict) or _reads(doc, crd_kinds)
+    problems = [p for p in doc.problems if reads or not p[0]]
+    if not problems:
+        return False
+    found.issues.extend(doc.issue(path, message, line=line) for path, message, line in problems)
+    found.invalid.add((doc.kind, doc.name))
+    return True
+
+
+def _missing_api_version(doc: Document, crd_kinds: set[str]) -> Issue | None:
+    """A document of a netwright or core kind without a usable apiVersion."""
+    raw = doc.data.get("apiVersion")
+    if isinstance(raw, str) and raw:
+        return None
+    kind = doc.kind
+    if kind in crd_kinds:
+        expected = GROUP_VERSION
+    elif kind in _CORE_KINDS:
+        expected = "v1"
+    else:
+        return None
+    if raw is None or raw == "":
+        return doc.issue(
+            "apiVersion", f"required field `apiVersion` is missing; kind {kind} is `{expected}`"
+        )
+    return doc.issue(
+        "apiVersion", f"expected a string, got a {type(raw).__name__}; kind {kind} is `{expected}`"
+    )
+
+
+def _collect_core(found: _Collected, doc: Document, schemas: CrdSchemas) -> None:
+    """A v1 Node or Secret, checked as the API server checks it, then built."""
+    kind = doc.kind
+    checked, problems = schemas.validate_core(kind, doc.data)
+    if problems:
+        found.issues.extend(doc.issue(p.path, p.message) for p in problems)
+        found.invalid.add((kind, doc.name))
+        return
+    if not _claim_name(found, kind, doc):
+        return
+    clean = Document(doc.file, doc.relpath, doc.line, checked, doc.node)
+    if kind == "Node":
+        node = building.build_node(clean, found.issues)
+        if node is not None:
+            found.objects["Node"].append(node)
+        else:
+            found.invalid.add((kind, doc.name))
+    else:
+        before = len(found.issues)
+        secrets = building.build_secret(clean, found.issues)
+        if len(found.issues) != before:
+            found.invalid.add((kind, doc.name))
+        found.objects["Secret"].extend(secrets)
+        found.secret_files.add(doc.relpath)
+
+
 def _collect(documents: Sequence[Document], schemas: CrdSchemas) -> _Collected:
-    found = _Collected(objects={k: [] for k in (*_BUILDERS, "Node", "Secret")})
+    found = _Collected(objects={k: [] for k in (*_BUILDERS, *_CORE_KINDS)})
     crd_kinds = set(schemas.kinds())
     for doc in documents:
+        if doc.problems and _parse_problems(found, doc, crd_kinds):
+            continue
         if not isinstance(doc.data, dict):
             found.issues.append(
                 doc.issue("", f"a document must be a mapping, not {type(doc.data).__name__}")
             )
             continue
+        missing = _missing_api_version(doc, crd_kinds)
+        if missing is not None:
+            found.issues.append(missing)
+            found.invalid.add((doc.kind, doc.name))
+            continue
         api_version, kind = doc.api_version, doc.kind
-        if api_version == "v1" and kind in ("Node", "Secret"):
-            if not _claim_name(found, kind, doc):
-                continue
-            if kind == "Node":
-                node = building.build_node(doc, found.issues)
-                if node is not None:
-                    found.objects["Node"].append(node)
-                else:
-                    found.invalid.add((kind, doc.name))
-            else:
-                found.objects["Secret"].extend(building.build_secret(doc, found.issues))
-                found.secret_files.add(doc.relpath)
+        if api_version == "v1" and kind in _CORE_KINDS:
+            _collect_core(found, doc, schemas)
             continue
         if api_version.split("/")[0] != API_GROUP:
             found.ignored.append(doc)
