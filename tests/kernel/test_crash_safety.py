@@ -70,7 +70,7 @@ POINTS = (
     ("link-created", 1),
     ("link-created", 2),
     ("file-removed", 1),
-    ("files-recorded", 1),
+    ("file-recorded", 1),
     ("file-written", 1),
 )
 #: Timed kills, as fractions of a whole run's measured length.

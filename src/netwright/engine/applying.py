@@ -45,8 +45,9 @@ The hard cases:
   written and dropped only after BIRD reloaded it, so that a reload that failed or
   never happened is tried again by the next run. Routes and nexthops carry protocol
   211 in their create, the nft table its marker comment: nothing to record.
-  One state write before the files (all of them), one per link created, one at
-  the end; none in a run that changes neither files, links nor BIRD.
+  One state write before the first link created or file written (for all of
+  them), one at the end; none in a run that creates no link and changes no file
+  or BIRD config (a no-op reads the state file once, in observe, and that is all).
 """
 
 from __future__ import annotations
@@ -219,12 +220,13 @@ class _Applier:
         op = str(c.op)
         if c.kind == "link":
             if op == "add":
-                self.record(links={**self.loaded().links, c.after.name: c.after.kind})
+                self.record_ahead()
                 _crash.point("link-recorded")
-                try:
-                    self.s.create_link(c.after, alias=LINK_ALIAS)
-                finally:  # made and marked, or (failed) deleted again or never made
-                    self.links_settled.add(c.after.name)
+                # Made and marked: settled. On a failure the record stays: the link
+                # was deleted again or never made (the next run settles the record),
+                # or is left without its alias (the next run marks it).
+                self.s.create_link(c.after, alias=LINK_ALIAS)
+                self.links_settled.add(c.after.name)
             elif op == "delete":
                 self.s.delete_link(str(c.key))
                 self.links_settled.add(str(c.key))
@@ -266,6 +268,7 @@ class _Applier:
             else:
                 f: File = c.after
                 self.record_ahead()
+                _crash.point("file-recorded")
                 if op == "add" or c.fields:  # none: adopted as it is, recording is all
                     host.write_file(f, group=f.group or "root")
                 self.files_written.add(f.path)
@@ -297,20 +300,26 @@ class _Applier:
             self.state = new
 
     def record_ahead(self) -> None:
-        """Before the first file is written: every file this run writes is recorded
-        as netwright's, and the BIRD config it reloads as pending (one write)."""
+        """Before the first link is created or file written: every link this run
+        creates is recorded as being created, every file it writes as netwright's,
+        the BIRD config it reloads as pending (one write for all)."""
         if self.recorded_ahead:
             return
-        files = {
-            c.after.path
-            for c in self.delta.changes
-            if c.kind == "file" and str(c.op) != "delete" and isinstance(c.after, File)
-        }
-        configs = {c.after.config for c in self.delta.changes if c.kind == "bird"}
+        links, files, configs = {}, set(), set()
+        for c in self.delta.changes:
+            if c.kind == "link" and str(c.op) == "add":
+                links[c.after.name] = c.after.kind
+            elif c.kind == "file" and str(c.op) != "delete" and isinstance(c.after, File):
+                files.add(c.after.path)
+            elif c.kind == "bird":
+                configs.add(c.after.config)
         state = self.loaded()
-        self.record(files=state.files | files, bird=state.bird | configs)
+        self.record(
+            links={**state.links, **links},
+            files=state.files | files,
+            bird=state.bird | configs,
+        )
         self.recorded_ahead = True
-        _crash.point("files-recorded")
 
     def finish_state(self) -> None:
         """After the run: drop what was removed, created and marked, or reloaded."""

@@ -19,11 +19,11 @@ import signal
 
 #: Every point netwright reaches, in the order an apply reaches them.
 POINTS = (
-    "link-recorded",  # a link recorded as being created, not created yet
-    "link-created",  # created, not given its alias yet
-    "files-recorded",  # every file of the run recorded, none written yet
-    "file-written",  # a file written, before the next one
     "file-removed",  # a file removed, still recorded
+    "link-recorded",  # every link and file of the run recorded, this link not created yet
+    "link-created",  # created, not given its alias yet
+    "file-recorded",  # a file recorded (with all others), not written yet
+    "file-written",  # a file written, before the next one
     "bird-loaded",  # BIRD reloaded its config, still recorded as pending
 )
 
