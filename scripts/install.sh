@@ -15,3 +15,10 @@ echo "==> pip: netwright (editable) with its test and lint groups" >&2
 python3 -m pip install -q --disable-pip-version-check -U 'pip>=25.1' 'setuptools>=77'
 python3 -m pip install -q --disable-pip-version-check -e . --group test --group lint
 echo "==> installed: $(netwright --version)" >&2
+
+# ansible-test (the collection's sanity and unit tests) makes virtual environments and
+# bootstraps pip in them with ensurepip, which Debian ships in python3-venv.
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    echo "==> apt: python3-venv (for ansible-test's virtual environments)" >&2
+    apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+fi
