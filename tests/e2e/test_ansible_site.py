@@ -99,16 +99,27 @@ class Hosts:
     def netns(self, node: str) -> str:
         return f"{self.prefix}-{node}"
 
-    def write_inventory(self, path: Path, mapping: dict[str, str] | None = None) -> Path:
-        """Inventory of the nodes; `mapping` sends a host to another node's namespace."""
+    def write_inventory(
+        self,
+        path: Path,
+        mapping: dict[str, str] | None = None,
+        *,
+        node_ips: bool = False,
+    ) -> Path:
+        """Inventory of the nodes; `mapping` sends a host to another node's namespace,
+        `node_ips` gives each host its Node's address and labels (`netwright_node_ip`)."""
         mapping = mapping or {n: n for n in NODES}
-        hosts = {
+        hosts: dict[str, dict[str, Any]] = {
             host: {
                 "ansible_host": self.netns(ns_of),
                 "netwright_root": str(self.roots / host),
             }
             for host, ns_of in mapping.items()
         }
+        if node_ips:
+            for host, host_vars in hosts.items():
+                host_vars["netwright_node_ip"] = NODES[host]
+                host_vars["netwright_node_labels"] = {"kubernetes.io/os": "linux"}
         inventory = {
             "all": {
                 "children": {
@@ -366,3 +377,23 @@ def test_a_host_holding_another_nodes_address_fails(
     assert run.says("nothing was changed"), run
     assert run.recap()["n1"]["failed"] == 1, run
     assert hosts.snapshot() == before
+
+
+def test_nodes_can_come_from_the_inventory(hosts: Hosts, first: Run, tmp_path: Path) -> None:
+    assert first.proc.returncode == 0, first
+    spec = tmp_path / "spec-without-nodes"
+    shutil.copytree(hosts.spec, spec)
+    (spec / "nodes.yaml").unlink()
+    (spec / "ipblocks.yaml").unlink()
+    inventory = hosts.write_inventory(tmp_path / "with-ips.yml", node_ips=True)
+    run = hosts.play("-e", f"netwright_spec_dir={spec}", inventory=inventory)
+    assert run.proc.returncode == 0, run
+    blocks = allocated(spec)
+    assert set(blocks) == set(NODES)
+    for node in NODES:
+        routes = json.loads(
+            sh("ip", "-n", hosts.netns(node), "-json", "route", "show", "proto", "211")
+        )
+        assert {r["dst"] for r in routes} == {cidr for n, cidr in blocks.items() if n != node}
+    again = hosts.play("-e", f"netwright_spec_dir={spec}", inventory=inventory)
+    assert all(r["changed"] == 0 for r in again.recap().values()), again
