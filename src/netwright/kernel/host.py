@@ -6,7 +6,8 @@ keeps `netwright.engine` free of I/O except through this package.
 
 What it must not do: write anywhere but the path it is given (never outside the
 target's root: callers pass paths that already carry it), leave a partly written
-file (always temp file in the same directory, fsync, rename, fsync the directory),
+file (always a temp file in the same directory, named after the file so that a killed
+write's leftover is reused, fsync, rename, fsync the directory),
 print or log a file's content (it may hold a BGP password), or touch an nft table
 other than the one it is named.
 """
@@ -14,7 +15,6 @@ other than the one it is named.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import grp
 import hashlib
 import json
@@ -257,8 +257,11 @@ def write_state(root: str, state: State) -> None:
     """Replace the state file with `state`, atomically and durably (fsync'd)."""
     data = read_state(root)
     data["files"] = sorted(state.files)
-    for key, value in (("links_pending", dict(sorted(state.links.items()))),
-                       ("bird_pending", sorted(state.bird))):  # fmt: skip
+    pending: dict[str, Any] = {
+        "links_pending": dict(sorted(state.links.items())),
+        "bird_pending": sorted(state.bird),
+    }
+    for key, value in pending.items():
         if value:
             data[key] = value
         else:
@@ -268,14 +271,6 @@ def write_state(root: str, state: State) -> None:
         _atomic_write(state_path(root), text, mode=0o644, uid=os.getuid(), gid=os.getgid())
     except OSError as exc:
         raise KernelError(f"{state_path(root)}: {exc.strerror or exc}") from exc
-
-
-def owned_files(root: str) -> frozenset[str]:
-    return load_state(root).files
-
-
-def write_owned_files(root: str, files: frozenset[str]) -> None:
-    write_state(root, dataclasses.replace(load_state(root), files=frozenset(files)))
 
 
 # ---------------------------------------------------------------- nftables
