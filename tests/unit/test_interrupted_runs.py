@@ -49,7 +49,7 @@ def test_a_recorded_link_without_alias_is_marked_not_a_conflict() -> None:
     assert [(c.kind, str(c.op), c.key, c.fields) for c in delta.changes] == [
         ("link", "change", "cni0", ("up",))
     ]
-    assert any("created by an interrupted run" in n for n in delta.notes)
+    assert any("left without netwright's alias by an interrupted run" in n for n in delta.notes)
     assert delta.settled_links == frozenset()  # not until apply has marked it
 
 

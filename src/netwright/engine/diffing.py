@@ -413,8 +413,8 @@ def diff(
             fields = _link_fields(link, rec.link)
             plan.change("link", link.key, rec.link, link, fields=fields)
             plan.notes.append(
-                f"link {link.name}: created by an interrupted run, without netwright's alias;"
-                " the alias is set now"
+                f"link {link.name}: left without netwright's alias by an interrupted run;"
+                " apply gives it the alias"
             )
         elif fields := _link_fields(link, rec.link):
             plan.change("link", link.key, rec.link, link, fields=fields)
