@@ -346,6 +346,18 @@ def test_a_file_beyond_the_size_cap_is_refused_unread(
     )
 
 
+def test_the_directory_as_a_whole_has_a_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loading, "MAX_TOTAL_BYTES", 2 * len(NODE))
+    for i, name in enumerate("abc"):
+        write(tmp_path, f"{name}.yaml", NODE.replace("n1", name).replace(".11", f".{i + 1}"))
+    assert validate(tmp_path, capsys) == (
+        2,
+        ["c.yaml: is beyond the 64 MiB of YAML netwright reads from a spec directory in all"],
+    )
+
+
 def test_the_reader_never_reads_past_the_cap(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

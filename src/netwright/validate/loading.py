@@ -41,6 +41,8 @@ IPBLOCKS_FILE = "ipblocks.yaml"
 
 #: The largest spec file read; a spec of 10,000 nodes takes about 4 MiB.
 MAX_FILE_BYTES = 16 * 1024 * 1024
+#: The most YAML read from one spec directory, all files together (memory is about 100x).
+MAX_TOTAL_BYTES = 64 * 1024 * 1024
 #: The deepest nesting of collections in a document; netwright's kinds need fewer than 10.
 MAX_DEPTH = 100
 #: How many nodes expanding its aliases may add to a document ("billion laughs").
@@ -253,15 +255,19 @@ def _not_regular(mode: int) -> str | None:
     return f"is {what}, not a regular file; netwright reads only regular files"
 
 
+_OVER_BUDGET = (
+    f"is beyond the {MAX_TOTAL_BYTES // (1024 * 1024)} MiB of YAML netwright reads from a "
+    "spec directory in all"
+)
 _TOO_BIG = (
     f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB, the largest spec file "
     "netwright reads; split it into several files"
 )
 
 
-def read_spec_file(full: str) -> tuple[str | None, str | None]:
+def read_spec_file(full: str, budget: int = MAX_TOTAL_BYTES) -> tuple[str | None, str | None]:
     """The text of one spec file, or why it cannot be read (never blocks, never reads
-    more than `MAX_FILE_BYTES` + 1 bytes)."""
+    more than `MAX_FILE_BYTES` + 1 bytes, nor more than `budget` + 1)."""
     try:
         if (problem := _not_regular(os.stat(full).st_mode)) is not None:
             return None, problem  # a FIFO or device is never opened: opening may block or act
@@ -272,11 +278,15 @@ def read_spec_file(full: str) -> tuple[str | None, str | None]:
                 return None, problem  # replaced since the check above
             if st.st_size > MAX_FILE_BYTES:
                 return None, _TOO_BIG
-            data = stream.read(MAX_FILE_BYTES + 1)
+            if st.st_size > budget:
+                return None, _OVER_BUDGET
+            data = stream.read(min(MAX_FILE_BYTES, budget) + 1)
     except OSError as exc:
         return None, f"cannot read: {_reason(exc)}"
     if len(data) > MAX_FILE_BYTES:
         return None, _TOO_BIG
+    if len(data) > budget:
+        return None, _OVER_BUDGET
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as exc:
@@ -287,9 +297,6 @@ def read_spec_file(full: str) -> tuple[str | None, str | None]:
 
 
 # --- parsing, with limits -------------------------------------------------------------------------
-
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_INT = "tag:yaml.org,2002:int"
 
 
 class _SpecLoader(_Loader):  # type: ignore[misc, valid-type]
@@ -314,6 +321,26 @@ class _SpecLoader(_Loader):  # type: ignore[misc, valid-type]
         return mapping
 
 
+def _guarded(construct: Any) -> Any:
+    """A scalar constructor that refuses what it cannot convert with a YAML error.
+
+    PyYAML's own raise AttributeError, IndexError or KeyError on explicitly
+    tagged values they do not expect (`!!int ""`, `!!bool maybe`).
+    """
+
+    def guarded(loader: _SpecLoader, node: yaml.Node) -> Any:
+        try:
+            return construct(loader, node)
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError) as exc:
+            what = str(node.tag).rpartition(":")[2]
+            shown = clip(str(node.value), 40)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"`{shown}` is not a valid {what}", node.start_mark
+            ) from exc
+
+    return guarded
+
+
 def _construct_int(loader: _SpecLoader, node: yaml.ScalarNode) -> Any:
     # Python refuses to convert more than 4300 digits, and base-60 integers
     # (1:2:3) cost quadratic time in their length.
@@ -329,14 +356,23 @@ def _construct_int(loader: _SpecLoader, node: yaml.ScalarNode) -> Any:
 
 
 def _construct_timestamp(loader: _SpecLoader, node: yaml.ScalarNode) -> Any:
+    value = str(node.value)
+    if not yaml.SafeLoader.timestamp_regexp.match(value):  # only with an explicit !!timestamp
+        raise ValueError(value)
     try:
         return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
     except (ValueError, OverflowError):  # 2020-02-30 looks like a date and is not: a string
-        return loader.construct_scalar(node)
+        return value
 
 
-_SpecLoader.add_constructor(_INT, _construct_int)
-_SpecLoader.add_constructor(_TIMESTAMP, _construct_timestamp)
+for _tag, _construct in (
+    ("int", _construct_int),
+    ("timestamp", _construct_timestamp),
+    ("float", yaml.SafeLoader.construct_yaml_float),
+    ("bool", yaml.SafeLoader.construct_yaml_bool),
+    ("binary", yaml.SafeLoader.construct_yaml_binary),
+):
+    _SpecLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _guarded(_construct))
 
 
 def _children(node: yaml.Node) -> list[Any]:
@@ -589,6 +625,10 @@ def parse_documents(text: str, file: str, relpath: str) -> tuple[list[Document],
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         message = f"not valid YAML: {one_line(clip(str(problem), 500))}"
         return documents, [Issue(file=one_line(file), line=line, message=message)]
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, RecursionError) as exc:
+        # A constructor failing in a way not foreseen above: still a problem, never a crash.
+        message = f"not valid YAML: {type(exc).__name__}: {one_line(clip(str(exc), 500))}"
+        return documents, [Issue(file=one_line(file), message=message)]
     finally:
         loader.dispose()
     return documents, []
@@ -613,11 +653,13 @@ def read_directory(directory: str) -> tuple[list[SpecFile], list[Issue]]:
         ]
     files: list[SpecFile] = []
     issues: list[Issue] = []
+    budget = MAX_TOTAL_BYTES
     for full, relpath, not_read in walk_spec_files(directory):
-        text, problem = (None, not_read) if not_read is not None else read_spec_file(full)
+        text, problem = (None, not_read) if not_read is not None else read_spec_file(full, budget)
         if text is None:
             issues.append(Issue(file=one_line(full), message=str(problem)))
         else:
+            budget -= len(text)  # characters: at most the bytes read
             files.append(SpecFile(full, relpath, text))
     return files, issues
 
