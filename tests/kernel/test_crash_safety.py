@@ -30,7 +30,7 @@ import pytest
 from _netns import KERNEL, ipj, quiet, sh
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 pytestmark = KERNEL
@@ -111,6 +111,14 @@ class Runs:
     def __init__(self, ns: str, root: Path, log: Path) -> None:
         self.ns, self.root, self.log = ns, root, log
         self.n = 0
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def close(self) -> None:
+        """Kill any run still going (a test that failed while waiting), by its pid."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
 
     def argv(self, command: str, spec: Path) -> list[str]:
         return [*cli(), command, str(spec), "--node", NODE, "--netns", self.ns,
@@ -128,6 +136,7 @@ class Runs:
                 self.argv("apply", spec), stdout=stream, stderr=subprocess.STDOUT,
                 text=True, env=env,
             )  # fmt: skip
+        self.procs.append(proc)
         return proc, out
 
     def apply(self, spec: Path, crash_at: str | None = None) -> tuple[int, str]:
@@ -173,13 +182,24 @@ def node(netns: Callable[[str], str]) -> str:
     return ns
 
 
-def test_apply_killed_anywhere_converges_and_owns_everything(node: str, tmp_path: Path) -> None:
-    specs = write_specs(tmp_path)
+@pytest.fixture
+def runs(node: str, tmp_path: Path) -> Iterator[Runs]:
     root = tmp_path / "root"
     root.mkdir()
     log = tmp_path / "log"
     log.mkdir()
-    runs = Runs(node, root, log)
+    made = Runs(node, root, log)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def test_apply_killed_anywhere_converges_and_owns_everything(
+    node: str, runs: Runs, tmp_path: Path
+) -> None:
+    specs = write_specs(tmp_path)
+    root = runs.root
     turn = ["b", "a"]  # the spec of the next run: they alternate
 
     def next_spec() -> Path:
