@@ -273,6 +273,14 @@ ALIAS_CASES = [
         ),
     ),
     (
+        "a-scalar-that-looks-like-a-document-marker",  # `---x` ends no document
+        "\n---x,\n".join(["[" * 60] * 4) + "\n" + "]" * 240,
+        (
+            "a.yaml:3: collections nest more than 100 levels deep; "
+            "netwright reads documents nested at most 100 levels"
+        ),
+    ),
+    (
         "100000-flow-maps",
         "{a: " * 50_000 + "1" + "}" * 50_000,
         (

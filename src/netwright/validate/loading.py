@@ -439,6 +439,8 @@ _DEEP = (
 _INDICATORS = ("- ", "-\n", "? ", "?\n")
 _MORE_INDICATORS = (*_INDICATORS, "-\t", "-\r", "?\t", "?\r")
 _ODD_BREAKS = ("\x85", "\u2028", "\u2029")
+#: Where a document surely ends: `---` then a blank at the start of a line (`---x` is a scalar).
+_DOCUMENT_START = re.compile(r"\n---(?=[ \t\r\n]|\Z)")
 #: Documents whose depth bound is taken together, then one by one if that is too high.
 _GROUP = 8
 #: A file this small may be cleared as a whole.
@@ -475,14 +477,14 @@ def _too_deep(text: str) -> int | None:
     libyaml composes recursively in C: a few hundred KB of `[` overflow its
     stack and crash the process, so this runs before composing. The cheap
     bound of `_may_nest_too_deep` clears normal files, a few documents at a
-    time (a line starting `---` always ends a document); only the others are
+    time (a line `---` always ends a document); only the others are
     parsed event by event.
     """
     if not any(b in text for b in _ODD_BREAKS):
         indicators = _MORE_INDICATORS if "\t" in text or "\r" in text else _INDICATORS
         if len(text) <= _SMALL and not _may_nest_too_deep(text, indicators):
             return None  # a large file's bound is always too high: skip to its documents
-        chunks = text.split("\n---")
+        chunks = _DOCUMENT_START.split(text)
         for i in range(0, len(chunks), _GROUP):
             group = chunks[i : i + _GROUP]
             if _may_nest_too_deep("\n".join(group), indicators) and any(
