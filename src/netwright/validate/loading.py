@@ -29,7 +29,7 @@ import yaml
 from netwright.errors import Issue
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
 
 try:
     _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -539,41 +539,46 @@ def _envelope(node: yaml.Node) -> Any:
     return data
 
 
-def _path_to(root: yaml.Node, target: yaml.Node) -> str | None:
-    """The field path (`spec.reserved[1]`) from a document's root node to `target`."""
+def _paths_to(root: yaml.Node, targets: set[int]) -> dict[int, str]:
+    """The field paths (`spec.reserved[1]`) from a document's root node to the
+    nodes whose ids are `targets`, in one walk."""
+    found: dict[int, str] = {}
     seen: set[int] = set()
     stack: list[tuple[yaml.Node, str]] = [(root, "")]
-    while stack:
+    while stack and len(found) < len(targets):
         node, path = stack.pop()
-        if node is target:
-            return path
         if id(node) in seen:
             continue
         seen.add(id(node))
+        if id(node) in targets:
+            found[id(node)] = path
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 name = key.value if isinstance(key, yaml.ScalarNode) else "?"
                 stack.append((value, f"{path}.{name}" if path else str(name)))
         elif isinstance(node, yaml.SequenceNode):
             stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
-    return None
+    return found
 
 
 def _duplicate_problems(
-    root: yaml.Node, duplicates: Iterable[tuple[yaml.MappingNode, yaml.Node]]
+    root: yaml.Node, duplicates: Sequence[tuple[yaml.MappingNode, yaml.Node]]
 ) -> tuple[tuple[str, str, int], ...]:
+    """One problem per duplicate key, at its line; linear in the document, however many."""
+    paths = _paths_to(root, {id(mapping) for mapping, _ in duplicates})
+    first_lines: dict[int, dict[str, int]] = {}
     problems: list[tuple[str, str, int]] = []
     for mapping, key_node in duplicates:
-        base = _path_to(root, mapping) or ""
+        lines = first_lines.get(id(mapping))
+        if lines is None:
+            lines = {}
+            for k, _ in mapping.value:
+                if isinstance(k, yaml.ScalarNode):
+                    lines.setdefault(k.value, k.start_mark.line + 1)
+            first_lines[id(mapping)] = lines
+        base = paths.get(id(mapping), "")
         name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
-        first = next(
-            (
-                k.start_mark.line + 1
-                for k, _ in mapping.value
-                if isinstance(k, yaml.ScalarNode) and k.value == name and k is not key_node
-            ),
-            None,
-        )
+        first = lines.get(name)
         where = f" (first at line {first})" if first is not None else ""
         problems.append(
             (
