@@ -115,7 +115,7 @@ changes:
   returned: success
   type: list
   elements: dict
-  sample: [{op: add, kind: link, key: nw.1}, {op: add, kind: route, key: 10.244.2.0/24 table main metric 0}]
+  sample: [{op: add, kind: link, key: nwvx.1}, {op: add, kind: route, key: 10.244.2.0/24 table 254 metric 0}]
 conflicts:
   description: Foreign objects sitting where netwright's must go (the task fails when there are any).
   returned: success

@@ -59,7 +59,7 @@ drift:
   returned: success
   type: list
   elements: dict
-  sample: [{op: add, kind: route, key: 10.244.3.0/24 table main metric 0}]
+  sample: [{op: add, kind: route, key: 10.244.3.0/24 table 254 metric 0}]
 summary:
   description: Pending objects to add, change and delete, and conflicts.
   returned: success
