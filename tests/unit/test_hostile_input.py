@@ -787,3 +787,18 @@ def test_a_line_break_in_a_file_name_stays_on_one_line(
     assert code == 2
     assert lines[0] == "evil\\nname.yaml:2: not valid YAML: did not find expected ',' or ']'"
     assert lines[1].startswith(f"long.yaml:3: IPPool/{'b' * 280}... (1000 characters): ")
+
+
+def test_many_problems_in_one_map_cost_linear_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each problem's line is looked up in an index of the map, not by scanning it."""
+    keys = "".join(f"  k{i}: 1\n" for i in range(20_000))
+    write(tmp_path, "a.yaml", POOL + keys)
+    code, lines = validate(tmp_path, capsys)
+    assert code == 2
+    assert len(lines) == 20_000
+    assert lines[-1] == (
+        "a.yaml:20006: IPPool/pods: spec.k19999: unknown field `k19999`; allowed: `backend`, "
+        "`blockSize`, `cidr`, `disabled`, `natOutgoing`, `nodeSelector`, `reserved`"
+    )

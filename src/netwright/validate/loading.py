@@ -21,7 +21,7 @@ import functools
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -83,6 +83,8 @@ def clip(text: str, limit: int = _MAX_SHOWN) -> str:
 
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+#: Maps with more keys than this are indexed for `Document.line_of`, not scanned.
+_SCAN = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,11 @@ class Document:
     node: yaml.Node | None = None
     #: Problems found while parsing (path, message, line): duplicate keys, alias bombs.
     problems: tuple[tuple[str, str, int], ...] = ()
+    #: Large maps' keys, indexed on first lookup: a document with many problems
+    #: in one map must not cost a scan of the map per problem.
+    _keys: dict[int, dict[str, tuple[yaml.Node, int]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def kind(self) -> str:
@@ -121,10 +128,13 @@ class Document:
         for name, index in _PATH_PART.findall(path):
             child: yaml.Node | None = None
             if name and isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    if isinstance(key, yaml.ScalarNode) and key.value == name:
-                        child, line = value, key.start_mark.line + 1
-                        break
+                if len(node.value) > _SCAN:
+                    child, line = self._keys_of(node).get(name, (None, line))
+                else:
+                    for key, value in node.value:
+                        if isinstance(key, yaml.ScalarNode) and key.value == name:
+                            child, line = value, key.start_mark.line + 1
+                            break
             elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
                 child = node.value[int(index)]
                 line = child.start_mark.line + 1
@@ -132,6 +142,16 @@ class Document:
                 break
             node = child
         return line
+
+    def _keys_of(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, int]]:
+        keys = self._keys.get(id(node))
+        if keys is None:
+            keys = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    keys.setdefault(key.value, (value, key.start_mark.line + 1))
+            self._keys[id(node)] = keys
+        return keys
 
     def issue(
         self, path: str, message: str, *, kind: str | None = None, line: int | None = None
@@ -529,10 +549,10 @@ def _envelope(node: yaml.Node) -> Any:
     if not isinstance(node, yaml.MappingNode):
         return []
     data: dict[str, Any] = {}
-    for field in ("apiVersion", "kind"):
-        value = _scalar(_get(node, field))
+    for key in ("apiVersion", "kind"):
+        value = _scalar(_get(node, key))
         if value is not None:
-            data[field] = value
+            data[key] = value
     name = _scalar(_get(_get(node, "metadata"), "name"))
     if name is not None:
         data["metadata"] = {"name": name}
