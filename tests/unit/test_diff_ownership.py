@@ -569,8 +569,8 @@ def test_what_goes_with_a_deleted_link_is_summarised() -> None:
     assert delta.by_kind()["route"] == {"delete": 5000}
     assert delta.lines()[:3] == [
         "- 4 fdb entries on nwvx.1 (go with their link)",
-        "- 5000 neighbours on nwvx.1 (go with their link)",
-        "- 5000 routes on nwvx.1 (go with their link)",
+        "- 5,000 neighbours on nwvx.1 (go with their link)",
+        "- 5,000 routes on nwvx.1 (go with their link)",
     ]
     assert delta.to_json()["changes"][2]["count"] == 5000
 
@@ -608,9 +608,14 @@ def test_routes_through_deleted_nexthops_go_first_as_one_summary() -> None:
         ("nexthop", "delete", False, 2),
     ]
     assert delta.summary() == {"add": 0, "change": 0, "delete": 5, "conflict": 0}
-    assert delta.lines() == [
+    assert delta.lines() == [  # a summary of few objects lists each by key
         "- 3 routes through the 2 nexthops deleted (deleted first)",
+        "    - route 10.64.0.0/24 table 254 metric 0",
+        "    - route 10.64.1.0/24 table 254 metric 0",
+        "    - route 10.64.2.0/24 table 254 metric 0",
         "- 2 nexthops (their routes deleted first)",
+        "    - nexthop id 7",
+        "    - nexthop id 8",
     ]
     changes = delta.to_json()["changes"]
     assert (changes[0]["count"], changes[0]["before"]) == (3, {"nexthops": 2, "routes": 3})
@@ -681,9 +686,12 @@ def test_entries_of_departed_peers_are_one_change_per_kind_and_vtep() -> None:
         ("fdb", "delete", 2, "nwvx.1"),
         ("neighbour", "delete", 1, "nwvx.1"),
     ]
-    assert delta.lines() == [
+    assert delta.lines() == [  # a summary of few objects lists each by key
         "- 2 fdb entries on nwvx.1 (no longer desired)",
+        "    - fdb 0e:0e:0e:0e:0e:0e dev nwvx.1 dst 172.31.0.1",
+        "    - fdb 0e:0e:0e:0e:0e:0e dev nwvx.1 dst 172.31.0.1",
         "- 1 neighbours on nwvx.1 (no longer desired)",
+        "    - neighbour 10.64.0.0 dev nwvx.1",
     ]
     assert delta.to_json()["changes"][0]["before"] == {"dev": "nwvx.1", "entries": 2}
     # Only on a VTEP of netwright's that stays.

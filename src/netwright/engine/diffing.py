@@ -183,19 +183,25 @@ class Delta:
             out[c.kind][str(c.op)] += c.count
         return out
 
-    def lines(self) -> list[str]:
-        """The diff for people: one `+`/`-`/`~` line per change, then conflicts and notes."""
+    def lines(self, *, verbose: bool = False) -> list[str]:
+        """The diff for people: one `+`/`-`/`~` line per change, then conflicts and notes.
+
+        A summary change (routes, nexthops or entries deleted in one batch) lists
+        its objects by key below its line when it stands for few of them
+        (`_render.LIST_AT_MOST`), or always with `verbose` (the CLI's `-v`).
+        """
         out: list[str] = []
         for c in self.changes:
-            out.extend(_render.change_lines(c))
+            out.extend(_render.change_lines(c, verbose=verbose))
         out.extend(f"! {c}" for c in self.conflicts)
         out.extend(f"# {n}" for n in self.notes)
         return out
 
     def to_json(self) -> dict[str, Any]:
+        """Plain JSON; every summary change lists its objects by key ("objects")."""
         return {
             "summary": self.summary(),
-            "changes": [_render.change_json(c) for c in self.changes],
+            "changes": [_render.change_json(c, objects=True) for c in self.changes],
             "conflicts": [
                 {"kind": c.kind, "key": _render.key_text(c.kind, c.key), "message": str(c)}
                 for c in self.conflicts
