@@ -18,7 +18,7 @@ import gc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from netwright.engine.applying import ApplyResult, apply, apply_with
+from netwright.engine.applying import ApplyResult, Progress, apply, apply_with
 from netwright.engine.diffing import Change, Conflict, Delta, Op, Ownership, diff
 from netwright.engine.observing import ObservedState, observe, observe_facts, observe_with
 from netwright.kernel import Target, open_session, prepare_link_writes
@@ -46,20 +46,6 @@ __all__ = [
     "prepare_link_writes",
     "run",
 ]
-
-
-@dataclass(kw_only=True, slots=True)
-class Progress:
-    """How far an apply got, for a front end that must say so when it is interrupted.
-
-    `total` is set once the diff is known (objects, a summary counting as many as it
-    stands for); `done` when the apply returns. A run interrupted in between has
-    `applying` set: some of the changes may have been made.
-    """
-
-    total: int = 0
-    done: int = 0
-    applying: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -140,11 +126,5 @@ def run(
             delta = diff(state, observed)
         if check:
             return Report(node=state.node, target=target, check=True, delta=delta)
-        if progress is not None:
-            progress.total = sum(c.count for c in delta.changes)
-            progress.applying = True
-        result = apply_with(session, delta)  # checks link kinds before any change
-        if progress is not None:
-            progress.done = sum(c.count for c in result.done)
-            progress.applying = False
+        result = apply_with(session, delta, progress)  # checks link kinds before any change
         return Report(node=state.node, target=target, check=False, delta=delta, result=result)

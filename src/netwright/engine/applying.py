@@ -71,7 +71,7 @@ from netwright.kernel.records import (
 from netwright.model.state import LINK_ALIAS, NFT_FAMILY, NFT_TABLE, RT_PROTO_NETWRIGHT, File
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from netwright.engine.diffing import Change, Conflict, Delta
     from netwright.kernel import Session, Target
@@ -80,6 +80,22 @@ _BULK = frozenset({"nexthop", "route", "neighbour", "fdb"})
 #: Summary changes that stand for many objects, sent as one message per object.
 _SETS = (RouteSet, NexthopSet, EntrySet)
 _GONE = frozenset({errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL})
+
+
+@dataclass(kw_only=True, slots=True)
+class Progress:
+    """How far an apply got, for a front end that must say so if it is interrupted.
+
+    `total` is set when the apply starts (objects: a summary counts as many as it
+    stands for), `done` when it ends, however it ends: an exception (Ctrl-C, SIGTERM)
+    leaves `applying` set and `done` counting the changes confirmed so far. `started`,
+    if given, is told the total first (progress output for a long apply).
+    """
+
+    total: int = 0
+    done: int = 0
+    applying: bool = False
+    started: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -452,10 +468,22 @@ class _Applier:
                 self.done.append(c)
 
 
-def apply_with(session: Session, delta: Delta) -> ApplyResult:
+def apply_with(session: Session, delta: Delta, progress: Progress | None = None) -> ApplyResult:
     """Apply through an open session (the engine's `run` shares one with observe)."""
     check_kinds(session, delta)
-    return _Applier(session, delta).run()
+    applier = _Applier(session, delta)
+    if progress is None:
+        return applier.run()
+    progress.total = sum(c.count for c in delta.changes)
+    progress.applying = True
+    if progress.started is not None:
+        progress.started(progress.total)
+    try:
+        result = applier.run()
+    finally:
+        progress.done = sum(c.count for c in applier.done)
+    progress.applying = False
+    return result
 
 
 def apply(target: Target, delta: Delta) -> ApplyResult:
