@@ -25,6 +25,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from netwright._atomic import remove, write_atomic
 from netwright.errors import KernelError
 
 if TYPE_CHECKING:
@@ -133,71 +134,21 @@ def _ids(owner: str, group: str) -> tuple[int, int]:
     return uid, gid
 
 
-def temp_path(path: str) -> str:
-    """The one temporary name a write of `path` uses, beside it.
-
-    Fixed, not random: a write killed before its rename leaves this file behind, and
-    the next write of `path` (or its removal) reuses and so cleans it, where a random
-    name would stay forever, in a directory netwright shares with others.
-    """
-    directory, base = os.path.split(path)
-    return os.path.join(directory, f".{base}.netwright-tmp")
-
-
-def _atomic_write(path: str, data: bytes, *, mode: int, uid: int, gid: int) -> None:
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    tmp = temp_path(path)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)  # left by a write that was killed
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        # Mode and owner before the content lands: a secret is never readable by others.
-        os.fchmod(fd, mode)
-        os.fchown(fd, uid, gid)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _sync_directory(directory)
-
-
-def _sync_directory(directory: str) -> None:
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
 def write_file(file: File, *, group: str) -> None:
     """Write `file` atomically with its mode, owner and `group` (already resolved)."""
     uid, gid = _ids(file.owner, group)
     try:
-        _atomic_write(file.path, file.materialize().encode(), mode=file.mode, uid=uid, gid=gid)
+        write_atomic(file.path, file.materialize().encode(), mode=file.mode, uid=uid, gid=gid)
     except OSError as exc:
         raise KernelError(f"file {file.path}: {exc.strerror or exc}") from exc
 
 
 def remove_file(path: str) -> None:
     """Remove `path` (and a temporary file a killed write of it left), durably."""
-    removed = False
-    for victim in (path, temp_path(path)):
-        try:
-            os.unlink(victim)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise KernelError(f"file {path}: {exc.strerror or exc}") from exc
-        removed = True
-    if removed:
-        with contextlib.suppress(OSError):
-            _sync_directory(os.path.dirname(path) or ".")
+    try:
+        remove(path)
+    except OSError as exc:
+        raise KernelError(f"file {path}: {exc.strerror or exc}") from exc
 
 
 # ---------------------------------------------------------------- netwright's state file
@@ -268,7 +219,7 @@ def write_state(root: str, state: State) -> None:
             data.pop(key, None)
     text = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
     try:
-        _atomic_write(state_path(root), text, mode=0o644, uid=os.getuid(), gid=os.getgid())
+        write_atomic(state_path(root), text, mode=0o644, uid=os.getuid(), gid=os.getgid())
     except OSError as exc:
         raise KernelError(f"{state_path(root)}: {exc.strerror or exc}") from exc
 

@@ -35,6 +35,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
+from netwright._atomic import write_atomic
 from netwright.lab import LabError
 from netwright.lab._proc import NETNS_DIR, PATH
 
@@ -135,10 +136,7 @@ class Runtime:
             "capabilityArgs": att.capability_args,
             "result": result,
         }
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as stream:
-            json.dump(entry, stream)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(entry))
 
     # ------------------------------------------------------------ the operations
 

@@ -17,10 +17,10 @@ import dataclasses
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from netwright._atomic import write_atomic
 from netwright.lab import LabError
 
 #: Where every lab keeps its directory; overridable for tests and unusual hosts.
@@ -109,16 +109,7 @@ class LabState:
 
     def save(self) -> None:
         os.makedirs(self.directory, mode=0o755, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".lab-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                json.dump(self.to_json(), stream, indent=1)
-                stream.write("\n")
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomic(self.path, json.dumps(self.to_json(), indent=1) + "\n")
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> LabState:
