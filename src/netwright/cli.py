@@ -239,10 +239,10 @@ def _interrupted(progress: Progress) -> str:
         return "netwright: interrupted before any change; nothing was changed"
     if progress.applying:
         return (
-            f"netwright: interrupted; {progress.done} of {progress.total} changes made;"
+            f"netwright: interrupted; {progress.done:,} of {progress.total:,} changes made;"
             " run again to finish"
         )
-    return f"netwright: interrupted; {progress.done} of {progress.total} changes made"
+    return f"netwright: interrupted; {progress.done:,} of {progress.total:,} changes made"
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -47,7 +47,7 @@ metadata: {name: podnet}
 spec: {type: bridge, bridge: {name: cni0}, mtu: auto, ipPools: [pods-v4]}
 """
 INTERRUPTED = re.compile(
-    r"netwright: interrupted; (\d+) of (\d+) changes made; run again to finish"
+    r"netwright: interrupted; ([\d,]+) of ([\d,]+) changes made; run again to finish"
 )
 
 
@@ -113,7 +113,7 @@ def test_a_signal_mid_apply_says_how_far_it_got(
     assert len(lines) == 1, rest
     found = INTERRUPTED.fullmatch(lines[0])
     assert found is not None, lines[0]
-    made, of = int(found[1]), int(found[2])
+    made, of = (int(n.replace(",", "")) for n in found.groups())
     assert of == total
     assert made < total
     assert len(owned_routes(ns)) < NODES - 1  # it really stopped part-way
