@@ -67,7 +67,7 @@ def run(env, action):
     """Run `action(env)` and end the module: its result, or a failure naming the cause.
 
     Every failure carries `error` (invalid, wrong_target, lock_busy, kernel, failed,
-    netwright, argument, missing_library) for `failed_when`/`rescue` tests, and
+    netwright, os, argument, missing_library) for `failed_when`/`rescue` tests, and
     `changed: False` unless changes were made before the failure.
     """
     problems = check_target(env.params)
@@ -93,6 +93,9 @@ def run(env, action):
         return env.fail(str(exc), {"changed": False, "error": "kernel"})
     except NetwrightError as exc:
         return env.fail(f"netwright: {exc}", {"changed": False, "error": "netwright"})
+    except OSError as exc:  # writing ipblocks.yaml: a read-only or full spec directory
+        where = f"{exc.filename}: " if exc.filename else ""
+        return env.fail(f"{where}{exc.strerror or exc}", {"changed": False, "error": "os"})
     return env.exit(result)
 
 

@@ -92,7 +92,7 @@ issues:
   type: list
   elements: str
 error:
-  description: Why the task failed (C(invalid), C(netwright), C(missing_library)).
+  description: Why the task failed (C(invalid), C(os) when C(ipblocks.yaml) cannot be written, C(netwright), C(argument), C(missing_library)).
   returned: failure
   type: str
 """

@@ -41,7 +41,7 @@ attributes:
     description: Linux only (netlink, network namespaces, nftables).
 notes:
   - Failures carry RV(error), one of C(invalid), C(wrong_target), C(lock_busy), C(kernel),
-    C(failed) (some changes failed, listed in RV(applied)), C(netwright), C(argument),
+    C(failed) (some changes failed, listed in RV(applied)), C(netwright), C(os), C(argument),
     C(missing_library).
 seealso:
   - module: netwright.fabric.allocate

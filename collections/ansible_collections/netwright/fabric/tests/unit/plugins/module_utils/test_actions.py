@@ -79,6 +79,18 @@ def test_allocate(spec_copy, present, check_mode, changed, written):
         assert not os.path.exists(path)
 
 
+def test_allocate_that_cannot_write_fails_cleanly(spec_copy, monkeypatch):
+    def read_only(path, text):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(actions, "write_atomic", read_only)
+    spec = spec_copy("vxlan", blocks=False)
+    done = finish(actions.allocate_blocks, {"spec_dir": spec, "nodes": []})
+    assert done.failed
+    assert (done.result["error"], done.result["changed"]) == ("os", False)
+    assert done.result["msg"] == os.path.join(spec, "ipblocks.yaml") + ": Permission denied"
+
+
 def test_allocate_again_is_a_no_op(spec_copy):
     spec = spec_copy("vxlan", blocks=False)
     first = finish(actions.allocate_blocks, {"spec_dir": spec, "nodes": []})
@@ -232,6 +244,7 @@ ERRORS = [
     ("busy", LockBusyError("held by pid 7"), "lock_busy", "held by pid 7"),
     ("kernel", KernelError("route x: EEXIST"), "kernel", "route x: EEXIST"),
     ("other", NetwrightError("odd"), "netwright", "netwright: odd"),
+    ("os", PermissionError(13, "Permission denied", "/srv/ipblocks.yaml"), "os", "/srv/ipblocks.yaml: Permission denied"),
 ]
 
 
