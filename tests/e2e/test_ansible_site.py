@@ -29,6 +29,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from netwright.kernel import Target  # only to hold a node's lock, as another run would
+from netwright.locking import target_lock
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -377,6 +380,27 @@ def test_a_host_holding_another_nodes_address_fails(
     assert run.says("nothing was changed"), run
     assert run.recap()["n1"]["failed"] == 1, run
     assert hosts.snapshot() == before
+
+
+def test_a_node_locked_by_another_run_fails_and_changes_nothing(hosts: Hosts, first: Run) -> None:
+    assert first.proc.returncode == 0, first
+    ns = hosts.netns("n1")
+    gone = next(
+        r["dst"]
+        for r in json.loads(sh("ip", "-n", ns, "-json", "route", "show", "proto", "211"))
+        if r["dst"].startswith("10.244.")
+    )
+    sh("ip", "-n", ns, "route", "del", gone)
+    before = hosts.snapshot()
+    with target_lock(Target(netns=ns, root=str(hosts.roots / "n1")), wait=1.0):
+        busy = hosts.play("--limit", "n1", "-e", "netwright_wait_lock=0.3")
+    assert busy.proc.returncode != 0, busy
+    assert busy.says('"error": "lock_busy"'), busy
+    assert hosts.snapshot() == before
+    freed = hosts.play("--limit", "n1")
+    assert freed.recap()["n1"]["changed"] == 1, freed
+    routes = json.loads(sh("ip", "-n", ns, "-json", "route", "show", "proto", "211"))
+    assert gone in {r["dst"] for r in routes}
 
 
 def test_nodes_can_come_from_the_inventory(hosts: Hosts, first: Run, tmp_path: Path) -> None:
