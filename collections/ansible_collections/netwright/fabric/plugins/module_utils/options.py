@@ -78,13 +78,20 @@ def check_target(params):
     return problems
 
 
+def _label(value):
+    """A label value as Kubernetes writes it: YAML's `true` in an inventory is "true"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def node_documents(entries):
     """`nodes:` entries as v1 Node documents, the shape a spec directory holds."""
     documents = []
     for entry in entries or ():
         metadata = {"name": entry["name"]}
         if entry.get("labels"):
-            metadata["labels"] = {str(k): str(v) for k, v in entry["labels"].items()}
+            metadata["labels"] = {str(k): _label(v) for k, v in entry["labels"].items()}
         documents.append(
             {
                 "apiVersion": "v1",

@@ -81,7 +81,7 @@ NODE_CASES = [
             {
                 "apiVersion": "v1",
                 "kind": "Node",
-                "metadata": {"name": "n2", "labels": {"rack": "a", "gpu": "True"}},
+                "metadata": {"name": "n2", "labels": {"rack": "a", "gpu": "true"}},
                 "status": {
                     "addresses": [
                         {"type": "InternalIP", "address": "172.31.255.12"},
