@@ -244,7 +244,8 @@ ALIAS_CASES = [
         billion_laughs(),
         (
             "a.yaml:1: Backend/lol: aliases expand this document by more than 100000 nodes "
-            '(to 3977113478); netwright refuses such expansion (a "billion laughs")'
+            "(to 3977113478); netwright lets aliases add at most 100000 nodes to a spec "
+            'directory\'s documents in all (a "billion laughs")'
         ),
     ),
     (
@@ -364,6 +365,50 @@ def test_the_directory_as_a_whole_has_a_budget(
         2,
         ["c.yaml: is beyond the 64 MiB of YAML netwright reads from a spec directory in all"],
     )
+
+
+def test_the_directory_has_a_node_budget_counted_before_parsing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 MB of one-digit scalars would compose into 4 million nodes (about 1.3 GB): refused
+    from its punctuation, never parsed."""
+
+    def never(*_args: Any) -> None:
+        raise AssertionError("parsed a file over the node budget")
+
+    write(tmp_path, "flat.yaml", "[" + "1," * 4_000_000 + "1]\n")
+    monkeypatch.setattr(loading, "parse_documents", never)
+    assert validate(tmp_path, capsys) == (
+        2,
+        [
+            (
+                "flat.yaml: holds more YAML nodes than netwright reads from a spec directory in"
+                " all (4,000,000, together with the files read before it); split the spec, or"
+                " remove what netwright does not read"
+            )
+        ],
+    )
+
+
+def test_aliases_share_one_budget_across_documents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Many documents, each well under the limit alone, cannot add up to a billion laughs."""
+    aliases = ", ".join(["*a"] * 100)
+    doc = f"a: &a [{', '.join(['x'] * 100)}]\nb: [{aliases}]\n"
+    write(tmp_path, "a.yaml", "---\n".join([doc] * 12))
+    code, lines = validate(tmp_path, capsys)
+    assert code == 2
+    # Each document adds 10,100: nine fit in the budget, the tenth to twelfth do not.
+    assert [line.split(":")[1] for line in lines] == ["28", "31", "34"], lines
+    tail = (
+        "; netwright lets aliases add at most 100000 nodes to a spec directory's documents"
+        ' in all (a "billion laughs")'
+    )
+    assert lines == [
+        f"a.yaml:{n}: aliases expand this document by more than 9100 nodes (to 10205){tail}"
+        for n in (28, 31, 34)
+    ]
 
 
 def test_the_reader_never_reads_past_the_cap(

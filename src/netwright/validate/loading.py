@@ -10,9 +10,12 @@ Speed matters here: at 10,000 nodes, loading is most of a CLI run. libyaml
 
 A spec directory is untrusted input (it comes from a Git repository), so every
 read and parse is bounded: only regular files inside the directory, at most
-`MAX_FILE_BYTES` each, collections nested at most `MAX_DEPTH` deep, aliases
-that add at most `MAX_ALIAS_NODES` nodes to a document. What exceeds a limit
-is reported as a problem like any other, never raised, never half-read.
+`MAX_FILE_BYTES` each, at most `MAX_YAML_NODES` YAML nodes in all (counted from
+the punctuation before anything is parsed: memory follows the node count, about
+330 bytes each, not the byte count), collections nested at most `MAX_DEPTH` deep,
+aliases that add at most `MAX_ALIAS_NODES` nodes to the whole directory. What
+exceeds a limit is reported as a problem like any other, never raised, never
+half-read.
 """
 
 from __future__ import annotations
@@ -41,12 +44,20 @@ IPBLOCKS_FILE = "ipblocks.yaml"
 
 #: The largest spec file read; a spec of 10,000 nodes takes about 4 MiB.
 MAX_FILE_BYTES = 16 * 1024 * 1024
-#: The most YAML read from one spec directory, all files together (memory is about 100x).
+#: The most YAML read from one spec directory, all files together (memory: `MAX_YAML_NODES`).
 MAX_TOTAL_BYTES = 64 * 1024 * 1024
 #: The deepest nesting of collections in a document; netwright's kinds need fewer than 10.
 MAX_DEPTH = 100
-#: How many nodes expanding its aliases may add to a document ("billion laughs").
+#: How many nodes expanding aliases may add, the whole directory's documents together
+#: ("billion laughs": composing shares an anchored node, but every walk of the data
+#: visits it once per alias).
 MAX_ALIAS_NODES = 100_000
+#: The most YAML nodes read from one spec directory, all files together: about 1.3 GB
+#: of composed nodes at worst (a flow list of one-digit scalars); a spec of 10,000
+#: nodes and their blocks holds about 550,000.
+MAX_YAML_NODES = 4_000_000
+#: Every YAML node but a document's first starts at a line break or after one of these.
+_NODE_STARTS = (",", ":", "-", "?", "[", "{")
 #: The longest integer scalar converted; a 64-bit integer takes at most 20 digits.
 MAX_INT_CHARS = 1000
 #: The longest name, kind or field path printed in a problem line.
@@ -407,7 +418,14 @@ def _children(node: yaml.Node) -> list[Any]:
 _SIZE_CAP = 1 << 40
 
 
-def _alias_problem(root: yaml.Node) -> str | None:
+@dataclass(slots=True)
+class AliasBudget:
+    """What expanding aliases may still add, shared by every document of a directory."""
+
+    left: int = MAX_ALIAS_NODES
+
+
+def _alias_problem(root: yaml.Node, budget: AliasBudget) -> str | None:
     """Why a document's aliases cannot be expanded safely, or None.
 
     Composing shares an anchored node among its aliases, so the node tree is a
@@ -442,12 +460,15 @@ def _alias_problem(root: yaml.Node) -> str | None:
         stack.append((node, True))
         stack.extend((child, False) for child in _children(node))
     expanded = measured[id(root)][0]
-    if expanded > len(measured) + MAX_ALIAS_NODES:
+    growth = expanded - len(measured)
+    if growth > budget.left:
         return (
-            f"aliases expand this document by more than {MAX_ALIAS_NODES} nodes "
+            f"aliases expand this document by more than {budget.left} nodes "
             f"(to {expanded if expanded < _SIZE_CAP else 'more than 2^40'}); netwright "
-            'refuses such expansion (a "billion laughs")'
+            f"lets aliases add at most {MAX_ALIAS_NODES} nodes to a spec directory's "
+            'documents in all (a "billion laughs")'
         )
+    budget.left -= growth
     return None
 
 
@@ -613,7 +634,9 @@ def _duplicate_problems(
     return tuple(problems)
 
 
-def parse_documents(text: str, file: str, relpath: str) -> tuple[list[Document], list[Issue]]:
+def parse_documents(
+    text: str, file: str, relpath: str, aliases: AliasBudget | None = None
+) -> tuple[list[Document], list[Issue]]:
     """All documents of one YAML stream, each with its composed node for line lookup.
 
     Hostile input is refused, never crashes or exhausts memory: collections
@@ -626,6 +649,7 @@ def parse_documents(text: str, file: str, relpath: str) -> tuple[list[Document],
         return [], [Issue(file=one_line(file), line=deep_line, message=_DEEP)]
     documents: list[Document] = []
     check_aliases = "*" in text
+    aliases = aliases if aliases is not None else AliasBudget()
     loader = _SpecLoader(text)
     try:
         while loader.check_node():
@@ -633,7 +657,7 @@ def parse_documents(text: str, file: str, relpath: str) -> tuple[list[Document],
             if node is None:  # pragma: no cover - check_node said there is one
                 continue
             line = node.start_mark.line + 1
-            problem = _alias_problem(node) if check_aliases else None
+            problem = _alias_problem(node, aliases) if check_aliases else None
             if problem is not None:
                 stub = _envelope(node)
                 documents.append(Document(file, relpath, line, stub, node, (("", problem, line),)))
@@ -670,6 +694,22 @@ class SpecFile:
     text: str
 
 
+def node_bound(text: str) -> int:
+    """An upper bound on the YAML nodes `text` composes into (aliases aside), counted fast.
+
+    A node starts a document, a line, or follows one of `_NODE_STARTS`; counting
+    those characters (C speed, no parsing) bounds the count from above.
+    """
+    return 1 + text.count("\n") + sum(text.count(c) for c in _NODE_STARTS)
+
+
+_TOO_MANY_NODES = (
+    f"holds more YAML nodes than netwright reads from a spec directory in all "
+    f"({MAX_YAML_NODES:,}, together with the files read before it); split the spec, "
+    "or remove what netwright does not read"
+)
+
+
 def read_directory(directory: str) -> tuple[list[SpecFile], list[Issue]]:
     """The text of every spec file under `directory`, plus the paths that could not be read."""
     if not os.path.isdir(directory):
@@ -681,8 +721,13 @@ def read_directory(directory: str) -> tuple[list[SpecFile], list[Issue]]:
     files: list[SpecFile] = []
     issues: list[Issue] = []
     budget = MAX_TOTAL_BYTES
+    nodes = MAX_YAML_NODES
     for full, relpath, not_read in walk_spec_files(directory):
         text, problem = (None, not_read) if not_read is not None else read_spec_file(full, budget)
+        if text is not None:
+            nodes -= node_bound(text)
+            if nodes < 0:
+                text, problem = None, _TOO_MANY_NODES
         if text is None:
             issues.append(Issue(file=one_line(full), message=str(problem)))
         else:
@@ -695,8 +740,9 @@ def parse_files(files: Iterable[SpecFile]) -> tuple[list[Document], list[Issue]]
     """Every document of the files, in order, plus the files that are not valid YAML."""
     documents: list[Document] = []
     issues: list[Issue] = []
+    aliases = AliasBudget()
     for f in files:
-        docs, problems = parse_documents(f.text, f.file, f.relpath)
+        docs, problems = parse_documents(f.text, f.file, f.relpath, aliases)
         documents.extend(docs)
         issues.extend(problems)
     return documents, issues
