@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -26,9 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from netwright.engine import Progress
-    from netwright.ipam import Allocation
     from netwright.model.config import NodeFacts
-    from netwright.model.spec import IPBlock
     from netwright.pipeline import Pipeline
     from netwright.validate import LoadedSpec
 
@@ -61,12 +58,6 @@ def _say_ignored(args: argparse.Namespace, spec: LoadedSpec) -> None:
             _err(f"{doc.file}:{doc.line}: ignored {doc.api_version} {doc.kind}/{doc.name}")
 
 
-def _allocate(spec: LoadedSpec) -> Allocation:
-    from netwright.ipam import allocate  # noqa: PLC0415
-
-    return allocate(spec.cluster)
-
-
 # -- validate -----------------------------------------------------------------
 
 
@@ -89,45 +80,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # -- allocate -----------------------------------------------------------------
 
 
-def _remember_written(
-    directory: str, target: str, spec: LoadedSpec, blocks: Sequence[IPBlock]
-) -> None:
-    """Leave the spec cache warm for the directory just written (see `caching.remember`)."""
-    import dataclasses  # noqa: PLC0415
-
-    from netwright.documents import ipblock_line  # noqa: PLC0415
-    from netwright.model.spec import Source  # noqa: PLC0415
-    from netwright.validate import caching  # noqa: PLC0415
-
-    placed = tuple(
-        dataclasses.replace(b, source=Source(file=target, line=ipblock_line(i)))
-        for i, b in enumerate(blocks)
-    )
-    cluster = dataclasses.replace(spec.cluster, blocks=placed)
-    caching.remember(directory, dataclasses.replace(spec, cluster=cluster))
-
-
 def cmd_allocate(args: argparse.Namespace) -> int:
-    from netwright._atomic import write_atomic  # noqa: PLC0415
     from netwright.documents import ipblocks_yaml  # noqa: PLC0415
-    from netwright.validate import IPBLOCKS_FILE  # noqa: PLC0415
+    from netwright.provisioning import write_ipblocks  # noqa: PLC0415
 
-    spec = _load(args)
-    result = _allocate(spec)
+    pipeline = _pipeline(args)
+    result = pipeline.allocation
     if args.write:
-        target = os.path.join(args.dir, IPBLOCKS_FILE)
-        text = ipblocks_yaml(result.blocks)
-        current = None
-        if os.path.exists(target):
-            with open(target, encoding="utf-8") as stream:
-                current = stream.read()
-        if current != text:
-            write_atomic(target, text)
-            _remember_written(args.dir, target, spec, result.blocks)
+        written = write_ipblocks(args.dir, pipeline)
         print(
-            f"{target}: {len(result.blocks)} blocks "
+            f"{written.path}: {len(result.blocks)} blocks "
             f"({len(result.added)} added, {len(result.freed)} freed"
-            f"{'' if current != text else ', unchanged'})"
+            f"{'' if written.changed else ', unchanged'})"
         )
         return EXIT_OK
     if args.output == "yaml":

@@ -9,6 +9,7 @@ it is pure. The engine is not called here: `netwright.provisioning` hands the
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,16 +17,23 @@ from netwright.errors import Issue, ValidationError
 from netwright.ipam import allocate
 from netwright.plan import plan_node
 from netwright.render import ClusterIndex, peers_of, render_node
-from netwright.validate import Document, load_spec, validate_documents
+from netwright.validate import Document, load_directory, load_spec, validate_documents
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
     from netwright.ipam import Allocation
     from netwright.model.config import NodeConfig, NodeFacts, Peer
     from netwright.model.state import NodeState
     from netwright.validate import LoadedSpec
+
+
+def _documents(documents: Iterable[Mapping[str, Any]], origin: str) -> list[Document]:
+    return [
+        Document(f"{origin}[{i}]", f"{origin}[{i}]", 0, dict(doc))
+        for i, doc in enumerate(documents)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +43,34 @@ class Pipeline:
     spec: LoadedSpec
     allocation: Allocation
     index: ClusterIndex
+    #: The Nodes came from `default_nodes`, not from the directory (`load`).
+    default_nodes_used: bool = False
 
     @classmethod
-    def load(cls, directory: str) -> Pipeline:
-        """Validate and allocate (in memory; nothing is written); raises on invalid input."""
-        return cls.from_spec(load_spec(directory))
+    def load(
+        cls,
+        directory: str,
+        *,
+        default_nodes: Sequence[Mapping[str, Any]] = (),
+        origin: str = "nodes",
+    ) -> Pipeline:
+        """Validate and allocate (in memory; nothing is written); raises on invalid input.
+
+        `default_nodes` (v1 Node documents, e.g. from an Ansible inventory) stand in
+        when the directory holds no Node; problems in them name `origin[i]`.
+        """
+        if not default_nodes:
+            return cls.from_spec(load_spec(directory))
+        documents, issues = load_directory(directory)
+        if issues:
+            raise ValidationError(issues)
+        if any(d.kind == "Node" and d.api_version == "v1" for d in documents):
+            return cls.from_spec(load_spec(directory))
+        documents.extend(_documents(default_nodes, origin))
+        spec, invalid = validate_documents(documents)
+        if spec is None:
+            raise ValidationError(invalid)
+        return dataclasses.replace(cls.from_spec(spec), default_nodes_used=True)
 
     @classmethod
     def from_documents(
@@ -49,11 +80,7 @@ class Pipeline:
 
         Problems name `origin[i]` (the i-th document) where a file would be named.
         """
-        docs = [
-            Document(f"{origin}[{i}]", f"{origin}[{i}]", 0, dict(doc))
-            for i, doc in enumerate(documents)
-        ]
-        spec, issues = validate_documents(docs)
+        spec, issues = validate_documents(_documents(documents, origin))
         if spec is None:
             raise ValidationError(issues)
         return cls.from_spec(spec)

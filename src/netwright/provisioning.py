@@ -1,10 +1,11 @@
-"""Provision one node: the one call every front end makes.
+"""Provision one node, keep a spec directory's allocations: the calls every front end makes.
 
 Why it exists: "load or receive the spec, observe the node's facts, plan, run the
 engine under the target's lock, report" is one use case, whether the CLI, the lab, an
-Ansible module or the node agent asks for it. It lives here once, above the pipeline
-(pure) and the engine (I/O), so every front end provisions a node the same way and
-none of them imports another.
+Ansible module or the node agent asks for it (`provision`); writing the allocation back
+into a spec directory is another (`write_ipblocks`: `allocate --write`, the Ansible
+`allocate` module). They live here once, above the pipeline (pure) and the engine
+(I/O), so every front end does them the same way and none of them imports another.
 
 What it must not do: print or exit (it returns a `Report`, and says what a person should
 know through `say`), or change anything before every check has passed: the node is in
@@ -14,15 +15,21 @@ holds this node's, or the caller named the underlay), and the lock is held.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from netwright._atomic import write_atomic
+from netwright.documents import ipblock_line, ipblocks_yaml
 from netwright.engine import run
 from netwright.engine.facts import observe_addresses
 from netwright.errors import NetwrightError
 from netwright.locking import DEFAULT_WAIT, target_lock
 from netwright.model.config import NodeFacts
+from netwright.model.spec import Source
+from netwright.validate import IPBLOCKS_FILE, caching
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,7 +39,15 @@ if TYPE_CHECKING:
     from netwright.kernel import Target
     from netwright.pipeline import Pipeline
 
-__all__ = ["DEFAULT_WAIT", "Options", "WrongTargetError", "node_facts", "provision"]
+__all__ = [
+    "DEFAULT_WAIT",
+    "IPBlocksFile",
+    "Options",
+    "WrongTargetError",
+    "node_facts",
+    "provision",
+    "write_ipblocks",
+]
 
 
 class WrongTargetError(NetwrightError):
@@ -156,7 +171,56 @@ def provision(
     pipeline.known(node)
     if check:
         facts = node_facts(pipeline, node, target, options, check=True, say=say)
-        return run(pipeline.plan(node, facts), target, check=True)
-    with target_lock(target, wait=options.wait_lock, say=say):
-        facts = node_facts(pipeline, node, target, options, check=False, say=say)
-        return run(pipeline.plan(node, facts), target, check=False, progress=progress)
+        report = run(pipeline.plan(node, facts), target, check=True)
+    else:
+        with target_lock(target, wait=options.wait_lock, say=say):
+            facts = node_facts(pipeline, node, target, options, check=False, say=say)
+            report = run(pipeline.plan(node, facts), target, check=False, progress=progress)
+    return dataclasses.replace(report, facts=facts)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IPBlocksFile:
+    """`ipblocks.yaml` of a spec directory: as it was, as the allocation has it."""
+
+    path: str
+    before: str | None  # None: there was no such file
+    after: str
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def write_ipblocks(directory: str, pipeline: Pipeline, *, check: bool = False) -> IPBlocksFile:
+    """Keep `directory`'s `ipblocks.yaml` in step with the pipeline's allocation.
+
+    The one file a spec directory has that netwright writes (`allocate --write`, the
+    Ansible `allocate` module): rewritten whole and atomically when it differs, never
+    in check mode. A directory loaded alone is left warm in the spec cache, so the
+    next load of it (the provisioning that follows) skips validation.
+    """
+    path = os.path.join(directory, IPBLOCKS_FILE)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            before: str | None = stream.read()
+    except FileNotFoundError:
+        before = None
+    after = ipblocks_yaml(pipeline.allocation.blocks)
+    written = IPBlocksFile(path=path, before=before, after=after)
+    if written.changed and not check:
+        write_atomic(path, written.after)
+        if not pipeline.default_nodes_used:  # the cache knows the directory alone
+            _remember_written(directory, path, pipeline)
+    return written
+
+
+def _remember_written(directory: str, path: str, pipeline: Pipeline) -> None:
+    """Leave the spec cache warm for the directory just written (see `caching.remember`)."""
+    spec, blocks = pipeline.spec, pipeline.allocation.blocks
+    placed = tuple(
+        dataclasses.replace(b, source=Source(file=path, line=ipblock_line(i)))
+        for i, b in enumerate(blocks)
+    )
+    cluster = dataclasses.replace(spec.cluster, blocks=placed)
+    caching.remember(directory, dataclasses.replace(spec, cluster=cluster))

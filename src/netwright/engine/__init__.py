@@ -26,6 +26,7 @@ from netwright.kernel import Target, open_session, prepare_link_writes
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from netwright.model.config import NodeFacts
     from netwright.model.state import NodeState
 
 __all__ = [
@@ -57,6 +58,8 @@ class Report:
     check: bool
     delta: Delta
     result: ApplyResult | None = None
+    #: What the run took the node's underlay to be (set by `netwright.provisioning`).
+    facts: NodeFacts | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,15 +75,19 @@ class Report:
 
     def lines(self, *, verbose: bool = False) -> list[str]:
         """For people; `verbose` lists every object a summary line folds."""
-        head = f"node {self.node} ({self.target}): "
-        counts = self.delta.summary()
-        head += (
-            f"{counts['add']} to add, {counts['change']} to change, {counts['delete']} to delete"
-        )
-        out = [head, *self.delta.lines(verbose=verbose)]
+        out = self.plan_lines(verbose=verbose)
         if self.result is not None:
             out.extend(self.result.lines())
         return out
+
+    def plan_lines(self, *, verbose: bool = False) -> list[str]:
+        """The lines `netwright plan` prints for this run's delta, without what apply did."""
+        counts = self.delta.summary()
+        head = (
+            f"node {self.node} ({self.target}): {counts['add']} to add,"
+            f" {counts['change']} to change, {counts['delete']} to delete"
+        )
+        return [head, *self.delta.lines(verbose=verbose)]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,7 +97,18 @@ class Report:
             "ok": self.ok,
             "delta": self.delta.to_json(),
             "result": None if self.result is None else self.result.to_json(),
+            "facts": None if self.facts is None else _facts_json(self.facts),
         }
+
+
+def _facts_json(facts: NodeFacts) -> dict[str, Any]:
+    prefix = facts.underlay_prefix
+    return {
+        "underlay": facts.underlay_dev,
+        "underlayMtu": facts.underlay_mtu,
+        "underlayPrefix": None if prefix is None else str(prefix),
+        "root": facts.root,
+    }
 
 
 @contextlib.contextmanager

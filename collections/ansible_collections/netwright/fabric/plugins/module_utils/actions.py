@@ -17,8 +17,6 @@ import netwright unguarded (the managed node may lack it: `missing_required_lib`
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -28,8 +26,6 @@ from ansible_collections.netwright.fabric.plugins.module_utils.options import (
 )
 
 try:
-    from netwright._atomic import write_atomic
-    from netwright.documents import ipblock_line, ipblocks_yaml
     from netwright.errors import (
         AllocationError,
         KernelError,
@@ -38,11 +34,8 @@ try:
     )
     from netwright.kernel import Target
     from netwright.locking import LockBusyError
-    from netwright.model.spec import Source
     from netwright.pipeline import Pipeline
-    from netwright.provisioning import Options, WrongTargetError, node_facts, provision
-    from netwright.validate import IPBLOCKS_FILE, Document, load_directory, validate_documents
-    from netwright.validate import caching
+    from netwright.provisioning import Options, WrongTargetError, provision, write_ipblocks
 except ImportError:
     HAS_NETWRIGHT = False
     NETWRIGHT_IMPORT_ERROR = traceback.format_exc()
@@ -102,37 +95,19 @@ def run(env, action):
 # -- loading the spec ------------------------------------------------------------------
 
 
-def _has_nodes(documents):
-    return any(
-        doc.kind == "Node" and isinstance(doc.data, dict) and doc.data.get("apiVersion") == "v1"
-        for doc in documents
-    )
-
-
 def load_pipeline(env):
-    """The validated, allocated spec: `spec_dir`, plus `nodes` when it holds no Node.
+    """The validated, allocated spec: `spec_dir`, with `nodes` when it holds no Node.
 
-    Returns (pipeline, whether inventory Nodes were added). Problems in an inventory
-    Node are reported as `nodes[i]: Node/name: ...`.
+    Problems in an inventory Node are reported as `nodes[i]: Node/name: ...`.
     """
     spec_dir, entries = env.params["spec_dir"], env.params.get("nodes") or []
-    if not entries:
-        return Pipeline.load(spec_dir), False
-    documents, issues = load_directory(spec_dir)
-    if issues:
-        raise ValidationError(issues)
-    if _has_nodes(documents):
+    pipeline = Pipeline.load(spec_dir, default_nodes=node_documents(entries), origin="nodes")
+    if entries and not pipeline.default_nodes_used:
         env.warn(
             f"nodes: ignored, because {spec_dir} holds Node documents"
             " (the spec directory's Nodes win; remove them to use the inventory's)"
         )
-        return Pipeline.load(spec_dir), False
-    for i, doc in enumerate(node_documents(entries)):
-        documents.append(Document(f"nodes[{i}]", f"nodes[{i}]", 0, doc))
-    spec, invalid = validate_documents(documents)
-    if invalid or spec is None:
-        raise ValidationError(invalid)
-    return Pipeline.from_spec(spec), True
+    return pipeline
 
 
 def _target(params):
@@ -152,7 +127,7 @@ def _options(params):
 
 def _plan_lines(report):
     """The lines `netwright plan -v` prints for this run's delta (no apply lines)."""
-    return dataclasses.replace(report, result=None).lines(verbose=True)
+    return report.plan_lines(verbose=True)
 
 
 def delta_result(report):
@@ -189,7 +164,7 @@ def _plan_diff(report):
 def provision_node(env):
     """Module `node`: plan the node and, outside check mode, apply the plan."""
     params = env.params
-    pipeline, _added = load_pipeline(env)
+    pipeline = load_pipeline(env)
     notes = []
     report = provision(
         pipeline,
@@ -228,11 +203,13 @@ def _failure(report):
 def inspect_node(env):
     """Module `node_info`: the node's live facts and its drift from the spec; changes nothing."""
     params = env.params
-    pipeline, _added = load_pipeline(env)
-    node, target, options = params["node"], _target(params), _options(params)
+    pipeline = load_pipeline(env)
+    node = params["node"]
     notes = []
-    facts = node_facts(pipeline, node, target, options, check=True, say=notes.append)
-    report = provision(pipeline, node, target, check=True, options=options)
+    report = provision(
+        pipeline, node, _target(params), check=True, options=_options(params), say=notes.append
+    )
+    facts = report.facts
     result = delta_result(report)
     drift = result.pop("changes")
     prefix = facts.underlay_prefix
@@ -256,41 +233,16 @@ def inspect_node(env):
     return result
 
 
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as stream:
-            return stream.read()
-    except FileNotFoundError:
-        return None
-
-
-def _remember_written(spec_dir, path, spec, blocks):
-    """Leave the spec cache warm for the directory just written, as `allocate --write` does."""
-    placed = tuple(
-        dataclasses.replace(b, source=Source(file=path, line=ipblock_line(i)))
-        for i, b in enumerate(blocks)
-    )
-    cluster = dataclasses.replace(spec.cluster, blocks=placed)
-    caching.remember(spec_dir, dataclasses.replace(spec, cluster=cluster))
-
-
 def _blocks(blocks):
     return [{"pool": b.pool, "cidr": str(b.cidr), "node": b.node} for b in blocks]
 
 
 def allocate_blocks(env):
     """Module `allocate`: validate and allocate the whole spec; keep ipblocks.yaml in step."""
-    spec_dir = env.params["spec_dir"]
-    pipeline, added_nodes = load_pipeline(env)
+    pipeline = load_pipeline(env)
     allocation = pipeline.allocation
-    path = os.path.join(spec_dir, IPBLOCKS_FILE)
-    text = ipblocks_yaml(allocation.blocks)
-    current = _read(path)
-    changed = current != text
-    if changed and not env.check_mode:
-        write_atomic(path, text)
-        if not added_nodes:  # the cache is keyed by the directory alone
-            _remember_written(spec_dir, path, pipeline.spec, allocation.blocks)
+    written = write_ipblocks(env.params["spec_dir"], pipeline, check=env.check_mode)
+    path, changed = written.path, written.changed
     result = {
         "changed": changed,
         "path": path,
@@ -301,9 +253,9 @@ def allocate_blocks(env):
     }
     if env.diff_mode and changed:
         result["diff"] = {
-            "before": current or "",
-            "after": text,
-            "before_header": path if current is not None else f"{path} (absent)",
+            "before": written.before or "",
+            "after": written.after,
+            "before_header": path if written.before is not None else f"{path} (absent)",
             "after_header": path,
         }
     return result

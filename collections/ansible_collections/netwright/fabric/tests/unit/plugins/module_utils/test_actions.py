@@ -83,7 +83,9 @@ def test_allocate_that_cannot_write_fails_cleanly(spec_copy, monkeypatch):
     def read_only(path, text):
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(actions, "write_atomic", read_only)
+    import netwright.provisioning
+
+    monkeypatch.setattr(netwright.provisioning, "write_atomic", read_only)
     spec = spec_copy("vxlan", blocks=False)
     done = finish(actions.allocate_blocks, {"spec_dir": spec, "nodes": []})
     assert done.failed
@@ -167,17 +169,14 @@ def empty_node_provision(pipeline, node, target, *, check, options=None, say=Non
     if say is not None:
         say("note: a test node")
     result = None if check else ApplyResult(done=delta.changes)
-    return Report(node=node, target=target, check=check, delta=delta, result=result)
+    return Report(
+        node=node, target=target, check=check, delta=delta, result=result, facts=facts
+    )
 
 
 @pytest.fixture
 def empty_node(monkeypatch):
     monkeypatch.setattr(actions, "provision", empty_node_provision)
-    monkeypatch.setattr(
-        actions,
-        "node_facts",
-        lambda pipeline, node, target, options, check, say: NodeFacts(root=target.root),
-    )
 
 
 @pytest.mark.parametrize("check_mode", [False, True], ids=["apply", "check"])

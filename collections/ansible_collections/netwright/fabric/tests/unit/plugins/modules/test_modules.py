@@ -20,12 +20,14 @@ from netwright.model.config import NodeFacts  # noqa: E402
 @pytest.fixture(autouse=True)
 def empty_node(monkeypatch):
     def provision(pipeline, node, target, *, check, options=None, say=None):
-        delta = diff(pipeline.plan(node, NodeFacts(root=target.root)), ObservedState())
+        facts = NodeFacts(root=target.root)
+        delta = diff(pipeline.plan(node, facts), ObservedState())
         result = None if check else ApplyResult(done=delta.changes)
-        return Report(node=node, target=target, check=check, delta=delta, result=result)
+        return Report(
+            node=node, target=target, check=check, delta=delta, result=result, facts=facts
+        )
 
     monkeypatch.setattr(actions, "provision", provision)
-    monkeypatch.setattr(actions, "node_facts", lambda *a, **k: NodeFacts(root=a[2].root))
 
 
 MODULE_CASES = [
