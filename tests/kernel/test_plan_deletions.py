@@ -32,6 +32,7 @@ pytestmark = KERNEL
 
 NODE_IP = ip("172.31.255.11")
 TABLES = {"main": 254, "local": 255, "default": 253}
+NOUNS = {"route": "routes", "nexthop": "nexthops", "neighbour": "neighbours", "fdb": "fdb entries"}
 VTEPS = ("nwvx.1", "nwvx.2")
 #: Peers on the VTEP that stays, host-gw peers on eth0, peers on the VTEP that goes.
 VXLAN, HOST_GW, DOOMED = 60, 40, 5
@@ -107,7 +108,8 @@ def on_the_kernel(ns: str) -> dict[Key, str]:
 
 
 def planned(delta_json: dict[str, Any]) -> tuple[set[Key], list[dict[str, Any]]]:
-    """The keys of every deleted object the plan names, and its implied summaries."""
+    """The keys of every deleted object the plan names, and its implied summaries
+    (what goes with a deleted link, whose objects are among the keys)."""
     keys: set[Key] = set()
     implied = []
 
@@ -124,9 +126,9 @@ def planned(delta_json: dict[str, Any]) -> tuple[set[Key], list[dict[str, Any]]]
         if c["op"] != "delete" or c["kind"] not in {"route", "nexthop", "neighbour", "fdb"}:
             continue
         if "count" in c:  # a summary
-            if c["objects"] is None:
+            if c.get("implied"):
                 implied.append(c)
-                continue
+            assert c["objects"] is not None, c["text"]
             assert len(c["objects"]) == c["count"], c["text"]
             keys.update(key(c["kind"], o) for o in c["objects"])
         else:
@@ -167,17 +169,18 @@ def test_plan_names_every_object_apply_deletes(
     now = on_the_kernel(node)
     assert set(now) <= set(before)
     gone = {k for k in before if k not in now}
-    # Everything that went, but what went with nwvx.2 (counted only, see below).
-    assert listed == {k for k in gone if before[k] != "nwvx.2"}
+    # Everything that went, and nothing else, what went with nwvx.2 included.
+    assert listed == gone
     assert {k[0] for k in listed} == {"route", "nexthop", "neighbour", "fdb"}
-    assert sum(k[0] == "route" for k in listed) == VXLAN + HOST_GW - 2 * KEPT + 1
+    assert sum(k[0] == "route" for k in listed) == VXLAN + HOST_GW - 2 * KEPT + 1 + DOOMED
     # What went with nwvx.2 is summarised per kind, with the count iproute2 saw.
     with_link = {k for k in gone if before[k] == "nwvx.2"}
-    assert {(c["kind"], c["count"]) for c in implied} == {
-        (kind, n)
+    assert {(c["kind"], c["key"], c["count"]) for c in implied} == {
+        (kind, "nwvx.2", n)
         for kind in ("route", "nexthop", "neighbour", "fdb")
         if (n := sum(k[0] == kind for k in with_link))
     }
+    assert len(implied) == 4
 
     # -v text names each one as JSON does; without -v, big summaries fold.
     verbose = plan.delta.lines(verbose=True)
@@ -193,34 +196,67 @@ def test_plan_names_every_object_apply_deletes(
     assert big, "the test should fold at least one summary"
     folded = plan.delta.lines()
     assert sum(line.endswith("(-v lists each)") for line in folded) == len(big)
-    # -v adds each folded object, and a note per summary that only has a count.
-    assert len(folded) == len(verbose) - sum(c.count for c in big) - len(implied)
+    # -v adds each folded object, and nothing else.
+    assert len(folded) == len(verbose) - sum(c.count for c in big)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the observer counts what goes with a deleted link (ObservedState.vanishing),"
-    " keeping no keys, so plan cannot name those objects yet",
-)
+def test_apply_sends_nothing_for_what_goes_with_its_link(
+    departing: tuple[Target, NodeState, dict[Key, str]], node: str
+) -> None:
+    """Each summary of what goes with nwvx.2 is done, as one change, none refused."""
+    target, after, before = departing
+    report = run(after, target, check=False)
+    assert report.ok, report.lines()
+    assert report.result is not None
+    done = [c for c in report.result.done if c.implied and c.summary]
+    assert sorted((c.kind, c.key, c.count) for c in done) == sorted(
+        (kind, "nwvx.2", sum(k[0] == kind and dev == "nwvx.2" for k, dev in before.items()))
+        for kind in ("route", "nexthop", "neighbour", "fdb")
+    )
+    assert not any(dev == "nwvx.2" for dev in on_the_kernel(node).values())
+
+
 def test_plan_names_what_goes_with_a_deleted_link(
     departing: tuple[Target, NodeState, dict[Key, str]],
 ) -> None:
     target, after, before = departing
     plan = run(after, target, check=True)
-    listed, _implied = planned(plan.delta.to_json())
-    assert {k for k, dev in before.items() if dev == "nwvx.2"} <= listed
+    _listed, implied = planned(plan.delta.to_json())
+    named = set()
+    for c in implied:
+        assert c["text"] == f"- {c['count']} {NOUNS[c['kind']]} on nwvx.2 (go with their link)"
+        named |= planned({"changes": [{**c, "implied": False}]})[0]
+    on_it = {k for k, dev in before.items() if dev == "nwvx.2"}
+    assert named == on_it
+    assert {k[0] for k in on_it} == {"route", "nexthop", "neighbour", "fdb"}
+    # Listed below their line, each by key, as they are few (-v would list more).
+    lines = plan.delta.lines()
+    for c in implied:
+        at = lines.index(c["text"])
+        assert lines[at + 1 : at + 1 + c["count"]] == [f"    - {o['key']}" for o in c["objects"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a NexthopSet (nexthops deleted after their routes) carries ids only:"
-    " the observer keeps no gateway or device for them",
-)
 def test_plan_names_each_deleted_nexthops_gateway_and_device(
-    departing: tuple[Target, NodeState, dict[Key, str]],
+    departing: tuple[Target, NodeState, dict[Key, str]], node: str
 ) -> None:
     target, after, _before = departing
+    kernel = {
+        nh["id"]: (nh["gateway"], nh["dev"], "onlink" in nh.get("flags", []))
+        for nh in ipj(node, "ip", "nexthop", "show")
+        if str(nh.get("protocol")) == "211"
+    }
     plan = run(after, target, check=True)
-    for c in plan.delta.to_json()["changes"]:
-        if c["kind"] == "nexthop" and c["op"] == "delete" and c.get("objects"):
-            assert all("gateway" in o and "dev" in o for o in c["objects"])
+    verbose = plan.delta.lines(verbose=True)
+    sets = [
+        c
+        for c in plan.delta.to_json()["changes"]
+        if c["kind"] == "nexthop" and c["op"] == "delete" and c.get("objects")
+    ]
+    # Those after their routes, and those that go with nwvx.2.
+    assert {c["key"] for c in sets} == {"through deleted nexthops", "nwvx.2"}
+    for c in sets:
+        for o in c["objects"]:
+            gateway, dev, onlink = kernel[o["id"]]
+            assert (o["gateway"], o["dev"], o["onlink"]) == (gateway, dev, onlink)
+            line = f"    - nexthop id {o['id']} via {gateway} dev {dev}" + " onlink" * onlink
+            assert line in verbose

@@ -1,8 +1,10 @@
 """How a plan reads: summary deletions folded in text, each object listed by key
-with `verbose` (the CLI's `-v`), with few of them, and always in JSON; no secret shown."""
+with `verbose` (the CLI's `-v`), with few of them, and always in JSON, what goes with
+a deleted link included (which apply never sends); no secret shown."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -13,13 +15,15 @@ import pytest
 
 from netwright.engine import ObservedState, _render, diff
 from netwright.engine.diffing import Change, Delta, Op
+from netwright.errors import KernelError
 from netwright.kernel import host
-from netwright.kernel.records import EntrySet, NexthopSet, RouteSet
+from netwright.kernel.records import EntrySet, LinkRecord, NexthopSet, RouteSet, Target
 from netwright.model.spec import SecretRef, SecretValue
-from netwright.model.state import File, NodeState
+from netwright.model.state import LINK_ALIAS, File, Link, NodeState, VxlanLink
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 AF_BRIDGE = 7
 BASE = int(ipaddress.IPv4Address("10.64.0.0"))
@@ -53,7 +57,10 @@ def routes(n: int) -> Change:
 
 
 def nexthops(n: int) -> Change:
-    ids = NexthopSet(ids=frozenset(range(NHID, NHID + n)))
+    vias = tuple(
+        (NHID + i, peer_ip(i).packed, "eth0", i % 2 == 0) for i in reversed(range(n))
+    )  # not in id order: the listing sorts
+    ids = NexthopSet(ids=frozenset(range(NHID, NHID + n)), vias=vias)
     return Change(op=Op.DELETE, kind="nexthop", key="through deleted nexthops", before=ids, count=n)
 
 
@@ -81,7 +88,10 @@ def fdb(n: int) -> Change:
 #: Per kind: the summary change for n objects, and the key text of object i.
 KINDS: dict[str, tuple[Callable[[int], Change], Callable[[int], str]]] = {
     "routes": (routes, lambda i: f"route {peer_block(i)} table 254 metric 0"),
-    "nexthops": (nexthops, lambda i: f"nexthop id {NHID + i}"),
+    "nexthops": (
+        nexthops,
+        lambda i: f"nexthop id {NHID + i} via {peer_ip(i)} dev eth0" + " onlink" * (i % 2 == 0),
+    ),
     "neighbours": (
         neighbours,
         lambda i: f"neighbour {peer_block(i)[:-3]} dev nwvx.1 lladdr {peer_mac(i)}",
@@ -123,7 +133,7 @@ def test_json_objects_carry_the_key_fields() -> None:
     objects = [c["objects"][0] for c in Delta(changes=changes).to_json()["changes"]]
     assert [{k: v for k, v in o.items() if k != "key"} for o in objects] == [
         {"dst": "10.64.0.0/24", "table": 254, "metric": 0},
-        {"id": NHID},
+        {"id": NHID, "gateway": "172.31.0.1", "dev": "eth0", "onlink": True},
         {"dev": "nwvx.1", "ip": "10.64.0.0", "mac": "0e:6e:ac:1f:00:01"},
         {"dev": "nwvx.1", "mac": "0e:6e:ac:1f:00:01", "dst": "172.31.0.1"},
     ]
@@ -148,29 +158,109 @@ def test_routes_of_every_family_and_the_default_route_read_as_ip_writes_them() -
 
 
 def test_counted_implied_deletes_say_they_cannot_be_listed() -> None:
-    # What goes with a deleted link is counted by the observer, not recorded.
+    # A hand-built summary with a count and no keys (the observer gives keys).
     change = Change(op=Op.DELETE, kind="route", key="nwvx.1", implied=True, count=4000)
     delta = Delta(changes=(change,))
     assert delta.lines() == ["- 4,000 routes on nwvx.1 (go with their link)"]
     assert delta.lines(verbose=True) == [
         "- 4,000 routes on nwvx.1 (go with their link)",
-        "    (not listed: the observer counts these, it keeps no keys)",
+        "    (not listed: only counted, no keys given)",
     ]
     (out,) = delta.to_json()["changes"]
     assert out["count"] == 4000
     assert out["objects"] is None
 
 
-def test_implied_deletes_given_with_their_keys_are_listed() -> None:
-    # The form an observer that keeps the keys would give: a set as `before`.
-    entries = neighbours(3).before
-    change = Change(
-        op=Op.DELETE, kind="neighbour", key="nwvx.1", before=entries, implied=True, count=3
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_implied_deletes_given_with_their_keys_are_listed(kind: str) -> None:
+    # As the observer gives what goes with a deleted link: a set as `before`.
+    make, key = KINDS[kind]
+    change = dataclasses.replace(make(30), key="nwvx.1", implied=True)
+    noun = "fdb entries" if kind == "fdb" else kind
+    line = f"- 30 {noun} on nwvx.1 (go with their link)"
+    delta = Delta(changes=(change,))
+    assert delta.lines() == [f"{line} (-v lists each)"]
+    assert delta.lines(verbose=True) == [line, *(f"    - {key(i)}" for i in range(30))]
+    (out,) = delta.to_json()["changes"]
+    assert (out["implied"], out["count"]) == (True, 30)
+    assert [o["key"] for o in out["objects"]] == [key(i) for i in range(30)]
+
+
+def _doomed_vtep(n: int) -> tuple[NodeState, ObservedState]:
+    """Nothing desired; a VTEP of netwright's whose `n` peers go with it, by key."""
+    vtep = Link(
+        name="nwvx.1",
+        kind="vxlan",
+        vxlan=VxlanLink(vni=1, port=8472, local=ipaddress.IPv4Address("172.31.255.11")),
     )
-    assert Delta(changes=(change,)).lines() == [
-        "- 3 neighbours on nwvx.1 (go with their link)",
-        *(f"    - {KINDS['neighbours'][1](i)}" for i in range(3)),
+    desired = NodeState(node="n")
+    nh_set = nexthops(n).before
+    route_set = dataclasses.replace(routes(n).before, vias=nh_set.vias)
+    observed = ObservedState(
+        links={"nwvx.1": LinkRecord(index=10, alias=LINK_ALIAS, link=vtep)},
+        vanishing={
+            ("nwvx.1", "route"): route_set,
+            ("nwvx.1", "nexthop"): nh_set,
+            ("nwvx.1", "neighbour"): neighbours(n).before,
+            ("nwvx.1", "fdb"): fdb(n).before,
+        },
+        basis=desired,
+    )
+    return desired, observed
+
+
+def test_what_goes_with_a_deleted_link_is_planned_by_key() -> None:
+    desired, observed = _doomed_vtep(3)
+    delta = diff(desired, observed)
+    implied = [c for c in delta.changes if c.implied]
+    assert [(c.kind, c.key, c.count, c.before) for c in implied] == [
+        (kind, "nwvx.1", 3, observed.vanishing["nwvx.1", kind])
+        for kind in ("fdb", "neighbour", "route", "nexthop")
     ]
+    assert all(c.summary for c in implied)
+    lines = delta.lines()
+    at = lines.index("- 3 nexthops on nwvx.1 (go with their link)")
+    assert lines[at + 1 :] == [f"    - {KINDS['nexthops'][1](i)}" for i in range(3)]
+
+
+class _Session:
+    """Refuses the link delete; sends nothing else (the implied changes are not sent)."""
+
+    def __init__(self, root: str) -> None:
+        self.target = Target(root=root)
+        self.sent: list[object] = []
+
+    def delete_link(self, name: str) -> None:
+        raise KernelError(f"link {name}: EBUSY")
+
+    def transact(self, messages: list[object]) -> list[object]:
+        self.sent.extend(messages)
+        return []
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["link-deleted", "link-refused"])
+def test_what_goes_with_a_link_is_never_sent_and_fails_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, refused: bool
+) -> None:
+    from netwright.engine.applying import _Applier
+
+    desired, observed = _doomed_vtep(30)
+    delta = diff(desired, observed)
+    session = _Session(str(tmp_path))
+    if not refused:
+        monkeypatch.setattr(session, "delete_link", lambda _name: None)
+    result = _Applier(session, delta).run()  # type: ignore[arg-type]
+    assert session.sent == []
+    implied = {(c.kind, c.count) for c in delta.changes if c.implied}
+    assert len(implied) == 4
+    failed = {(c.kind, c.count): e for c, e in result.failed}
+    done = {(c.kind, c.count) for c in result.done}
+    if refused:
+        assert implied <= failed.keys()
+        assert "- 30 routes on nwvx.1 (go with their link): still there" in failed["route", 30]
+    else:
+        assert implied <= done
+        assert not failed
 
 
 def test_folded_text_builds_no_key_list(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from netwright._types import IPAddress
     from netwright.engine.diffing import Change
-    from netwright.kernel.records import WireKey
+    from netwright.kernel.records import NexthopWire, WireKey
 
 _SIGN = {"add": "+", "delete": "-", "change": "~"}
 _PLURAL = {"neighbour": "neighbours", "fdb": "fdb entries"}
@@ -112,7 +112,7 @@ def key_text(kind: str, key: Hashable) -> str:
     if kind == "route" and isinstance(key, tuple):
         table, dst, metric = key
         return f"{dst} table {table} metric {metric}"
-    if kind == "nexthop":
+    if kind == "nexthop" and isinstance(key, int):  # else a summary's, not an id
         return f"id {key}"
     if isinstance(key, tuple):
         return " ".join(str(k) for k in key)
@@ -154,6 +154,21 @@ def _route_object(key: WireKey) -> dict[str, Any]:
     }
 
 
+def _nexthop_object(nhid: int, via: NexthopWire | None) -> dict[str, Any]:
+    if via is None:  # a set built without them: the id is all there is
+        return {"key": f"nexthop id {nhid}", "id": nhid}
+    _id, gateway, dev, onlink = via
+    addr = _address(gateway)
+    flag = " onlink" if onlink else ""
+    return {
+        "key": f"nexthop id {nhid} via {addr} dev {dev}{flag}",
+        "id": nhid,
+        "gateway": str(addr),
+        "dev": dev,
+        "onlink": onlink,
+    }
+
+
 def _neighbour_object(dev: str, entry: tuple[int, bytes, bytes]) -> dict[str, Any]:
     family, dst, lladdr = entry
     addr = _address(dst, family)
@@ -178,14 +193,15 @@ def summary_objects(c: Change) -> list[dict[str, Any]] | None:
 
     Built only when asked (`-v`, JSON, or a summary of at most `LIST_AT_MOST`): a
     removal of 5,000 peers must not pay for 15,000 strings it does not print. None
-    when the change carries no keys: what goes with a deleted link is counted by
-    the observer, not recorded (`ObservedState.vanishing`).
+    when the change carries no keys, only a count (`ObservedState.vanishing` built
+    by hand); the observer keeps the keys.
     """
     objects = c.before
     if isinstance(objects, RouteSet):
         return [_route_object(k) for k in sorted(objects.keys)]
     if isinstance(objects, NexthopSet):
-        return [{"key": f"nexthop id {i}", "id": i} for i in sorted(objects.ids)]
+        vias = {v[0]: v for v in objects.vias}
+        return [_nexthop_object(i, vias.get(i)) for i in sorted(objects.ids)]
     if isinstance(objects, EntrySet):
         make = _fdb_object if objects.kind == "fdb" else _neighbour_object
         return [make(objects.dev, e) for e in sorted(objects.entries)]
@@ -287,7 +303,7 @@ def _summary_lines(c: Change, *, verbose: bool) -> list[str]:
     objects = summary_objects(c)
     if objects is None:
         if verbose:
-            return [line, "    (not listed: the observer counts these, it keeps no keys)"]
+            return [line, "    (not listed: only counted, no keys given)"]
         return [line]
     sign = _SIGN[str(c.op)]
     return [line, *(f"    {sign} {o['key']}" for o in objects)]

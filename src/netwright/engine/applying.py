@@ -34,7 +34,9 @@ The hard cases:
   object is deleted or already gone, failed (with the first refusal) otherwise.
 - Changes marked `implied` are not sent: they vanished with their link or nexthop.
   They are reported done only if that link or nexthop delete succeeded. What goes
-  with a deleted link comes as one summary per kind (`Change.count`).
+  with a deleted link comes as one summary per kind and link (`Change.count`; its
+  `before` a `RouteSet`, `NexthopSet` or `EntrySet`, never sent, checked as
+  `implied` before its type), accounted by the link's name (`_dev`).
 - BIRD is reloaded only after its config file was written successfully.
 - A crash (SIGKILL) at any point leaves everything netwright made recognisably
   netwright's, through its state file (`host.State`), each record durable before
@@ -130,9 +132,9 @@ class ApplyResult:
 
 
 def _dev(change: Change) -> str | None:
-    obj = change.after if change.after is not None else change.before
-    if obj is None and change.implied:  # a summary of what goes with link `key`
+    if change.implied and change.summary:  # what goes with link `key` (a set or a count)
         return str(change.key)
+    obj = change.after if change.after is not None else change.before
     dev = getattr(obj, "dev", None)
     return dev if isinstance(dev, str) else None
 
@@ -219,7 +221,7 @@ class _Applier:
             if (dev is not None and dev in self.failed_links) or (
                 c.nhid and c.nhid in self.failed_nexthops
             ):
-                what = _render.text(c.kind, c.before, c.nhid) if c.before is not None else str(c)
+                what = str(c) if c.summary else _render.text(c.kind, c.before, c.nhid)
                 self.failed.append((c, f"{what}: still there, its link or nexthop was not removed"))
             else:
                 self.done.append(c)

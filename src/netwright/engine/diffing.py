@@ -39,6 +39,7 @@ The hard cases, each handled below:
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -98,9 +99,11 @@ class Change:
     fields: tuple[str, ...] = ()
     #: Objects this change stands for: > 1 only for a summary, either an implied
     #: delete of what goes with a deleted link (`key` is then the link's name,
-    #: `before` None), the routes deleted before the nexthops they go through
-    #: (`before` a `RouteSet`), or the entries of peers that left on a VTEP
-    #: that stays (`before` an `EntrySet`, `key` the VTEP's name).
+    #: `before` that link's objects of the kind by key: a `RouteSet`, `NexthopSet`
+    #: or `EntrySet`, or None when only counted), the routes deleted before the
+    #: nexthops they go through (`before` a `RouteSet`, then a `NexthopSet` for
+    #: those nexthops), or the entries of peers that left on a VTEP that stays
+    #: (`before` an `EntrySet`, `key` the VTEP's name).
     count: int = 1
 
     @property
@@ -304,12 +307,23 @@ class _Plan:
         return tuple(out)
 
 
+_FIRST = operator.itemgetter(0)
+
+
+def _set_size(objects: RouteSet | NexthopSet | EntrySet) -> int:
+    if isinstance(objects, RouteSet):
+        return len(objects.keys)
+    if isinstance(objects, NexthopSet):
+        return len(objects.ids)
+    return len(objects.entries)
+
+
 def vanishing_links(
     desired: NodeState, links: Mapping[str, LinkRecord], own: Ownership | None = None
 ) -> set[str]:
     """The links `diff` deletes (owned, and undesired or to be re-created): what the
-    kernel hangs on them goes with them. The observer asks, to count those objects
-    instead of recording them; `diff` decides with the same function."""
+    kernel hangs on them goes with them. The observer asks, to keep those objects
+    by key instead of recording them; `diff` decides with the same function."""
     own = own or Ownership()
     wanted = {lk.name: lk for lk in desired.links}
     out = set()
@@ -429,10 +443,13 @@ def diff(
             gone.add(name)
             plan.delete("link", name, rec.link)
     devs = set(wanted_links) - blocked  # where netwright may put addresses and entries
-    for (dev, kind), count in sorted(observed.vanishing.items()):
+    for (dev, kind), going in sorted(observed.vanishing.items(), key=_FIRST):
         if dev not in gone:
-            raise ValueError(f"diff: `observed` counted {kind}s on link {dev} as vanishing")
-        plan.delete(kind, dev, None, implied=True, count=count)
+            raise ValueError(f"diff: `observed` gave {kind}s on link {dev} as vanishing")
+        if isinstance(going, int):  # counted only: the summary names none
+            plan.delete(kind, dev, None, implied=True, count=going)
+        else:
+            plan.delete(kind, dev, going, implied=True, count=_set_size(going))
 
     def dev_problem(kind: str, key: Hashable, obj: Any, dev: str) -> bool:
         """True if `dev` cannot take netwright's object (a conflict is recorded unless blocked)."""
@@ -705,7 +722,7 @@ def _diff_routes(
         plan.delete(
             "nexthop",
             DEPARTING,
-            NexthopSet(ids=departing.nexthops),
+            NexthopSet(ids=departing.nexthops, vias=departing.vias),
             count=len(departing.nexthops),
         )
     if synced and any(own.route(rec) and key not in want for key, rec in have.items()):

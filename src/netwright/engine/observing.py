@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         LinkRecord,
         NeighbourRecord,
         NexthopRecord,
+        NexthopSet,
         RouteRecord,
         RouteSet,
         Session,
@@ -60,9 +61,13 @@ class ObservedState:
     synced_routes: Mapping[int, int] = field(default_factory=dict)
     synced_neighbours: frozenset[int] = frozenset()
     synced_fdb: frozenset[int] = frozenset()
-    #: Objects of netwright's on links the diff deletes, at no desired key, counted
-    #: by (link, kind) instead of recorded: they go with their link.
-    vanishing: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    #: Objects of netwright's on links the diff deletes, at no desired key, by
+    #: (link, kind) and by key only instead of recorded: they go with their link.
+    #: Routes a `RouteSet`, nexthops a `NexthopSet`, neighbour and fdb entries an
+    #: `EntrySet`; a bare count (hand-built) gives a summary that names none.
+    vanishing: Mapping[tuple[str, str], RouteSet | NexthopSet | EntrySet | int] = field(
+        default_factory=dict
+    )
     #: netwright's routes at no desired key through the nexthops the diff deletes,
     #: as wire keys only: deleted in one batch before those nexthops.
     departing_routes: RouteSet | None = None
@@ -99,13 +104,13 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
     links = dict(session.links())
     owned = [n for n, r in links.items() if own.link(r)]
     addr_devs = set(owned) | {lk.name for lk in desired.links} | {a.dev for a in desired.addresses}
-    # What goes with a link the diff will delete is counted, not recorded (removing a
-    # VTEP at 5,000 peers would otherwise build 15,000 records nobody acts on).
+    # What goes with a link the diff will delete is kept by key, not recorded (removing
+    # a VTEP at 5,000 peers would otherwise build 15,000 records nobody acts on).
     gone = vanishing_links(desired, links, own)
     routes = session.routes(protocol=own.protocol, desired=desired.routes, vanishing=sorted(gone))
     vteps = [n for n, r in links.items() if own.vtep(r)]
-    on_gone_n = {(d, "neighbour"): 0 for d in gone}
-    on_gone_f = {(d, "fdb"): 0 for d in gone}
+    on_gone_n: dict[str, list[tuple[int, bytes, bytes]]] = {d: [] for d in gone}
+    on_gone_f: dict[str, list[tuple[int, bytes, bytes]]] = {d: [] for d in gone}
     # So are the entries of peers that left (at no desired key on a VTEP that stays).
     left_n: dict[str, list[tuple[int, bytes, bytes]]] = {}
     left_f: dict[str, list[tuple[int, bytes, bytes]]] = {}
@@ -118,9 +123,13 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
         for kind, left in (("neighbour", left_n), ("fdb", left_f))
         for dev, entries in sorted(left.items())
     )
-    vanishing = {
-        k: n for k, n in (*routes.vanishing.items(), *on_gone_n.items(), *on_gone_f.items()) if n
-    }
+    vanishing: dict[tuple[str, str], RouteSet | NexthopSet | EntrySet | int] = dict(
+        routes.vanishing
+    )
+    for kind, on_gone in (("neighbour", on_gone_n), ("fdb", on_gone_f)):
+        for dev, entries in on_gone.items():
+            if entries:
+                vanishing[dev, kind] = EntrySet(kind=kind, dev=dev, entries=tuple(entries))
     sysctls = {s.name: session.read_sysctl(s.path) for s in desired.sysctls}
     nft = host.nft_read(session, *own.nft_table)
     owned_files = state.files

@@ -118,23 +118,38 @@ class NetlinkRequestError(KernelError):
 WireKey = tuple[int, int, bytes, int, int]
 
 
+#: A nexthop as the dump gives it: (id, gateway bytes, device name, onlink).
+NexthopWire = tuple[int, bytes, str, bool]
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RouteSet:
-    """Routes of netwright's through the nexthop objects netwright deletes, by wire
-    key only: deleted in one batch before those nexthops, never recorded one by one
-    (5,000 departed peers would otherwise be 5,000 `Route` objects and changes).
-    Those nexthops (`nexthops`) have no record either: no route is left on them."""
+    """Routes of netwright's by wire key only, never recorded one by one (5,000
+    departed peers would otherwise be 5,000 `Route` objects and changes): either
+    those through the nexthop objects netwright deletes, deleted in one batch
+    before them, or those on a link netwright deletes, which go with it.
+
+    `nexthops` are those nexthops (on a deleted link: netwright's nexthops on it,
+    which go too); they have no record either. `vias` gives each as the dump did,
+    in id order, so that `plan` can name its gateway and device (a hand-built set
+    may leave it empty: the ids alone are named then).
+    """
 
     nexthops: frozenset[int]
     keys: tuple[WireKey, ...]
+    vias: tuple[NexthopWire, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NexthopSet:
-    """Nexthop objects of netwright's deleted in one batch, by id only: those of a
-    `RouteSet`, after its routes."""
+    """Nexthop objects of netwright's deleted in one batch: those of a `RouteSet`,
+    after its routes; or those on a link netwright deletes, which go with it.
+
+    `ids` is what apply needs; `vias` (as in `RouteSet`) what `plan` names.
+    """
 
     ids: frozenset[int]
+    vias: tuple[NexthopWire, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -157,8 +172,9 @@ class RouteView:
     unicast, equal) to the nexthop id it uses (0: a plain route); those routes have
     no record. `nexthops` holds netwright's nexthop objects that no synced route
     uses (None: the kernel has no nexthop objects); `nexthop_ids` every id taken.
-    `vanishing` counts, per (device, kind), the routes and nexthops of `protocol` on
-    the devices the caller named as vanishing, at no desired key: they have no record.
+    `vanishing` holds, per (device, "route" | "nexthop"), the routes and nexthops
+    of `protocol` on the devices the caller named as vanishing, at no desired key,
+    by key only (a `RouteSet`, a `NexthopSet`): they have no record.
     `departing` holds the routes of `protocol` at no desired key through the
     netwright nexthops the diff will delete (no desired route can use them, no
     foreign route does): keys only, no record, and those nexthops have none.
@@ -169,5 +185,5 @@ class RouteView:
     nexthops: tuple[NexthopRecord, ...] | None
     nexthop_ids: frozenset[int]
     foreign_nexthop_users: frozenset[int]
-    vanishing: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    vanishing: Mapping[tuple[str, str], RouteSet | NexthopSet] = field(default_factory=dict)
     departing: RouteSet | None = None

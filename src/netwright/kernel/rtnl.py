@@ -73,7 +73,7 @@ if TYPE_CHECKING:
 
     from netwright._types import IPAddress, IPNetwork
     from netwright.kernel._pyroute2 import Requests
-    from netwright.kernel.records import WireKey
+    from netwright.kernel.records import NexthopWire, WireKey
     from netwright.model.state import Address
 
 IFF_UP = 0x1
@@ -197,6 +197,8 @@ _NH_OIF = operator.itemgetter(5)
 _NH_FLAGS = operator.itemgetter(3)
 #: RawRoute fields `_departing_runs` reads: protocol, tos, flags, nexthop id, the wire key.
 _DEPARTING_FIELDS = (6, 5, _RAW_FLAGS, _RAW_NHID, 0, 3, 1, 2, 4)
+#: A RawRoute's wire key (`WireKey`): family, table, dst, dst_len, metric.
+_WIRE_KEY = operator.itemgetter(0, 3, 1, 2, 4)
 #: Stands for "no nexthop can be this desired route's" (never equal to a key).
 _NO_NH = object()
 
@@ -745,7 +747,8 @@ class Session:
         objects of `protocol` that no synced route uses become records; the ids of
         all of them, and those that routes of other protocols use, are listed.
         Routes and nexthops of `protocol` on a `vanishing` device (one the engine
-        deletes, taking them along) at no desired key are only counted, per device.
+        deletes, taking them along) at no desired key are kept by key only, per
+        device (`RouteView.vanishing`): plan names them, apply sends nothing.
         """
         links = self.links()
         index = {name: rec.index for name, rec in links.items()}
@@ -792,14 +795,14 @@ class Session:
             for nhid, key in matched.items():
                 owned_nh[nhid] = _owned_nexthop(nhid, key, protocol, index)
             owned_nh = dict(sorted(owned_nh.items()))  # in id order, as the kernel dumps
-        counts: dict[tuple[str, str], int] = {}
         doomed_nh = (
             {nhid: doomed[r.oif] for nhid, r in owned_nh.items() if r.oif in doomed}
             if doomed
             else {}
         )
-        for dev in doomed_nh.values():
-            counts[dev, "nexthop"] = counts.get((dev, "nexthop"), 0) + 1
+        # What goes with a vanishing device, by key: its routes' wire keys (appended
+        # below, where a route is found at no desired key on it) and its nexthops.
+        on_gone: dict[str, list[WireKey]] = {}
         if taken and not {r.nhid for r in rest if r.protocol != protocol}.isdisjoint(gone_nhids):
             # A foreign route shares one of those nexthops, which must stay: sort
             # those routes one by one after all.
@@ -823,7 +826,7 @@ class Session:
                 if doomed:
                     going = doomed_nh.get(raw.nhid) if raw.nhid else doomed.get(raw.oif)
                     if going is not None:
-                        counts[going, "route"] = counts.get((going, "route"), 0) + 1
+                        on_gone.setdefault(going, []).append(_WIRE_KEY(raw))
                         continue
                 if raw.nhid in owned_nh:
                     through.setdefault(raw.nhid, []).append(raw)
@@ -876,13 +879,36 @@ class Session:
                     )
         departing = None
         if leaving_keys:
-            departing = RouteSet(nexthops=frozenset(leaving), keys=tuple(leaving_keys))
+            departing = RouteSet(
+                nexthops=frozenset(leaving),
+                keys=tuple(leaving_keys),
+                vias=self._nexthop_vias(owned_nh, sorted(leaving)),
+            )
+        gone_with: dict[tuple[str, str], RouteSet | NexthopSet] = {}
+        if doomed_nh or on_gone:
+            nh_on: dict[str, list[int]] = {}
+            for nhid, dev in doomed_nh.items():  # in id order, as `owned_nh` is
+                nh_on.setdefault(dev, []).append(nhid)
+            sets = {
+                dev: NexthopSet(ids=frozenset(ids), vias=self._nexthop_vias(owned_nh, ids))
+                for dev, ids in nh_on.items()
+            }
+            for dev, nh_set in sets.items():
+                gone_with[dev, "nexthop"] = nh_set
+            none = NexthopSet(ids=frozenset())
+            for dev, keys in on_gone.items():
+                nh_set = sets.get(dev, none)
+                gone_with[dev, "route"] = RouteSet(
+                    nexthops=nh_set.ids, keys=tuple(keys), vias=nh_set.vias
+                )
         used = set(synced.values())
         needed = {raw.nhid for raw in records if raw.nhid}
         gone_nh = departing.nexthops if departing is not None else frozenset()
         # Nexthops with no record needed: those synced routes use (unless a
-        # recorded route uses them too) and those leaving with their routes.
-        skip = (used - needed) | gone_nh
+        # recorded route uses them too), those leaving with their routes, and
+        # those going with their link (`gone_with`; unless a recorded route uses
+        # them): 5,000 of them on a deleted VTEP cost 5,000 records and addresses.
+        skip = (used - needed) | gone_nh | (doomed_nh.keys() - needed)
         wanted_nh = list(itertools.filterfalse(skip.__contains__, owned_nh))
         gateways = (
             {r.gateway.packed: r.gateway for r in desired if r.gateway is not None}
@@ -911,8 +937,24 @@ class Session:
             ),
             nexthop_ids=frozenset(map(_NH_ID, raw_nh or ())).union(matched),
             foreign_nexthop_users=frozenset(foreign_nh),
-            vanishing=counts,
+            vanishing=gone_with,
             departing=departing,
+        )
+
+    def _nexthop_vias(
+        self, owned_nh: Mapping[int, nl.RawNexthop], ids: Sequence[int]
+    ) -> tuple[NexthopWire, ...]:
+        """`ids` (of `owned_nh`, each with a gateway) as `NexthopSet.vias` has them.
+
+        Only what the dump gave, unparsed: 5,000 departing nexthops cost 5,000
+        tuples here, and no address or record until `plan` names them.
+        """
+        nhs = list(map(owned_nh.__getitem__, ids))
+        oifs = list(map(_NH_OIF, nhs))
+        names = {oif: self._names.get(oif, str(oif)) for oif in set(oifs)}
+        onlink = map(bool, map(nl.RTNH_F_ONLINK.__and__, map(_NH_FLAGS, nhs)))
+        return tuple(
+            zip(ids, map(_NH_GATEWAY, nhs), map(names.__getitem__, oifs), onlink, strict=True)
         )
 
     def _unsynced_routes(
@@ -1016,19 +1058,19 @@ class Session:
         devs: Collection[str],
         *,
         desired: Sequence[Neighbour] = (),
-        vanishing: dict[tuple[str, str], int] | None = None,
+        vanishing: dict[str, list[tuple[int, bytes, bytes]]] | None = None,
         departing: dict[str, list[tuple[int, bytes, bytes]]] | None = None,
     ) -> tuple[list[NeighbourRecord], frozenset[int]]:
         """Neighbours on `devs`, and the indices of desired ones already there, permanent.
 
-        With `vanishing` (device, "neighbour") -> count, the permanent entries on
-        those devices at no desired key are counted there instead of recorded; with
-        `departing`, those on the other devices are listed there per device in wire
-        form (family, destination, link-layer address) instead of recorded.
+        With `vanishing` (device -> a list), the permanent entries on those devices
+        at no desired key are listed there in wire form (family, destination,
+        link-layer address) instead of recorded; with `departing`, so are those on
+        the other devices, per device.
         """
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
-        doomed = {dev for dev, _kind in vanishing or ()}
+        doomed = vanishing or {}
         # The desired side in wire form, less the link indices: built even when no
         # link is there yet (a first apply), so that the next run (a no-op) has it.
         pre = _wire_forms(
@@ -1093,8 +1135,8 @@ class Session:
                 if found is not None and raw.lladdr == found[1]:
                     synced.add(found[0])
                     continue
-                if vanishing is not None and i is None and dev in doomed:
-                    vanishing[dev, "neighbour"] += 1
+                if i is None and dev in doomed:
+                    doomed[dev].append((raw.family, raw.dst, raw.lladdr or b""))
                     continue
                 if departing is not None and i is None:
                     departing.setdefault(dev, []).append((raw.family, raw.dst, raw.lladdr or b""))
@@ -1112,19 +1154,19 @@ class Session:
         devs: Collection[str],
         *,
         desired: Sequence[FdbEntry] = (),
-        vanishing: dict[tuple[str, str], int] | None = None,
+        vanishing: dict[str, list[tuple[int, bytes, bytes]]] | None = None,
         departing: dict[str, list[tuple[int, bytes, bytes]]] | None = None,
     ) -> tuple[list[FdbRecord], frozenset[int]]:
         """Fdb entries on `devs`, and the indices of desired ones already there, permanent.
 
-        With `vanishing` (device, "fdb") -> count, the permanent entries on those
-        devices at no desired key are counted there instead of recorded; with
-        `departing`, those on the other devices are listed there per device in wire
-        form (AF_BRIDGE, remote address, MAC) instead of recorded.
+        With `vanishing` (device -> a list), the permanent entries on those devices
+        at no desired key are listed there in wire form (AF_BRIDGE, remote address,
+        MAC) instead of recorded; with `departing`, so are those on the other
+        devices, per device.
         """
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
-        doomed = {dev for dev, _kind in vanishing or ()}
+        doomed = vanishing or {}
         pre = _wire_forms(  # as in `neighbours`: ready for the next run
             "fdb-pre",
             desired,
@@ -1174,8 +1216,8 @@ class Session:
                 if i is not None:
                     synced.add(i)
                     continue
-                if vanishing is not None and dev in doomed:
-                    vanishing[dev, "fdb"] += 1
+                if dev in doomed:
+                    doomed[dev].append((raw.family, raw.dst, raw.lladdr))
                     continue
                 if departing is not None:
                     departing.setdefault(dev, []).append((raw.family, raw.dst, raw.lladdr))
