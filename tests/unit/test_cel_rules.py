@@ -53,6 +53,11 @@ def all_rules() -> list[Found]:
 
 
 RULES = all_rules()
+#: Functions and macros of standard CEL that the rules may call.
+STANDARD_FUNCTIONS = frozenset(
+    {"has", "size", "contains", "startsWith", "endsWith", "matches", "string", "int", "uint",
+     "double", "bool", "type", "dyn", "all", "exists", "exists_one", "map", "filter"}
+)
 RULE_IDS = [f"{f.path}{f.raw.get('fieldPath', '')}:{f.raw.get('reason')}" for f in RULES]
 
 
@@ -78,9 +83,11 @@ def test_rule_is_well_formed(found: Found) -> None:
     for step in _cel.parse_field_path(raw["fieldPath"]):
         assert step in (node.get("properties") or {}), f"{found.path}: no field {step!r}"
         node = node["properties"][step]
-    # Kubernetes 1.30 has no ip()/cidr() CEL libraries, and cel-python no extensions.
+    # Standard CEL, plus only the Kubernetes 1.30 library functions `_cel` implements
+    # offline (IP/CIDR, strings' format); no other extension.
     for text in (raw["rule"], raw.get("messageExpression", "")):
-        assert not re.search(r"\b(ip|cidr|isIP|isCIDR|format)\s*\(", text), text
+        called = set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(", re.sub(r"'(\\.|[^'\\])*'", "''", text)))
+        assert called <= STANDARD_FUNCTIONS | _cel.LIBRARY_FUNCTIONS, (called, text)
         assert not re.search(r"\.(split|replace|lowerAscii|upperAscii|indexOf|join)\(", text), text
 
 
@@ -270,6 +277,90 @@ CASES = [
     Case("node-selector-exists-with-values", "BGPPeer", SEL_RULE,
          {**PEER, "nodeSelector": sel("Exists", ["x"])},
          "spec.nodeSelector.matchExpressions[0].values", SEL_MSG),
+    # What would break a node, decided by one document (the IP/CIDR library rules).
+    Case("pool-whole-v4-space", "IPPool", "prefixLength() != 0",
+         {"cidr": "0.0.0.0/0", "backend": "b"}, "spec.cidr",
+         r"^0\.0\.0\.0/0 is the whole IPv4 address space, which would route every destination "
+         r"into pods; use a private range such as 10\.244\.0\.0/16$"),
+    Case("pool-whole-v6-space", "IPPool", "prefixLength() != 0",
+         {"cidr": "::/0", "backend": "b", "blockSize": 64}, "spec.cidr",
+         r"^::/0 is the whole IPv6 address space, .* such as fd00:10:244::/56$"),
+    Case("pool-v4-private", "IPPool", "prefixLength() != 0", POOL, None),
+    Case("pool-over-loopback", "IPPool", "cidr('127.0.0.0/8')",
+         {"cidr": "126.0.0.0/7", "backend": "b"}, "spec.cidr",
+         r"^126\.0\.0\.0/7 overlaps 127\.0\.0\.0/8 \(loopback\); pod addresses must be unicast "
+         r"addresses clear of 0\.0\.0\.0, 127\.0\.0\.0/8, 169\.254\.0\.0/16, 224\.0\.0\.0/4 and "
+         r"255\.255\.255\.255$"),
+    Case("pool-inside-multicast-v6", "IPPool", "cidr('127.0.0.0/8')",
+         {"cidr": "ff00::/16", "backend": "b", "blockSize": 64}, "spec.cidr",
+         r"^ff00::/16 overlaps ff00::/8 \(multicast\); pod addresses must be unicast addresses "
+         r"clear of ::, ::1, ::ffff:0:0/96, fe80::/10 and ff00::/8$"),
+    Case("pool-beside-loopback", "IPPool", "cidr('127.0.0.0/8')",
+         {"cidr": "128.0.0.0/8", "backend": "b"}, None),
+    Case("pool-v6-ula", "IPPool", "cidr('127.0.0.0/8')",
+         {"cidr": "fd00::/48", "backend": "b", "blockSize": 64}, None),
+    Case("pool-ipv4-mapped", "IPPool", "|| isCIDR(self.cidr)",
+         {"cidr": "::ffff:0:0/112", "backend": "b", "blockSize": 120}, "spec.cidr",
+         r"^::ffff:0:0/112 overlaps ::ffff:0:0/96 \(IPv4-mapped\)"),
+    Case("pool-ipv6-unicast", "IPPool", "|| isCIDR(self.cidr)",
+         {"cidr": "2001:db8::/48", "backend": "b", "blockSize": 64}, None),
+    Case("peer-unspecified-v4", "BGPPeer", "isUnspecified()", {**PEER, "peerIP": "0.0.0.0"},
+         "spec.peerIP",
+         r"^0\.0\.0\.0 is in 0\.0\.0\.0/32 \(the unspecified address\), where BIRD cannot open a "
+         r"session; a peer needs a unicast address$"),
+    Case("peer-unspecified-v6", "BGPPeer", "isUnspecified()", {**PEER, "peerIP": "::"},
+         "spec.peerIP", r"^:: is in ::/128 \(the unspecified address\)"),
+    Case("peer-unicast", "BGPPeer", "isUnspecified()", PEER, None),
+    Case("peer-link-local-v6", "BGPPeer", "cidr('fe80::/10')", {**PEER, "peerIP": "fe80::1"},
+         "spec.peerIP", r"^fe80::1 is in fe80::/10 \(link-local\), where BIRD cannot"),
+    Case("peer-link-local-v4", "BGPPeer", "cidr('fe80::/10')", {**PEER, "peerIP": "169.254.1.1"},
+         "spec.peerIP", r"^169\.254\.1\.1 is in 169\.254\.0\.0/16 \(link-local\)"),
+    Case("peer-global-v6", "BGPPeer", "cidr('fe80::/10')", {**PEER, "peerIP": "2001:db8::1"},
+         None),
+    Case("peer-multicast", "BGPPeer", "cidr('224.0.0.0/4')", {**PEER, "peerIP": "224.0.0.5"},
+         "spec.peerIP", r"^224\.0\.0\.5 is in 224\.0\.0\.0/4 \(multicast\)"),
+    Case("peer-multicast-v6", "BGPPeer", "cidr('224.0.0.0/4')", {**PEER, "peerIP": "ff02::5"},
+         "spec.peerIP", r"^ff02::5 is in ff00::/8 \(multicast\)"),
+    Case("peer-loopback-is-a-local-speaker", "BGPPeer", "cidr('224.0.0.0/4')",
+         {**PEER, "peerIP": "127.0.0.1"}, None),
+    Case("peer-broadcast", "BGPPeer", "cidr('255.255.255.255/32')",
+         {**PEER, "peerIP": "255.255.255.255"}, "spec.peerIP",
+         r"^255\.255\.255\.255 is in 255\.255\.255\.255/32 \(the limited broadcast address\)"),
+    Case("peer-below-broadcast", "BGPPeer", "cidr('255.255.255.255/32')",
+         {**PEER, "peerIP": "255.255.255.254"}, None),
+    Case("vxlan-port-dns", "Backend", "self.port in [53", {"type": "vxlan", "vxlan": {"port": 53}},
+         "spec.vxlan.port",
+         r"^UDP port 53 is the node's own DNS port: the VTEP's socket would take it from the "
+         r"node's service, or fail to come up; use 8472 \(the default\) or 4789$"),
+    Case("vxlan-port-dhcpv6", "Backend", "self.port in [53",
+         {"type": "vxlan", "vxlan": {"port": 547}}, "spec.vxlan.port",
+         r"^UDP port 547 is the node's own DHCPv6 port"),
+    Case("vxlan-port-4789", "Backend", "self.port in [53",
+         {"type": "vxlan", "vxlan": {"port": 4789}}, None),
+    Case("bridge-dot-dot", "Network", "['.', '..']",
+         {**NET, "type": "bridge", "bridge": {"name": ".."}}, "spec.bridge.name",
+         r"^'\.\.' is a path component, which the kernel refuses; a device name is 1 to 15 "
+         r"bytes without '/', ':', '%' or whitespace, and not '\.', '\.\.', 'all' or 'default'$"),
+    Case("bridge-dots-inside", "Network", "['.', '..']",
+         {**NET, "type": "bridge", "bridge": {"name": "br.0"}}, None),
+    Case("bridge-all", "Network", "['all', 'default']",
+         {**NET, "type": "bridge", "bridge": {"name": "all"}}, "spec.bridge.name",
+         r"^'all' is the name of sysctl's net\.ipv4\.conf\.all directory, which the kernel "
+         r"refuses; a device name is"),
+    Case("bridge-allx", "Network", "['all', 'default']",
+         {**NET, "type": "bridge", "bridge": {"name": "allx"}}, None),
+    Case("bridge-sit0", "Network", "'tunl0'",
+         {**NET, "type": "bridge", "bridge": {"name": "sit0"}}, "spec.bridge.name",
+         r"^sit0 is the kernel's sit fallback device; name the bridge something else, such as "
+         r"cni0$"),
+    Case("bridge-sit1", "Network", "'tunl0'",
+         {**NET, "type": "bridge", "bridge": {"name": "sit1"}}, None),
+    Case("bridge-nwip", "Network", "startsWith('nwvx.')",
+         {**NET, "type": "bridge", "bridge": {"name": "nwip.7"}}, "spec.bridge.name",
+         r"^nwip\.7 is in netwright's tunnel device names \(nwvx\.\*, nwip\.\*, nwwg\.\*\); name "
+         r"the bridge something else, such as cni0$"),
+    Case("bridge-nw", "Network", "startsWith('nwvx.')",
+         {**NET, "type": "bridge", "bridge": {"name": "nwvx"}}, None),
 ]
 
 

@@ -15,7 +15,6 @@ a conflist name that is not a plain file name, and the rest of that class
 from __future__ import annotations
 
 import bisect
-import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -342,35 +341,11 @@ def selected_nodes(cluster: ClusterSpec) -> dict[str, list[Node]]:
 
 # -- what would break a node ------------------------------------------------------
 
-#: Ranges no pod pool may touch, with what each is to the kernel. A pool that
-#: overlaps one would put that range on a bridge or VTEP and route it into pods.
-#: Left out on purpose: 240.0.0.0/4 (Linux routes it as unicast since 2.6.25)
-#: and the rest of 0.0.0.0/8 (unicast since Linux 5.3); the private, shared and
-#: documentation ranges are ordinary unicast to a node.
-_SPECIAL_RANGES: tuple[tuple[IPNetwork, str], ...] = tuple(
-    (ipaddress.ip_network(net), what)
-    for net, what in (
-        ("0.0.0.0/32", "the unspecified address"),
-        ("127.0.0.0/8", "loopback"),
-        ("169.254.0.0/16", "link-local"),
-        ("224.0.0.0/4", "multicast"),
-        ("255.255.255.255/32", "the limited broadcast address"),
-        ("::/128", "the unspecified address"),
-        ("::1/128", "loopback"),
-        ("::ffff:0:0/96", "IPv4-mapped"),
-        ("fe80::/10", "link-local"),
-        ("ff00::/8", "multicast"),
-    )
-)
-_SPECIAL_LIST = {
-    4: "0.0.0.0, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4 and 255.255.255.255",
-    6: "::, ::1, ::ffff:0:0/96, fe80::/10 and ff00::/8",
-}
-_PRIVATE_EXAMPLE = {4: "10.244.0.0/16", 6: "fd00:10:244::/56"}
-#: The range a BGP peer address must not be in (a loopback peer is a local speaker).
-_PEER_UNFIT = frozenset(
-    {"the unspecified address", "link-local", "multicast", "the limited broadcast address"}
-)
+#: Single-document safety rules live in the CRDs as CEL, so that the API server
+#: enforces them too (crds/: a pool over 127.0.0.0/8 and the other special ranges,
+#: a BGP peer on an unspecified, link-local, multicast or broadcast address, a
+#: VXLAN port of a node's own UDP service, a bridge named like a device the kernel
+#: or netwright owns). What stays here needs more than one object.
 
 #: Linux's IFNAMSIZ (16) less its terminating NUL.
 IFNAME_MAX_BYTES = 15
@@ -395,17 +370,6 @@ _KERNEL_DEVICES: Mapping[str, str] = {
 #: Names a device cannot take because sysctl already has a directory of that name
 #: (`net.ipv4.conf.all`, `net.ipv6.conf.default`, ...): registering it fails.
 _SYSCTL_NAMES = frozenset({"all", "default"})
-#: UDP ports a node's own services bind. A VTEP listening there takes the port
-#: from them (or fails to come up): a DHCP client that cannot bind loses the
-#: node's lease. BIRD's BGP is TCP 179, which a VXLAN (UDP) socket never meets.
-_NODE_UDP_PORTS: Mapping[int, str] = {
-    53: "DNS",
-    67: "DHCP",
-    68: "DHCP",
-    123: "NTP",
-    546: "DHCPv6",
-    547: "DHCPv6",
-}
 #: The smallest MTU on which Linux keeps IPv6 (RFC 8200): below it the kernel
 #: drops the link's IPv6 addresses, the bridge's gateway among them.
 IPV6_MIN_MTU = 1280
@@ -461,15 +425,8 @@ def file_name_problem(name: str) -> str | None:
     return None
 
 
-def _special_range(net: IPNetwork) -> tuple[IPNetwork, str] | None:
-    for special, what in _SPECIAL_RANGES:
-        if special.version == net.version and net.overlaps(special):
-            return special, what
-    return None
-
-
 def check_unsafe_pools(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
-    """Pools over the kernel's special ranges, or holding a node's own address.
+    """Pools holding a node's own address.
 
     Node addresses are sorted once per family and each pool bisects its span,
     so the cost is n·log n in the nodes plus the addresses that pools hold,
@@ -483,29 +440,6 @@ def check_unsafe_pools(cluster: ClusterSpec, at: Located, issues: list[Issue]) -
         addresses.sort()
     for pool in cluster.pools:
         cidr = pool.cidr
-        if cidr.prefixlen == 0:
-            issues.append(
-                at.issue(
-                    "IPPool",
-                    pool.name,
-                    "spec.cidr",
-                    f"{cidr} is the whole IPv{cidr.version} address space, which would route "
-                    "every destination into pods; use a private range such as "
-                    f"{_PRIVATE_EXAMPLE[cidr.version]}",
-                )
-            )
-            continue
-        special = _special_range(cidr)
-        if special is not None:
-            issues.append(
-                at.issue(
-                    "IPPool",
-                    pool.name,
-                    "spec.cidr",
-                    f"{cidr} overlaps {special[0]} ({special[1]}); pod addresses must be "
-                    f"unicast addresses clear of {_SPECIAL_LIST[cidr.version]}",
-                )
-            )
         addresses = by_family.get(cidr.version, [])
         lo = bisect.bisect_left(addresses, (int(cidr.network_address),))
         hi = bisect.bisect_right(addresses, (int(cidr.broadcast_address) + 1,))
@@ -530,31 +464,9 @@ def check_unsafe_pools(cluster: ClusterSpec, at: Located, issues: list[Issue]) -
 
 
 def check_unsafe_networks(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
-    """Bridge names the kernel refuses or already uses, conflist names, IPv6 MTUs."""
+    """Conflist names, and MTUs too small for a Network's IPv6 pool."""
     pools = {p.name: p for p in cluster.pools}
     for net in cluster.networks:
-        name = net.bridge_name
-        if name is not None:
-            problem = interface_name_problem(name)
-            owner = reserved_device(name)
-            if problem is not None:
-                issues.append(
-                    at.issue(
-                        "Network",
-                        net.name,
-                        "spec.bridge.name",
-                        f"{name!r} {problem}, which the kernel refuses; {interface_name_rule()}",
-                    )
-                )
-            elif owner is not None:
-                issues.append(
-                    at.issue(
-                        "Network",
-                        net.name,
-                        "spec.bridge.name",
-                        f"{name} is {owner}; name the bridge something else, such as cni0",
-                    )
-                )
         problem = file_name_problem(net.conflist_name)
         if problem is not None:
             issues.append(at.issue("Network", net.name, "metadata.name", problem))
@@ -573,55 +485,21 @@ def check_unsafe_networks(cluster: ClusterSpec, at: Located, issues: list[Issue]
                 )
 
 
-def check_unsafe_backends(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
-    """VXLAN ports that a node's own UDP services bind."""
-    for backend in cluster.backends:
-        if backend.vxlan is None:
-            continue
-        port = backend.vxlan.port
-        service = _NODE_UDP_PORTS.get(port)
-        if service is not None:
-            issues.append(
-                at.issue(
-                    "Backend",
-                    backend.name,
-                    "spec.vxlan.port",
-                    f"UDP port {port} is the node's own {service} port: the VTEP's socket "
-                    "would take it from the node's service, or fail to come up; "
-                    "use 8472 (the default) or 4789",
-                )
-            )
-
-
 def check_unsafe_peers(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
-    """BGP peer addresses BIRD cannot use, or that are a cluster node's own."""
+    """BGP peer addresses that are a cluster node's own."""
     if all(p.peer_ip is None for p in cluster.peers):
         return
     owners = {a: n.name for n in cluster.nodes for a in n.addresses}
     for peer in cluster.peers:
-        ip = peer.peer_ip
-        if ip is None:
-            continue
-        special = _special_range(ipaddress.ip_network(ip))
-        node = owners.get(ip)
-        if special is not None and special[1] in _PEER_UNFIT:
+        node = owners.get(peer.peer_ip) if peer.peer_ip is not None else None
+        if node is not None:
             issues.append(
                 at.issue(
                     "BGPPeer",
                     peer.name,
                     "spec.peerIP",
-                    f"{ip} is in {special[0]} ({special[1]}), where BIRD cannot open a "
-                    "session; a peer needs a unicast address",
-                )
-            )
-        elif node is not None:
-            issues.append(
-                at.issue(
-                    "BGPPeer",
-                    peer.name,
-                    "spec.peerIP",
-                    f"{ip} is Node/{node}'s address: that node would peer with itself and "
-                    "the others would hold two sessions to one neighbour; select cluster "
+                    f"{peer.peer_ip} is Node/{node}'s address: that node would peer with itself "
+                    "and the others would hold two sessions to one neighbour; select cluster "
                     "nodes with spec.peerSelector instead",
                 )
             )
@@ -640,6 +518,5 @@ def check_cluster(cluster: ClusterSpec, at: Located) -> list[Issue]:
     check_blocks(cluster, at, issues)
     check_unsafe_pools(cluster, at, issues)
     check_unsafe_networks(cluster, at, issues)
-    check_unsafe_backends(cluster, at, issues)
     check_unsafe_peers(cluster, at, issues)
     return issues
