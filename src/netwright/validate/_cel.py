@@ -184,6 +184,9 @@ def _environment() -> celpy.Environment:
 class _IP:
     address: ipaddress.IPv4Address | ipaddress.IPv6Address
 
+    def __str__(self) -> str:  # `string(ip)`: celpy's string() is str()
+        return str(self.address)
+
 
 @dataclass(frozen=True, slots=True)
 class _CIDR:
@@ -192,6 +195,9 @@ class _CIDR:
     @property
     def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return self.interface.network
+
+    def __str__(self) -> str:  # `string(cidr)`: the address as given, and the prefix length
+        return f"{self.interface.ip}/{self.network.prefixlen}"
 
 
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
