@@ -552,7 +552,7 @@ def test_removing_a_vtep_counts_what_goes_with_it(node: str, tmp_path: Path) -> 
         (c.kind, c.count) for c in report.delta.changes if c.implied and c.summary
     }
     assert summaries == {("route", 1), ("nexthop", 1), ("neighbour", 1), ("fdb", 1)}
-    assert "- 1 routes on nwvx.1 (go with their link)" in report.delta.lines()
+    assert "- 1 route on nwvx.1 (go with their link)" in report.delta.lines()
     assert "nwvx.1" not in {lk["ifname"] for lk in ipj(node, "ip", "link", "show")}
     assert "10.244.2.0/24" not in routes(node)
     assert {n["gateway"] for n in ipj(node, "ip", "nexthop", "show")} == {"172.31.255.12"}

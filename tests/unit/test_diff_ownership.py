@@ -690,7 +690,7 @@ def test_entries_of_departed_peers_are_one_change_per_kind_and_vtep() -> None:
         "- 2 fdb entries on nwvx.1 (no longer desired)",
         "    - fdb 0e:0e:0e:0e:0e:0e dev nwvx.1 dst 172.31.0.1",
         "    - fdb 0e:0e:0e:0e:0e:0e dev nwvx.1 dst 172.31.0.1",
-        "- 1 neighbours on nwvx.1 (no longer desired)",
+        "- 1 neighbour on nwvx.1 (no longer desired)",
         "    - neighbour 10.64.0.0 dev nwvx.1",
     ]
     assert delta.to_json()["changes"][0]["before"] == {"dev": "nwvx.1", "entries": 2}

@@ -37,6 +37,16 @@ if TYPE_CHECKING:
 
 _SIGN = {"add": "+", "delete": "-", "change": "~"}
 _PLURAL = {"neighbour": "neighbours", "fdb": "fdb entries"}
+_SINGULAR = {"fdb": "fdb entry"}
+
+
+def _noun(kind: str, count: int) -> str:
+    """`kind` as a count of objects: "1 route", "3 fdb entries"."""
+    if count == 1:
+        return _SINGULAR.get(kind, kind)
+    return _PLURAL.get(kind, f"{kind}s")
+
+
 #: A summary change lists its objects in text output when it stands for at most
 #: this many; beyond, only with `verbose` (the CLI's `-v`). JSON always lists them.
 LIST_AT_MOST = 20
@@ -229,16 +239,17 @@ def change_line(c: Change) -> str:
     """The change in one line; a summary's line gives its count, not its objects."""
     sign = _SIGN[str(c.op)]
     if c.implied and c.summary:  # what goes with link `key` (counted, or a set of keys)
-        noun = _PLURAL.get(c.kind, f"{c.kind}s")
-        return f"{sign} {c.count:,} {noun} on {c.key} (go with their link)"
+        return f"{sign} {c.count:,} {_noun(c.kind, c.count)} on {c.key} (go with their link)"
     if isinstance(c.before, RouteSet):  # the routes deleted before their nexthops
         n = len(c.before.nexthops)
-        return f"{sign} {c.count:,} routes through the {n:,} nexthops deleted (deleted first)"
+        return (
+            f"{sign} {c.count:,} {_noun('route', c.count)} through the {n:,}"
+            f" {_noun('nexthop', n)} deleted (deleted first)"
+        )
     if isinstance(c.before, NexthopSet):  # the nexthops of a RouteSet, after its routes
-        return f"{sign} {c.count:,} nexthops (their routes deleted first)"
+        return f"{sign} {c.count:,} {_noun('nexthop', c.count)} (their routes deleted first)"
     if isinstance(c.before, EntrySet):  # the entries of peers that left
-        noun = _PLURAL[c.kind]
-        return f"{sign} {c.count:,} {noun} on {c.key} (no longer desired)"
+        return f"{sign} {c.count:,} {_noun(c.kind, c.count)} on {c.key} (no longer desired)"
     implied = " (goes with its link or nexthop)" if c.implied else ""
     if (
         str(c.op) == "change"
