@@ -372,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NetwrightError as exc:
         _err(f"netwright: {exc}")
         return EXIT_ERROR
+    except OSError as exc:  # a file or directory the command needed: named, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"netwright: {where}{exc.strerror or exc}")
+        return EXIT_ERROR
     except KeyboardInterrupt as exc:
         _err("netwright: interrupted")
         return _console.exit_code(exc)

@@ -52,6 +52,8 @@ def _netns_identity(netns: str | None) -> tuple[str, str]:
     path = f"/run/netns/{netns}" if netns else "/proc/self/ns/net"
     try:
         st = os.stat(path)
+    except FileNotFoundError:
+        raise NetwrightError(f"network namespace {netns}: does not exist ({path})") from None
     except OSError as exc:
         what = f"network namespace {netns}" if netns else "this host's network namespace"
         raise NetwrightError(f"{what}: {exc.strerror or exc}") from exc
@@ -93,9 +95,19 @@ def _wait(fd: int, what: str, wait: float, say: Callable[[str], None] | None) ->
         time.sleep(_POLL)
 
 
+def _open(path: str, what: str) -> int:
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        where = exc.filename or path
+        raise NetwrightError(
+            f"{what}: cannot take the lock {path}: {where}: {exc.strerror or exc}"
+        ) from exc
+
+
 def _acquire(path: str, what: str, wait: float, say: Callable[[str], None] | None) -> int:
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = _open(path, what)
     try:
         taken = _wait(fd, what, wait, say)
         if taken:
@@ -120,7 +132,7 @@ def target_lock(
 ) -> Iterator[None]:
     """Hold the target's root and namespace locks; `LockBusyError` after `wait` seconds."""
     root_path = os.path.join(target.root, ROOT_LOCK)
-    name, what = _netns_identity(target.netns)
+    name, what = _netns_identity(target.netns)  # before anything is made under the root
     held: list[int] = []
     try:
         held.append(_acquire(root_path, f"root {target.root}", wait, say))

@@ -211,3 +211,27 @@ def test_a_namespace_holding_no_node_address_needs_the_underlay_named(
         if lk.get("linkinfo", {}).get("info_kind") == "vxlan"
     )  # fmt: skip
     assert vtep["mtu"] == 1400 - 50
+
+
+def test_a_missing_namespace_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    missing = f"nwt-{os.getpid()}-missing"
+    result = netwright("apply", SPEC, "--node", "n1", "--netns", missing, "--root", str(root))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"netwright: network namespace {missing}: does not exist (/run/netns/{missing})\n"
+    )
+    assert not root.exists()
+
+
+def test_a_root_that_cannot_hold_the_lock_is_one_line(n1: str, tmp_path: Path) -> None:
+    plain = tmp_path / "a-file"
+    plain.write_text("not a directory\n")
+    before = snapshot(n1)
+    result = netwright("apply", SPEC, "--node", "n1", "--netns", n1, "--root", str(plain))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"netwright: root {plain}: cannot take the lock {plain}/var/lib/netwright/apply.lock:"
+        f" {plain}/var: Not a directory\n"
+    )
+    assert snapshot(n1) == before
