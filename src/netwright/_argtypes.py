@@ -80,6 +80,13 @@ def netns_name(text: str) -> str:
     return text
 
 
+def directory(text: str) -> str:
+    """An existing directory (a spec directory to copy)."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text}: not a directory (a spec directory is expected)")
+    return text
+
+
 def root_path(text: str) -> str:
     """A node root: made absolute (rendered files name paths under it)."""
     if not text or "\0" in text:

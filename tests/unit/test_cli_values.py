@@ -68,6 +68,11 @@ CASES = {
         ["lab", "up", "--pods", "-1"],
         "netwright lab up: argument --pods: -1 is out of range; allowed 0 to 50",
     ),
+    "lab-spec-missing": (
+        ["lab", "up", "--spec", MISSING],
+        f"netwright lab up: argument --spec: {MISSING}: not a directory"
+        " (a spec directory is expected)",
+    ),
     "lab-name": (
         ["lab", "down", "--name", "Nw/x"],
         (

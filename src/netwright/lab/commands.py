@@ -229,6 +229,7 @@ def add_parser(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--spec",
+        type=_argtypes.directory,
         metavar="DIR",
         help="spec directory to copy (default: the packaged example for --backend)",
     )
