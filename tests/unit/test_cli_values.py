@@ -70,8 +70,10 @@ CASES = {
     ),
     "lab-spec-missing": (
         ["lab", "up", "--spec", MISSING],
-        f"netwright lab up: argument --spec: {MISSING}: not a directory"
-        " (a spec directory is expected)",
+        (
+            f"netwright lab up: argument --spec: {MISSING}: not a directory"
+            " (a spec directory is expected)"
+        ),
     ),
     "lab-name": (
         ["lab", "down", "--name", "Nw/x"],
