@@ -27,6 +27,16 @@ CRDS = REPO / "crds"
 HERE = Path(__file__).parent
 
 
+_STARTUP: list[float] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _STARTUP:
+        terminalreporter.write_line(
+            f"kube-apiserver + etcd: ready in {_STARTUP[0]:.1f} s (KUBEBUILDER_ASSETS)"
+        )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test in this folder carries the `operator` marker."""
     for item in items:
@@ -43,6 +53,7 @@ def control_plane() -> Iterator[ControlPlane]:
     started = time.monotonic()
     plane = ControlPlane.start(assets)
     plane.startup_seconds = time.monotonic() - started
+    _STARTUP.append(plane.startup_seconds)
     try:
         yield plane
     finally:

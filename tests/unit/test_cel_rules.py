@@ -1,4 +1,4 @@
-"""The CRDs' CEL rules are well-formed for Kubernetes 1.30, compile with cel-python, and each
+"""The CRDs' CEL rules are well-formed for Kubernetes 1.31, compile with cel-python, and each
 one refuses a bad document and accepts a good one offline, naming the rule's fieldPath."""
 
 from __future__ import annotations
@@ -429,3 +429,29 @@ def test_range_problems_do_not_hide_rule_problems(schemas: CrdSchemas) -> None:
                 "spec": {"type": "ptp", "ipPools": ["a", "a"], "priority": 100, "mtu": 67}}
     _, issues = schemas.validate("Network", document)
     assert [i.path for i in issues] == ["spec.ipPools[1]", "spec.priority", "spec.mtu"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("isIP('192.0.2.1') && isIP('2001:db8::1')", True),
+        ("isIP('::ffff:192.0.2.1') || isIP('fe80::1%eth0') || isIP('01.2.3.4')", False),
+        ("isCIDR('10.0.0.1/8') && !isCIDR('10.0.0.0/33') && !isCIDR('::ffff:0:0/96')", True),
+        ("cidr('10.0.0.0/8').containsIP('10.1.2.3') && !cidr('10.0.0.0/8').containsIP('::1')", True),
+        ("cidr('10.0.0.0/8').containsCIDR('10.1.0.0/16') && !cidr('10.1.0.0/16').containsCIDR('10.0.0.0/8')", True),
+        ("cidr('10.0.0.1/8') != cidr('10.0.0.1/8').masked() && cidr('10.0.0.1/8').ip() == ip('10.0.0.1')", True),
+        ("string(cidr('10.0.0.1/8').masked()) == '10.0.0.0/8' && cidr('::/0').prefixLength() == 0", True),
+        ("ip('0.0.0.0').isUnspecified() && ip('::1').isLoopback() && ip('fe80::1').isLinkLocalUnicast()", True),
+        ("ip('ff02::1').isLinkLocalMulticast() && ip('2001:db8::1').family() == 6", True),
+        ("'%d of %s, 100%%'.format([3, 'x']) == '3 of x, 100%'", True),
+    ],
+)  # fmt: skip
+def test_kubernetes_library_functions(expression: str, expected: bool) -> None:
+    """The IP/CIDR library and format() behave as Kubernetes defines them."""
+    assert _cel.compile_rule(expression).evaluate({}) == expected
+
+
+def test_a_library_function_on_a_bad_value_is_an_evaluation_error() -> None:
+    rule = _cel.CelRule(rule="cidr(self.c).prefixLength() > 0", message="m", field_path=".c")
+    (violation,) = _cel.evaluate([rule], {"c": "::ffff:0:0/96"}, "spec")
+    assert "could not be evaluated" in violation.message

@@ -13,14 +13,16 @@ What it must not do:
   old object; the API server skips them on create too. They are recognised and
   skipped, never approximated.
 - Use anything beyond standard CEL, Kubernetes' `self`, and the few library
-  functions the CRDs need that Kubernetes 1.30 has (`_functions`): the IP and
-  CIDR libraries (`ip()`, `isIP()`, `cidr()`, `isCIDR()` and their methods) and
-  the strings extension's `format()` (`%s`, `%d`), the last so that a
-  messageExpression can name a number: `string(int) + '...'` has an unbounded
-  estimated cost, which the API server refuses. Each is implemented here as
-  Kubernetes defines it; the operator tests send every rule's cases to a real
-  API server and compare. A rule cel-python cannot compile is a bug in the CRD;
-  the unit tests compile every rule.
+  functions the CRDs need (`LIBRARY_FUNCTIONS`): Kubernetes' IP and CIDR
+  libraries (`ip()`, `isIP()`, `cidr()`, `isCIDR()` and their methods; added in
+  Kubernetes 1.30 and, by the API server's one-version compatibility rule,
+  accepted in new CRD rules from 1.31) and the strings extension's `format()`
+  (`%s`, `%d`; 1.29), the last so that a messageExpression can name a number:
+  `string(int) + '...'` has an unbounded estimated cost, which the API server
+  refuses. Each is implemented here as Kubernetes defines it; the operator
+  tests send every rule's cases to a real API server and compare. A rule
+  cel-python cannot compile is a bug in the CRD; the unit tests compile every
+  rule.
 - Do I/O, or know which kinds exist: it is handed rules and values.
 
 Rules are compiled once per distinct text (cel-python's parser is slow to build
