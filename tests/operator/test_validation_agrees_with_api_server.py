@@ -192,6 +192,11 @@ KNOWN_DIFFERENCES = {
         "budget of validating 10,000 blocks (test_ipblock_validation_is_fast), so only "
         "netwright's model builder checks it; the controller writes only derived names"
     ),
+    ("IPBlock", "spec.cidr"): (
+        "for the same reason an IPBlock's cidr has no CEL rule against leading zeros in its "
+        "IPv4 parts (`010.0.0.0/24`, which Kubernetes' cidr format reads as decimal): only "
+        "netwright's model builder refuses them"
+    ),
 }
 
 

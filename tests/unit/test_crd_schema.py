@@ -303,6 +303,11 @@ REJECTS = [
            [("spec.backend", r"^`Over_lay` must be a lowercase DNS subdomain")]),
     Reject("peer-ip-invalid", "BGPPeer", {"asNumber": 1, "peerIP": "172.31.255"},
            [("spec.peerIP", r"^`172.31.255` is not a valid IPv4 address or IPv6 address$")]),
+    # Kubernetes' formats refuse zones (net.ParseIP), which Python's ipaddress accepts.
+    Reject("peer-ip-with-zone", "BGPPeer", {"asNumber": 1, "peerIP": "fe80::1%eth0"},
+           [("spec.peerIP", r"^`fe80::1%eth0` is not a valid IPv4 address or IPv6 address$")]),
+    Reject("cidr-with-zone", "IPBlock", {"pool": "p", "cidr": "fe80::%eth0/64", "node": "n"},
+           [("spec.cidr", r"^`fe80::%eth0/64` is not a valid CIDR")]),
     Reject("bridge-name-too-long", "Network",
            {"type": "bridge", "ipPools": ["p"], "bridge": {"name": "a-very-long-bridge"}},
            [("spec.bridge.name", r"is 18 characters long, longer than 15, the maximum length$")]),

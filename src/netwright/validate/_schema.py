@@ -288,6 +288,19 @@ class _ValueCheck(NamedTuple):
     breaks: bool = False
 
 
+# A leading zero in a dotted IPv4 part (`010.1.1.1`), which Kubernetes' formats accept.
+_LEADING_ZERO = re.compile(r"(^|[.:])0+(?=[0-9])")
+
+
+def _sloppy(text: str) -> str:
+    """The address as Kubernetes' `ipv4`/`ipv6`/`cidr` formats read it (netutils'
+    ParseIPSloppy / ParseCIDRSloppy: leading zeros in IPv4 parts allowed, zones not);
+    the CRDs' CEL rules refuse the leading zeros with a message of their own."""
+    if "%" in text:
+        return "%"  # never an address
+    return _LEADING_ZERO.sub(r"\1", text) if "." in text else text
+
+
 def _format_check(fmt: str) -> Callable[[Any], str | None] | None:
     if fmt in _DESCRIPTIVE_FORMATS:
         return None
@@ -298,7 +311,7 @@ def _format_check(fmt: str) -> Callable[[Any], str | None] | None:
             _, slash, bits = value.partition("/")
             if slash and bits.isdigit() and bits.isascii():
                 try:
-                    ipaddress.ip_network(value, strict=False)
+                    ipaddress.ip_network(_sloppy(value), strict=False)
                 except ValueError:
                     pass
                 else:
@@ -315,7 +328,7 @@ def _format_check(fmt: str) -> Callable[[Any], str | None] | None:
 
         def address(value: Any) -> str | None:
             try:
-                parse(value)
+                parse(_sloppy(value))
             except ValueError:
                 return f"{_show(value)} is not a valid {what}"
             return None
