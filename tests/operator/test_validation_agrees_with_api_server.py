@@ -50,6 +50,8 @@ PLURALS = {
 GROUP_VERSION = "netwright.io/v1alpha1"
 #: At most this many distinct documents from one unit test.
 PER_TEST = 50
+#: The unit test of each CEL rule, case by case: their messages are compared too.
+CEL_CASE = "test_cel_rules.py::test_rule["
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,14 @@ def collect_cases(tmp: Path) -> tuple[list[Case], int]:
 # -- netwright's verdict ----------------------------------------------------------------------
 
 
-def netwright_fields(schemas: CrdSchemas, document: dict[str, Any]) -> list[str]:
-    """The fields netwright names for one document on its own (schema, CEL, building)."""
+def netwright_verdict(schemas: CrdSchemas, document: dict[str, Any]) -> dict[str, list[str]]:
+    """field -> messages netwright gives one document on its own (schema, CEL, building)."""
     docs, problems = parse_documents(json.dumps(document), "case.yaml", "case.yaml", AliasBudget())
     assert not problems, problems
-    found = validating._collect(docs, schemas)
-    return sorted({normalise(i.path) for i in found.issues})
+    verdict: dict[str, list[str]] = {}
+    for issue in validating._collect(docs, schemas).issues:
+        verdict.setdefault(normalise(issue.path), []).append(issue.message)
+    return verdict
 
 
 # -- the API server's verdict -------------------------------------------------------------
@@ -137,8 +141,8 @@ def covered(theirs: str, ours: Iterable[str]) -> bool:
 STRICT_DRY_RUN = {"dryRun": "All", "fieldValidation": "Strict"}
 
 
-def server_fields(api: Client, kind: str, document: dict[str, Any]) -> list[str]:
-    """The fields the server names when it refuses a dry-run create; [] when it accepts.
+def server_verdict(api: Client, kind: str, document: dict[str, Any]) -> dict[str, list[str]]:
+    """field -> messages when the server refuses a dry-run create; {} when it accepts.
 
     A create ignores `status` (the status subresource is on), so a document with one is
     created for real without it, its status sent as a dry-run update of `/status`, and
@@ -148,37 +152,37 @@ def server_fields(api: Client, kind: str, document: dict[str, Any]) -> list[str]
     try:
         api.post(collection, document, query=STRICT_DRY_RUN)
     except ApiError as exc:
-        return sorted(set(error_fields(exc)))
+        return error_fields(exc)
     if "status" not in document:
-        return []
+        return {}
     created = api.post(collection, {k: v for k, v in document.items() if k != "status"})
     name = created["metadata"]["name"]
     try:
         api.put(f"{collection}/{name}/status", {**created, "status": document["status"]},
                 query=STRICT_DRY_RUN)  # fmt: skip
     except ApiError as exc:
-        return sorted(set(error_fields(exc)))
+        return error_fields(exc)
     finally:
         api.delete(f"{collection}/{name}")
-    return []
+    return {}
 
 
-def error_fields(exc: ApiError) -> Iterable[str]:
+def error_fields(exc: ApiError) -> dict[str, list[str]]:
     body = exc.body
     if exc.code not in (400, 422):
         raise exc
-    causes = (body.get("details") or {}).get("causes") or []
-    # With schema errors the server skips the CEL rules and says so in a cause of its
-    # own (field `<nil>`); netwright evaluates them anyway and reports what they find.
-    fields = [normalise(c["field"]) for c in causes if c.get("field") not in (None, "", "<nil>")]
-    if fields:
-        return fields
+    verdict: dict[str, list[str]] = {}
+    for cause in (body.get("details") or {}).get("causes") or []:
+        # With schema errors the server skips the CEL rules and says so in a cause of its
+        # own (field `<nil>`); netwright evaluates them anyway and reports what they find.
+        if cause.get("field") not in (None, "", "<nil>"):
+            verdict.setdefault(normalise(cause["field"]), []).append(str(cause.get("message")))
+    if verdict:
+        return verdict
     message = str(body.get("message", ""))
     fields = _UNKNOWN.findall(message) + _DUPLICATE.findall(message)
     fields += [f"metadata.{f[0].lower()}{f[1:]}" for f in _OBJECT_META.findall(message)]
-    if not fields:
-        return [f"<unparsed: {message}>"]
-    return [normalise(f) for f in fields]
+    return {normalise(f): [message] for f in fields} or {f"<unparsed: {message}>": [message]}
 
 
 # -- the test ---------------------------------------------------------------------------------
@@ -219,38 +223,46 @@ def test_server_and_validate_agree_on_every_single_document_case(
 ) -> None:
     cases, skipped = collect_cases(tmp_path)
     schemas = CrdSchemas.from_directory(REPO / "crds")
-    verdicts = [(case, netwright_fields(schemas, case.document)) for case in cases]
+    ours = {id(case): netwright_verdict(schemas, case.document) for case in cases}
 
     plain = [c for c in cases if "status" not in c.document]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        answers = dict(
-            zip(
-                map(id, plain),
-                pool.map(lambda c: server_fields(api, c.kind, c.document), plain),
-                strict=True,
-            )
-        )
+        found = pool.map(lambda c: server_verdict(api, c.kind, c.document), plain)
+        theirs = dict(zip(map(id, plain), found, strict=True))
     for case in cases:  # one at a time: these create and delete real objects
-        if id(case) not in answers:
-            answers[id(case)] = server_fields(api, case.kind, case.document)
+        if id(case) not in theirs:
+            theirs[id(case)] = server_verdict(api, case.kind, case.document)
 
     disagreements = []
-    refused = more = 0
-    for case, ours in verdicts:
-        theirs = answers[id(case)]
-        refused += bool(theirs)
-        more += bool(theirs) and set(ours) != set(theirs)
-        if not agree(case.kind, ours, theirs):
+    refused = more = same_words = 0
+    for case in cases:
+        mine, server = ours[id(case)], theirs[id(case)]
+        refused += bool(server)
+        more += bool(server) and set(mine) != set(server)
+        if not agree(case.kind, sorted(mine), sorted(server)):
             disagreements.append(
                 f"{case.tests[0]} ({len(case.tests)} tests): {case.kind} "
                 f"{json.dumps(case.document)[:400]}\n"
-                f"    netwright: {ours or 'accepts'}\n    server:    {theirs or 'accepts'}"
+                f"    netwright: {sorted(mine) or 'accepts'}\n"
+                f"    server:    {sorted(server) or 'accepts'}"
             )
+        elif any(CEL_CASE in t for t in case.tests) and server:
+            # A CEL rule's message (messageExpression included) is the server's, word
+            # for word: the library functions _cel.py implements format it alike.
+            for field, messages in server.items():
+                for message in mine[field]:
+                    if not any(message in m for m in messages):
+                        disagreements.append(
+                            f"{case.tests[0]}: {field}: netwright says {message!r}, "
+                            f"the server {messages}"
+                        )
+                    same_words += 1
     print(
         f"\n{len(cases)} distinct documents from {len(SUITES)} suites: {refused} refused by "
-        f"both ({more} where netwright names more fields), {len(cases) - refused} accepted, "
-        f"{skipped} not sendable"
+        f"both ({more} where netwright names more fields; {same_words} CEL messages "
+        f"compared word for word), {len(cases) - refused} accepted, {skipped} not sendable"
     )
     assert len(cases) > 150, "the validate suites' documents were not all recorded"
     assert {s for c in cases for t in c.tests for s in SUITES if t.startswith(s)} == set(SUITES)
+    assert same_words > 30, "the CEL rules' cases were not all recorded"
     assert not disagreements, f"{len(disagreements)} disagreements:\n" + "\n".join(disagreements)
