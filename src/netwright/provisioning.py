@@ -2,7 +2,8 @@
 
 Why it exists: "load or receive the spec, observe the node's facts, plan, run the
 engine under the target's lock, report" is one use case, whether the CLI, the lab, an
-Ansible module or the node agent asks for it (`provision`); writing the allocation back
+Ansible module or the node agent asks for it (`provision`); making a few listed objects
+so, without a spec, is the fine-grained modules' (`provision_objects`); writing the allocation back
 into a spec directory is another (`write_ipblocks`: `allocate --write`, the Ansible
 `allocate` module). They live here once, above the pipeline (pure) and the engine
 (I/O), so every front end does them the same way and none of them imports another.
@@ -34,9 +35,10 @@ from netwright.validate import IPBLOCKS_FILE, caching
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from netwright.engine import Progress, Report
+    from netwright.engine import Progress, Report, Scope
     from netwright.engine.facts import HeldAddress
     from netwright.kernel import Target
+    from netwright.model.state import NodeState
     from netwright.pipeline import Pipeline
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "WrongTargetError",
     "node_facts",
     "provision",
+    "provision_objects",
     "write_ipblocks",
 ]
 
@@ -177,6 +180,30 @@ def provision(
             facts = node_facts(pipeline, node, target, options, check=False, say=say)
             report = run(pipeline.plan(node, facts), target, check=False, progress=progress)
     return dataclasses.replace(report, facts=facts)
+
+
+def provision_objects(
+    state: NodeState,
+    target: Target,
+    *,
+    check: bool,
+    scope: Scope,
+    options: Options | None = None,
+    say: Callable[[str], None] | None = None,
+) -> Report:
+    """Make the objects of a partial `state` so on `target`, within `scope`; report.
+
+    The use case of the fine-grained Ansible modules (`link`, `route`, ...): no spec,
+    no plan, the objects as the caller lists them, and only the scoped kinds changed
+    (`netwright.engine.Scope`). Outside check mode the target's lock is held for the
+    whole run, as `provision` holds it, so such a run and a node's provisioning never
+    interleave. Nothing is changed when anything conflicts.
+    """
+    options = options or Options()
+    if check:
+        return run(state, target, check=True, scope=scope)
+    with target_lock(target, wait=options.wait_lock, say=say):
+        return run(state, target, check=False, scope=scope)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

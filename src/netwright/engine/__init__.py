@@ -14,14 +14,24 @@ run first sends one (a no-op never does); `prepare_link_writes()` pays that impo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from netwright.engine.applying import ApplyResult, Progress, apply, apply_with
-from netwright.engine.diffing import Change, Conflict, Delta, Op, Ownership, diff
+from netwright.engine.diffing import (
+    Change,
+    Conflict,
+    Delta,
+    Op,
+    Ownership,
+    Scope,
+    diff,
+    scoped_basis,
+)
 from netwright.engine.observing import ObservedState, observe, observe_facts, observe_with
-from netwright.kernel import Target, open_session, prepare_link_writes
+from netwright.kernel import Target, host, open_session, prepare_link_writes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -39,6 +49,7 @@ __all__ = [
     "Ownership",
     "Progress",
     "Report",
+    "Scope",
     "Target",
     "apply",
     "diff",
@@ -131,13 +142,21 @@ def _collector_paused() -> Iterator[None]:
 
 
 def run(
-    state: NodeState, target: Target, *, check: bool, progress: Progress | None = None
+    state: NodeState,
+    target: Target,
+    *,
+    check: bool,
+    progress: Progress | None = None,
+    scope: Scope | None = None,
 ) -> Report:
     """Observe `target`, diff against `state`, and apply unless `check`.
 
+    With a `scope`, `state` is partial: only the scoped kinds change (see `Scope`).
     Raises `UnsupportedKernelError` (before changing anything) when the state needs a
     link type the kernel lacks, and `KernelError` when the target cannot be read.
     """
+    if scope is not None:
+        return _run_scoped(state, target, check=check, progress=progress, scope=scope)
     with open_session(target) as session:
         with _collector_paused():
             observed = observe_with(session, state)
@@ -145,4 +164,32 @@ def run(
         if check:
             return Report(node=state.node, target=target, check=True, delta=delta)
         result = apply_with(session, delta, progress)  # checks link kinds before any change
+        return Report(node=state.node, target=target, check=False, delta=delta, result=result)
+
+
+def _run_scoped(
+    state: NodeState, target: Target, *, check: bool, progress: Progress | None, scope: Scope
+) -> Report:
+    """`run` for a partial state: its links completed from the live ones first.
+
+    Unlike a whole node's run, a scoped one changes nothing when anything conflicts.
+
+    The observer and the diff both take the links that stay from the desired state
+    (`scoped_basis`), so both are given the completed one.
+    """
+    with open_session(target) as session:
+        with _collector_paused():
+            session.refresh_links()
+            own = Ownership(links=host.load_state(target.root).links)
+            basis, conflicts = scoped_basis(state, session.links(), scope, own)
+            observed = observe_with(session, basis)
+            delta = diff(basis, observed, scope=scope)
+        if conflicts:
+            delta = dataclasses.replace(delta, conflicts=(*conflicts, *delta.conflicts))
+        if check:
+            return Report(node=state.node, target=target, check=True, delta=delta)
+        if delta.conflicts:  # all or nothing: the caller named these objects together
+            result = ApplyResult(conflicts=delta.conflicts, notes=delta.notes)
+        else:
+            result = apply_with(session, delta, progress)
         return Report(node=state.node, target=target, check=False, delta=delta, result=result)

@@ -256,6 +256,110 @@ class Ownership:
         return path in self.files
 
 
+#: The kinds a `Scope` may name (a route scope covers its nexthop objects too).
+SCOPE_KINDS = frozenset({"link", "route", "neighbour", "fdb", "sysctl", "nft", "file", "bird"})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Scope:
+    """A partial desired state: only objects of `kinds` are planned, as listed.
+
+    Why it exists: the fine-grained Ansible modules (`link`, `route`, ...) each state
+    some objects of one kind, not a whole node. With a scope, the diff plans changes
+    for the scoped kinds only, and nothing for the others: no implied deletion of a
+    link, route, file or table merely because the partial state does not list it.
+
+    - present (`absent` False): the listed objects are made to exist as given;
+      netwright's objects of the kind that are not listed stay, unless `purge`.
+    - `purge`: netwright's objects of the kind that are not listed are deleted too
+      (files only under `file_dirs`: a conflist purge must not take BIRD's file).
+    - `absent`: the listed objects are deleted where they are netwright's; a foreign
+      one at a listed key is a conflict, and stays.
+
+    Sysctls are never deleted (`absent` and `purge` do nothing to them); a link that
+    must be re-created (another kind, another VNI) still takes what hangs on it along.
+    """
+
+    kinds: frozenset[str]
+    purge: bool = False
+    absent: bool = False
+    #: For `purge` of files: the directories whose netwright files may be removed.
+    file_dirs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.kinds) - SCOPE_KINDS)
+        if unknown or not self.kinds:
+            raise ValueError(
+                f"Scope: unknown kinds {unknown}; allowed {sorted(SCOPE_KINDS)}"
+                if unknown
+                else "Scope: no kinds"
+            )
+        if self.purge and self.absent:
+            raise ValueError("Scope: `purge` goes with present, not with `absent`")
+
+    def covers(self, kind: str) -> bool:
+        return kind in self.kinds
+
+    @property
+    def present(self) -> bool:
+        return not self.absent
+
+    def purges(self, kind: str) -> bool:
+        """Unlisted objects of `kind` are deleted (the default, unscoped, behaviour)."""
+        return self.purge and kind in self.kinds
+
+    def under(self, path: str) -> bool:
+        return any(path.startswith(d.rstrip("/") + "/") for d in self.file_dirs)
+
+
+def scoped_basis(
+    partial: NodeState,
+    links: Mapping[str, LinkRecord],
+    scope: Scope,
+    own: Ownership | None = None,
+) -> tuple[NodeState, tuple[Conflict, ...]]:
+    """The desired state a scoped run observes and diffs, from the listed objects.
+
+    The observer and the diff decide from the desired links which links go (and take
+    their routes and entries along), so the links are completed from the live ones
+    netwright owns: kept as they are unless the scope is links' own and says
+    otherwise (`purge` drops the unlisted, `absent` the listed). A listed link that
+    is foreign is a conflict in absent mode (present mode finds it in the diff).
+    Everything else is as listed.
+    """
+    own = own or Ownership()
+    owned = {name: rec.link for name, rec in links.items() if own.link(rec)}
+    conflicts: list[Conflict] = []
+    if not scope.covers("link"):
+        keep = dict(owned)
+    elif scope.absent:
+        listed = {lk.name for lk in partial.links}
+        keep = {n: lk for n, lk in owned.items() if n not in listed}
+        for lk in partial.links:
+            rec = links.get(lk.name)
+            if rec is not None and not own.link(rec):
+                conflicts.append(
+                    Conflict(
+                        kind="link",
+                        key=lk.key,
+                        ours=f"delete {_render.text('link', lk)}",
+                        theirs="existing " + _render.text("link", rec.link),
+                    )
+                )
+    else:
+        keep = {lk.name: lk for lk in partial.links}
+        if not scope.purge:
+            keep = {n: lk for n, lk in owned.items() if n not in keep} | keep
+    return dataclasses.replace(partial, links=tuple(keep.values())), tuple(conflicts)
+
+
+def _keep_implied(plan: _Plan, kind: str) -> None:
+    """Without purge: drop the deletes of `kind` but those that go with a deleted link."""
+    bucket = plan.changes.get((kind, Op.DELETE))
+    if bucket:
+        plan.changes[kind, Op.DELETE] = [c for c in bucket if c.implied]
+
+
 @dataclass(kw_only=True)
 class _Plan:
     changes: dict[tuple[str, str], list[Change]] = field(default_factory=dict)
@@ -390,9 +494,18 @@ class _Ids:
 
 
 def diff(
-    desired: NodeState, observed: ObservedState, *, ownership: Ownership | None = None
+    desired: NodeState,
+    observed: ObservedState,
+    *,
+    ownership: Ownership | None = None,
+    scope: Scope | None = None,
 ) -> Delta:
-    """The changes that turn `observed` into `desired`, touching only what netwright owns."""
+    """The changes that turn `observed` into `desired`, touching only what netwright owns.
+
+    With a `scope`, `desired` is partial (see `Scope`; its links completed by
+    `scoped_basis`, which the observer must have been given too): only the scoped
+    kinds are planned.
+    """
     own = ownership or Ownership(files=observed.owned_files, links=observed.pending_links)
     synced = (
         observed.synced_routes
@@ -411,7 +524,7 @@ def diff(
     gone: set[str] = set()  # owned links deleted or re-created: their dependants vanish
     blocked: set[str] = set()  # desired names held by foreign links
     wanted_links = {lk.name: lk for lk in desired.links}
-    for link in desired.links:
+    for link in desired.links if scope is None or scope.covers("link") else ():
         rec = links.get(link.name)
         if rec is None:
             plan.add("link", link.key, link)
@@ -438,7 +551,7 @@ def diff(
             )
         elif fields := _link_fields(link, rec.link):
             plan.change("link", link.key, rec.link, link, fields=fields)
-    for name, rec in sorted(links.items()):
+    for name, rec in sorted(links.items()) if scope is None or scope.covers("link") else ():
         if own.link(rec) and name not in wanted_links:
             gone.add(name)
             plan.delete("link", name, rec.link)
@@ -473,6 +586,8 @@ def diff(
         if a.dev in links and own.link(links[a.dev]) and not a.link_local
     }
     want_addr: set[Hashable] = set()
+    if scope is not None:  # no address is ever scoped: only those of deleted links go
+        have_addr = {k: r for k, r in have_addr.items() if r.dev in gone}
     for a in desired.addresses:
         want_addr.add(a.key)
         if dev_problem("address", a.key, a, a.dev):
@@ -490,85 +605,100 @@ def diff(
             )
 
     # --- nexthops and routes
-    _diff_routes(desired, observed=observed, own=own, plan=plan, gone=gone, blocked=blocked)
+    if scope is None or scope.purges("route"):
+        _diff_routes(desired, observed=observed, own=own, plan=plan, gone=gone, blocked=blocked)
+    elif scope.covers("route"):
+        _diff_routes_scoped(desired, observed=observed, own=own, plan=plan, scope=scope)
+
+    if scope is not None:
+        # Entries go on netwright's VTEPs only; a scoped run may name any link.
+        devs = {d for d in devs if (r := links.get(d)) is None or own.vtep(r)}
+        if scope.absent:
+            _diff_entries_absent(desired, observed=observed, own=own, plan=plan, scope=scope)
 
     # --- neighbours and fdb (on netwright's VTEPs)
-    have_n = {
-        r.neighbour.key: r
-        for r in observed.neighbours
-        if r.neighbour.dev in links and own.vtep(links[r.neighbour.dev])
-    }
-    want_n: set[Hashable] = set()
-    synced_n = observed.synced_neighbours
-    n_adds: list[Change] = []
-    for i, n in enumerate(desired.neighbours):
-        if synced_n and i in synced_n and n.dev in devs and n.dev not in gone:
-            continue  # in place and equal (the observer's no-op fast path)
-        nkey = n.key
-        if have_n:
-            want_n.add(nkey)
-        if n.dev not in devs and dev_problem("neighbour", nkey, n, n.dev):
-            continue
-        nrec = have_n.get(nkey) if have_n else None
-        if nrec is None or n.dev in gone:
-            n_adds.append(_added("neighbour", nkey, n))
-        elif not nrec.permanent or nrec.neighbour.mac != n.mac.lower():
-            fields = tuple(
-                f
-                for f, bad in (
-                    ("mac", nrec.neighbour.mac != n.mac.lower()),
-                    ("state", not nrec.permanent),
+    if scope is None or scope.present:
+        have_n = {
+            r.neighbour.key: r
+            for r in observed.neighbours
+            if r.neighbour.dev in links and own.vtep(links[r.neighbour.dev])
+        }
+        want_n: set[Hashable] = set()
+        synced_n = observed.synced_neighbours
+        n_adds: list[Change] = []
+        for i, n in enumerate(desired.neighbours):
+            if synced_n and i in synced_n and n.dev in devs and n.dev not in gone:
+                continue  # in place and equal (the observer's no-op fast path)
+            nkey = n.key
+            if have_n:
+                want_n.add(nkey)
+            if n.dev not in devs and dev_problem("neighbour", nkey, n, n.dev):
+                continue
+            nrec = have_n.get(nkey) if have_n else None
+            if nrec is None or n.dev in gone:
+                n_adds.append(_added("neighbour", nkey, n))
+            elif not nrec.permanent or nrec.neighbour.mac != n.mac.lower():
+                fields = tuple(
+                    f
+                    for f, bad in (
+                        ("mac", nrec.neighbour.mac != n.mac.lower()),
+                        ("state", not nrec.permanent),
+                    )
+                    if bad
                 )
-                if bad
-            )
-            plan.change("neighbour", n.key, nrec.neighbour, n, fields=fields)
-    plan.put_adds("neighbour", n_adds)
-    # Only permanent entries are ever deleted: a VTEP's kernel-made ones (IPv6
-    # multicast, say) must not make a no-op hash every synced key below.
-    stale_n = [(k, r) for k, r in have_n.items() if k not in want_n and r.permanent]
-    for entries in observed.departing_entries:
-        # Entries of peers that left, from the observer, in wire form: one change each.
-        rec = links.get(entries.dev)
-        if rec is None or not own.vtep(rec) or entries.dev in gone:
-            raise ValueError(f"diff: `observed` gave {entries.kind} entries on {entries.dev}")
-        plan.delete(entries.kind, entries.dev, entries, count=len(entries.entries))
-    if stale_n and synced_n:
-        want_n.update(desired.neighbours[i].key for i in synced_n)
-        stale_n = [(k, r) for k, r in stale_n if k not in want_n]
-    for nkey, nrec in sorted(stale_n, key=lambda kv: _render.sort_key("neighbour", kv[0])):
-        plan.delete("neighbour", nkey, nrec.neighbour, implied=nrec.neighbour.dev in gone)
+                plan.change("neighbour", n.key, nrec.neighbour, n, fields=fields)
+        plan.put_adds("neighbour", n_adds)
+        # Only permanent entries are ever deleted: a VTEP's kernel-made ones (IPv6
+        # multicast, say) must not make a no-op hash every synced key below.
+        stale_n = [(k, r) for k, r in have_n.items() if k not in want_n and r.permanent]
+        for entries in observed.departing_entries:
+            # Entries of peers that left, from the observer, in wire form: one change each.
+            rec = links.get(entries.dev)
+            if rec is None or not own.vtep(rec) or entries.dev in gone:
+                raise ValueError(f"diff: `observed` gave {entries.kind} entries on {entries.dev}")
+            plan.delete(entries.kind, entries.dev, entries, count=len(entries.entries))
+        if stale_n and synced_n:
+            want_n.update(desired.neighbours[i].key for i in synced_n)
+            stale_n = [(k, r) for k, r in stale_n if k not in want_n]
+        for nkey, nrec in sorted(stale_n, key=lambda kv: _render.sort_key("neighbour", kv[0])):
+            plan.delete("neighbour", nkey, nrec.neighbour, implied=nrec.neighbour.dev in gone)
 
-    have_f = {
-        r.entry.key: r
-        for r in observed.fdb
-        if r.entry.dev in links and own.vtep(links[r.entry.dev])
-    }
-    want_f: set[Hashable] = set()
-    synced_f = observed.synced_fdb
-    f_adds: list[Change] = []
-    for i, f in enumerate(desired.fdb):
-        if synced_f and i in synced_f and f.dev in devs and f.dev not in gone:
-            continue  # in place and equal (the observer's no-op fast path)
-        frec = None
-        if have_f:
-            fkey = (f.dev, f.mac.lower(), f.dst)
-            want_f.add(fkey)
-            frec = have_f.get(fkey)
-        if f.dev not in devs and dev_problem("fdb", f.key, f, f.dev):
-            continue
-        if frec is None or f.dev in gone:
-            f_adds.append(_added("fdb", f.key, f))
-        elif not frec.permanent:
-            plan.change("fdb", f.key, frec.entry, f, fields=("state",))
-    plan.put_adds("fdb", f_adds)
-    if synced_f and any(k not in want_f and r.permanent for k, r in have_f.items()):
-        want_f.update((f.dev, f.mac.lower(), f.dst) for f in (desired.fdb[i] for i in synced_f))
-    for fkey2, frec in have_f.items():
-        if fkey2 not in want_f and frec.permanent:
-            plan.delete("fdb", fkey2, frec.entry, implied=frec.entry.dev in gone)
+        have_f = {
+            r.entry.key: r
+            for r in observed.fdb
+            if r.entry.dev in links and own.vtep(links[r.entry.dev])
+        }
+        want_f: set[Hashable] = set()
+        synced_f = observed.synced_fdb
+        f_adds: list[Change] = []
+        for i, f in enumerate(desired.fdb):
+            if synced_f and i in synced_f and f.dev in devs and f.dev not in gone:
+                continue  # in place and equal (the observer's no-op fast path)
+            frec = None
+            if have_f:
+                fkey = (f.dev, f.mac.lower(), f.dst)
+                want_f.add(fkey)
+                frec = have_f.get(fkey)
+            if f.dev not in devs and dev_problem("fdb", f.key, f, f.dev):
+                continue
+            if frec is None or f.dev in gone:
+                f_adds.append(_added("fdb", f.key, f))
+            elif not frec.permanent:
+                plan.change("fdb", f.key, frec.entry, f, fields=("state",))
+        plan.put_adds("fdb", f_adds)
+        if synced_f and any(k not in want_f and r.permanent for k, r in have_f.items()):
+            want_f.update((f.dev, f.mac.lower(), f.dst) for f in (desired.fdb[i] for i in synced_f))
+        for fkey2, frec in have_f.items():
+            if fkey2 not in want_f and frec.permanent:
+                plan.delete("fdb", fkey2, frec.entry, implied=frec.entry.dev in gone)
+
+    if scope is not None and scope.present:
+        for kind in ("neighbour", "fdb"):
+            if not scope.purges(kind):
+                _keep_implied(plan, kind)
 
     # --- sysctls
-    for s in desired.sysctls:
+    for s in desired.sysctls if scope is None or scope.present else ():
         current = observed.sysctls.get(s.name)
         if current is None:
             if s.optional:
@@ -580,7 +710,10 @@ def diff(
 
     # --- nft
     nft = observed.nft
-    if desired.nft is not None:
+    if scope is not None and (not scope.covers("nft") or scope.absent):
+        if scope.covers("nft") and nft is not None and own.nft(nft.family, nft.name):
+            plan.delete("nft", (nft.family, nft.name), nft)
+    elif desired.nft is not None:
         if nft is None:
             plan.add("nft", desired.nft.key, desired.nft)
         elif nft.digest != host.nft_digest(desired.nft):
@@ -589,8 +722,15 @@ def diff(
         plan.delete("nft", (nft.family, nft.name), nft)
 
     # --- files, then BIRD
-    changed_files = _diff_files(desired, observed, own, plan)
-    bird = desired.bird
+    if scope is None:
+        changed_files = _diff_files(desired, observed, own, plan)
+    elif scope.covers("file") and scope.absent:
+        changed_files = _delete_files(desired, observed, own, plan)
+    elif scope.covers("file"):
+        changed_files = _diff_files(desired, observed, own, plan, scope=scope)
+    else:
+        changed_files = set()
+    bird = desired.bird if scope is None or scope.covers("bird") else None
     if bird is not None and bird.config in changed_files:
         plan.change("bird", bird.socket, None, bird, fields=("config",))
     elif bird is not None and bird.config in observed.bird_pending:
@@ -734,7 +874,12 @@ def _diff_routes(
 
 
 def _diff_files(
-    desired: NodeState, observed: ObservedState, own: Ownership, plan: _Plan
+    desired: NodeState,
+    observed: ObservedState,
+    own: Ownership,
+    plan: _Plan,
+    *,
+    scope: Scope | None = None,
 ) -> set[str]:
     changed: set[str] = set()
     wanted = set()
@@ -782,8 +927,177 @@ def _diff_files(
         plan.change("file", f.path, rec, target, fields=fields)
         changed.add(f.path)
     for path in sorted(observed.owned_files - wanted):
-        plan.delete("file", path, observed.files.get(path))
+        if scope is None or (scope.purge and scope.under(path)):
+            plan.delete("file", path, observed.files.get(path))
     return changed
+
+
+def _delete_files(
+    desired: NodeState, observed: ObservedState, own: Ownership, plan: _Plan
+) -> set[str]:
+    """Scoped, absent: the listed files netwright wrote go; a foreign one is a conflict."""
+    for f in desired.files:
+        rec = observed.files.get(f.path)
+        if rec is None:
+            continue
+        if own.file(f.path):
+            plan.delete("file", f.path, rec)
+        else:
+            plan.conflict("file", f.path, f"delete file {f.path}", f"existing file {f.path}")
+    return set()
+
+
+def _diff_routes_scoped(
+    desired: NodeState,
+    *,
+    observed: ObservedState,
+    own: Ownership,
+    plan: _Plan,
+    scope: Scope,
+) -> None:
+    """Routes of a scope that does not purge: the listed ones, added, changed or deleted.
+
+    Present: as `_diff_routes` for the listed routes, but netwright's routes that are
+    not listed stay, and so do the nexthops they use. Absent: the listed routes that
+    are netwright's are deleted. Either way a nexthop object is deleted only when this
+    run takes its last route off it (no route that stays, ours or foreign, uses it).
+    """
+    routes = desired.routes
+    synced = observed.synced_routes
+    have = {r.route.key: r for r in observed.routes}
+    owned_nh: dict[int, Nexthop] = {
+        r.id: r.nexthop for r in observed.nexthops or () if own.nexthop(r) and r.nexthop is not None
+    }
+    keep: set[int] = set()
+    freed: dict[int, Nexthop | None] = {}
+    listed: set[Hashable] = set()
+    if scope.absent:
+        for i, route in enumerate(routes):
+            key = route.key
+            listed.add(key)
+            nhid = synced.get(i)
+            if nhid is not None:
+                plan.delete("route", key, route, nhid=nhid)
+                if nhid:
+                    freed[nhid] = owned_nh.get(nhid) or _nexthop_of(route, nhid)
+                continue
+            rec = have.get(key)
+            if rec is None:
+                continue
+            if not own.route(rec):
+                theirs = "existing " + _render.route_text(rec.route, proto=rec.protocol)
+                plan.conflict("route", key, "delete " + _render.text("route", route), theirs)
+                continue
+            plan.delete("route", key, rec.route, nhid=rec.nhid)
+            if rec.nhid:
+                freed[rec.nhid] = owned_nh.get(rec.nhid) or _nexthop_of(rec.route, rec.nhid)
+    else:
+        use_nh = observed.nexthops is not None
+        taken = observed.nexthop_ids
+        ids = _Ids(taken if taken is not None else (r.id for r in observed.nexthops or ()))
+        shared: dict[tuple[Any, str, bool], Nexthop] = {}
+        for _, nh in sorted(owned_nh.items()):
+            shared.setdefault(nh.key, nh)
+        for i, nhid in synced.items():
+            r = routes[i]
+            if nhid and r.gateway is not None and r.dev is not None:
+                nh = Nexthop(id=nhid, gateway=r.gateway, dev=r.dev, onlink=r.onlink)
+                shared.setdefault(nh.key, nh)
+        adds: list[Change] = []
+        new: dict[tuple[Any, str, bool], Nexthop] = {}
+        for i, route in enumerate(routes):
+            key = route.key
+            listed.add(key)
+            in_place = synced.get(i)
+            if in_place is not None:
+                keep.add(in_place)
+                continue
+            rec = have.get(key)
+            if rec is not None and not own.route(rec):
+                theirs = "existing " + _render.route_text(rec.route, proto=rec.protocol)
+                plan.conflict("route", key, _render.text("route", route), theirs)
+                continue
+            fields = () if rec is None else _route_fields(route, rec)
+            if rec is not None and not fields:
+                keep.add(rec.nhid)
+                continue
+            nhid = 0
+            if use_nh and route.gateway is not None and route.dev is not None:
+                nkey = (route.gateway, route.dev, route.onlink)
+                found: Nexthop | None = new.get(nkey) or shared.get(nkey)
+                if found is None:
+                    found = Nexthop(
+                        id=ids.take(), gateway=route.gateway, dev=route.dev, onlink=route.onlink
+                    )
+                    new[nkey] = found
+                nhid = found.id
+                keep.add(nhid)
+            if rec is None:
+                adds.append(_added("route", key, route, nhid))
+            else:
+                plan.change("route", key, rec.route, route, nhid=nhid, fields=fields)
+                if rec.nhid:
+                    freed[rec.nhid] = owned_nh.get(rec.nhid) or _nexthop_of(rec.route, rec.nhid)
+        plan.put_adds("route", adds)
+        plan.put_adds("nexthop", [_added("nexthop", nh.id, nh) for nh in new.values()])
+    # Still used: by listed routes that stay, by netwright's unlisted routes (recorded
+    # or departing), by routes of other protocols.
+    used = set(keep)
+    used.update(r.nhid for k, r in have.items() if k not in listed and r.nhid)
+    if observed.departing_routes is not None:
+        used.update(observed.departing_routes.nexthops)
+    used.update(observed.foreign_nexthop_users)
+    for nhid, gone_nh in sorted(freed.items()):
+        if nhid not in used and gone_nh is not None:
+            plan.delete("nexthop", nhid, gone_nh)
+
+
+def _nexthop_of(route: Route, nhid: int) -> Nexthop | None:
+    """The nexthop object a route through `nhid` goes by (None for a plain route)."""
+    if route.gateway is None or route.dev is None:
+        return None
+    return Nexthop(id=nhid, gateway=route.gateway, dev=route.dev, onlink=route.onlink)
+
+
+def _diff_entries_absent(
+    desired: NodeState, *, observed: ObservedState, own: Ownership, plan: _Plan, scope: Scope
+) -> None:
+    """Scoped, absent: the listed neighbour and fdb entries that are netwright's go."""
+    links = observed.links
+    if scope.covers("neighbour"):
+        have_n = {r.neighbour.key: r for r in observed.neighbours}
+        for i, n in enumerate(desired.neighbours):
+            rec = links.get(n.dev)
+            if rec is None:
+                continue
+            if not own.vtep(rec):
+                plan.conflict(
+                    "neighbour",
+                    n.key,
+                    "delete " + _render.text("neighbour", n),
+                    f"link {n.dev} (not one of netwright's VXLAN devices)",
+                )
+            elif i in observed.synced_neighbours:
+                plan.delete("neighbour", n.key, n)
+            elif (nrec := have_n.get(n.key)) is not None and nrec.permanent:
+                plan.delete("neighbour", n.key, nrec.neighbour)
+    if scope.covers("fdb"):
+        have_f = {(r.entry.dev, r.entry.mac.lower(), r.entry.dst): r for r in observed.fdb}
+        for i, f in enumerate(desired.fdb):
+            rec = links.get(f.dev)
+            if rec is None:
+                continue
+            if not own.vtep(rec):
+                plan.conflict(
+                    "fdb",
+                    f.key,
+                    "delete " + _render.text("fdb", f),
+                    f"link {f.dev} (not one of netwright's VXLAN devices)",
+                )
+            elif i in observed.synced_fdb:
+                plan.delete("fdb", f.key, f)
+            elif (frec := have_f.get((f.dev, f.mac.lower(), f.dst))) is not None and frec.permanent:
+                plan.delete("fdb", f.key, frec.entry)
 
 
 def _effective(f: File, observed: ObservedState, plan: _Plan) -> File:
