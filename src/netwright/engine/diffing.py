@@ -576,6 +576,12 @@ def diff(
                 if rec is not None
                 else f"link {dev}, absent from the desired links"
             )
+            if scope is not None:  # entries only: a scoped run names links it does not plan
+                theirs = (
+                    f"existing link {dev} (not one of netwright's VXLAN devices)"
+                    if rec is not None
+                    else f"link {dev}, which does not exist"
+                )
             plan.conflict(kind, key, ours, theirs)
         return True
 

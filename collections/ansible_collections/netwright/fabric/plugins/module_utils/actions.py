@@ -47,10 +47,11 @@ else:
 class ActionFailed(Exception):
     """An action's own failure (a change failed, a conflict): `msg` and partial result."""
 
-    def __init__(self, msg, result):
+    def __init__(self, msg, result, error="failed"):
         super().__init__(msg)
         self.msg = msg
         self.result = result
+        self.error = error
 
 
 # -- the one place errors become failures ----------------------------------------------
@@ -60,7 +61,7 @@ def run(env, action):
     """Run `action(env)` and end the module: its result, or a failure naming the cause.
 
     Every failure carries `error` (invalid, wrong_target, lock_busy, kernel, failed,
-    netwright, os, argument, missing_library) for `failed_when`/`rescue` tests, and
+    conflict, netwright, os, argument, missing_library) for `failed_when`/`rescue` tests, and
     `changed: False` unless changes were made before the failure.
     """
     problems = check_target(env.params)
@@ -77,7 +78,7 @@ def run(env, action):
         lines = [str(issue) for issue in exc.issues]
         return env.fail("\n".join(lines), {"changed": False, "error": "invalid", "issues": lines})
     except ActionFailed as exc:
-        return env.fail(exc.msg, dict(exc.result, error="failed"))
+        return env.fail(exc.msg, dict(exc.result, error=exc.error))
     except WrongTargetError as exc:
         return env.fail(str(exc), {"changed": False, "error": "wrong_target"})
     except LockBusyError as exc:

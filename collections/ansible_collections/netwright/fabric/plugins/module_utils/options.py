@@ -5,7 +5,8 @@
 Why it exists: `node`, `node_info` and `allocate` take the same spec options and the
 first two the same target options; declaring them once keeps the modules, their
 `DOCUMENTATION` (the doc fragments of the same names) and validate-modules in step.
-A new fine-grained module (`link`, `route`, ...) takes `TARGET_OPTIONS` the same way.
+The fine-grained modules (`link`, `route`, ...) take `OBJECT_TARGET_OPTIONS` (doc fragment
+`netwright.fabric.objects`) and their own list of entries (`object_argument_spec`).
 
 What it must not do: import netwright. The checks here run before the guarded import
 is consulted, so a wrong argument is reported as such even where netwright is missing.
@@ -103,3 +104,102 @@ def node_documents(entries):
             }
         )
     return documents
+
+
+# -- the fine-grained modules (link, route, neighbour, fdb, sysctl, nat, conflist, bird) --
+
+#: Where the objects go (doc fragment `netwright.fabric.objects`): no node, no spec.
+OBJECT_TARGET_OPTIONS = dict(
+    root=dict(type="path", default="/"),
+    netns=dict(type="str"),
+    wait_lock=dict(type="float", default=5.0),
+)
+
+#: `state` and `purge`, for the modules whose objects can be removed.
+STATE_OPTIONS = dict(
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    purge=dict(type="bool", default=False),
+)
+
+LINK_ENTRY = dict(
+    name=dict(type="str", required=True),
+    kind=dict(type="str", required=True, choices=["bridge", "veth", "vxlan"]),
+    mtu=dict(type="int"),
+    mac=dict(type="str"),
+    up=dict(type="bool", default=True),
+    vni=dict(type="int"),
+    port=dict(type="int", default=4789),
+    local=dict(type="str"),
+    dev=dict(type="str"),
+    learning=dict(type="bool", default=False),
+)
+
+ROUTE_ENTRY = dict(
+    dst=dict(type="str", required=True),
+    via=dict(type="str"),
+    dev=dict(type="str"),
+    metric=dict(type="int", default=0),
+    table=dict(type="int", default=254),
+    onlink=dict(type="bool", default=False),
+)
+
+NEIGHBOUR_ENTRY = dict(
+    dev=dict(type="str", required=True),
+    ip=dict(type="str", required=True),
+    mac=dict(type="str", required=True),
+)
+
+FDB_ENTRY = dict(
+    dev=dict(type="str", required=True),
+    mac=dict(type="str", required=True),
+    dst=dict(type="str", required=True),
+)
+
+SYSCTL_ENTRY = dict(
+    name=dict(type="str", required=True),
+    value=dict(type="str", required=True),
+    optional=dict(type="bool", default=False),
+)
+
+CONFLIST_ENTRY = dict(
+    name=dict(type="str", required=True),
+    config=dict(type="dict", required=True),
+)
+
+#: Each fine-grained module's argument_spec (target options included).
+OBJECT_MODULES = dict(
+    link=dict(
+        links=dict(type="list", elements="dict", options=LINK_ENTRY, required=True), **STATE_OPTIONS
+    ),
+    route=dict(
+        routes=dict(type="list", elements="dict", options=ROUTE_ENTRY, required=True),
+        **STATE_OPTIONS,
+    ),
+    neighbour=dict(
+        neighbours=dict(type="list", elements="dict", options=NEIGHBOUR_ENTRY, required=True),
+        **STATE_OPTIONS,
+    ),
+    fdb=dict(
+        entries=dict(type="list", elements="dict", options=FDB_ENTRY, required=True),
+        **STATE_OPTIONS,
+    ),
+    sysctl=dict(sysctls=dict(type="list", elements="dict", options=SYSCTL_ENTRY, required=True)),
+    nat=dict(
+        sources=dict(type="list", elements="str", default=[]),
+        exclude=dict(type="list", elements="str", default=[]),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    ),
+    conflist=dict(
+        conflists=dict(type="list", elements="dict", options=CONFLIST_ENTRY, required=True),
+        **STATE_OPTIONS,
+    ),
+    bird=dict(
+        config=dict(type="str"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    ),
+)
+
+
+def object_argument_spec(module):
+    """The argument_spec of fine-grained module `module`."""
+    return dict(OBJECT_MODULES[module], **OBJECT_TARGET_OPTIONS)

@@ -1,0 +1,152 @@
+#!/usr/bin/python
+# Copyright: netwright contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# SPDX-License-Identifier: Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: neighbour
+short_description: Manage permanent neighbour entries on netwright-owned VXLAN devices
+version_added: 0.2.0
+description:
+  - >-
+    Adds, changes and removes permanent neighbour (ARP/NDP) entries on the VXLAN devices netwright
+    owns, as the engine does for a node's VTEP.
+  - >-
+    An entry on a link that is not one of netwright's VXLAN devices is a conflict.
+author:
+  - netwright maintainers (@netwright)
+requirements:
+  - netwright (the Python package, with pyroute2) on the managed node
+  - root on the managed node
+extends_documentation_fragment:
+  - netwright.fabric.objects
+options:
+  neighbours:
+    description:
+      - The entries, each keyed by O(neighbours[].dev) and O(neighbours[].ip).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      dev:
+        description: The netwright VXLAN device the entry is on.
+        type: str
+        required: true
+      ip:
+        description: The neighbour's IP address.
+        type: str
+        required: true
+      mac:
+        description: Its link-layer address (unicast).
+        type: str
+        required: true
+  state:
+    description:
+      - V(present) makes the listed neighbour entries exist as given; V(absent) removes the listed ones that are
+        netwright's (a foreign one at a listed key fails the task and stays).
+    type: str
+    choices: [present, absent]
+    default: present
+  purge:
+    description:
+      - With O(state=present), also remove netwright's neighbour entries (on its VXLAN devices) that are not listed.
+        Foreign ones are never removed.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Observes and plans only; C(changed) says whether changes are pending.
+  diff_mode:
+    support: full
+    description: The entries as found and as listed.
+  platform:
+    support: full
+    platforms: linux
+    description: Linux only (netlink, network namespaces, nftables).
+seealso:
+  - module: netwright.fabric.node
+"""
+
+EXAMPLES = r"""
+- name: The VTEP addresses of two peers
+  netwright.fabric.neighbour:
+    neighbours:
+      - dev: nwvx.1
+        ip: 10.244.2.0
+        mac: 0e:6e:ac:1f:ff:0c
+      - dev: nwvx.1
+        ip: 10.244.3.0
+        mac: 0e:6e:ac:1f:ff:0d
+"""
+
+RETURN = r"""
+changed:
+  description: Changes were made (check mode, changes are pending).
+  returned: always
+  type: bool
+target:
+  description: Where the objects are.
+  returned: success
+  type: dict
+  sample: {netns: null, root: /}
+summary:
+  description: How many objects are added, changed and deleted, and how many conflicts were found.
+  returned: success
+  type: dict
+  sample: {add: 2, change: 0, delete: 0, conflict: 0}
+changes:
+  description: Every change by kind and kernel key, in the order applied; a summary change counts the objects it stands for.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{op: add, kind: neighbour, key: nwvx.1 10.244.2.0}]
+conflicts:
+  description: Foreign objects where listed ones must go; the task fails and nothing is changed when there are any.
+  returned: success
+  type: list
+  elements: str
+plan:
+  description: The changes as C(netwright plan -v) prints them, one line each.
+  returned: success
+  type: list
+  elements: str
+applied:
+  description: Outside check mode, how many changes were made and which failed, with the kernel's error.
+  returned: success and not check mode
+  type: dict
+  sample: {done: 2, failed: []}
+notes:
+  description: What netwright said while running (a lock it waited for, a sysctl this kernel lacks).
+  returned: success
+  type: list
+  elements: str
+error:
+  description: Why the task failed, for C(failed_when) and C(rescue).
+  returned: failure
+  type: str
+  sample: conflict
+issues:
+  description: With RV(error=argument), every wrong entry, one line each, named by its path.
+  returned: failure
+  type: list
+  elements: str
+  sample: ["routes[1].via: '10.0.0.300' is not an IP address"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.netwright.fabric.plugins.module_utils.actions import run
+from ansible_collections.netwright.fabric.plugins.module_utils.environment import RunEnvironment
+from ansible_collections.netwright.fabric.plugins.module_utils.objects import make_objects
+from ansible_collections.netwright.fabric.plugins.module_utils.options import object_argument_spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=object_argument_spec("neighbour"), supports_check_mode=True)
+    run(RunEnvironment(module), make_objects("neighbour"))
+
+
+if __name__ == "__main__":
+    main()
