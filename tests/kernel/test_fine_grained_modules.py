@@ -383,3 +383,65 @@ def test_bird(call: Callable[..., dict[str, Any]], node: tuple[str, str], bird: 
     assert "fg1" in shown
     assert call("bird", state="absent")["changed"] is True
     assert not conf.exists()
+
+
+PLAY = """
+- hosts: all
+  gather_facts: false
+  module_defaults:
+    group/netwright.fabric.all:
+      root: "{{ netwright_root }}"
+  tasks:
+    - netwright.fabric.link:
+        links: [{name: nwvx.1, kind: vxlan, vni: 1, local: 172.31.9.1, dev: eth0}]
+    - netwright.fabric.route:
+        routes:
+          - {dst: 10.9.0.0/24, via: 172.31.9.2, dev: eth0}
+          - {dst: 10.9.1.0/24, dev: nwvx.1}
+    - netwright.fabric.fdb:
+        entries: [{dev: nwvx.1, mac: "0e:6e:ac:1f:09:02", dst: 172.31.9.2}]
+"""
+
+
+def test_through_ansible_playbook(node: tuple[str, str], tmp_path: Path) -> None:
+    """The real path: AnsiballZ, the action group, the netns connection; twice, then check."""
+    if shutil.which("ansible-playbook") is None:
+        pytest.skip("needs ansible-playbook (ansible-core)")
+    ns, root = node
+    (tmp_path / "play.yml").write_text(PLAY, encoding="utf-8")
+    (tmp_path / "hosts.yml").write_text(
+        json.dumps(
+            {
+                "all": {
+                    "hosts": {"fg": {"ansible_host": ns, "netwright_root": root}},
+                    "vars": {
+                        "ansible_connection": "netwright.fabric.netns",
+                        "ansible_python_interpreter": sys.executable,
+                    },
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
+    env = dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / "collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-local"),
+    )
+
+    def play(*args: str) -> str:
+        argv = ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")]
+        proc = subprocess.run(
+            [*argv, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    assert "ok=3    changed=3" in play()
+    assert routes211(ns) == ["10.9.0.0/24 172.31.9.2 eth0", "10.9.1.0/24 - nwvx.1"]
+    before = state_of(ns)
+    assert "ok=3    changed=0" in play()
+    assert "ok=3    changed=0" in play("--check", "--diff")
+    assert state_of(ns) == before

@@ -244,3 +244,9 @@ def test_nft_present_replaces_only_netwright_table() -> None:
     table = NftTable(body="\tchain postrouting {\n\t}\n")
     got = scoped(state(nft=table), Scope(kinds=frozenset({"nft"})))
     assert got == [("change", "nft", "('inet', 'netwright')")]
+
+
+def test_scope_takes_any_set_of_kinds() -> None:
+    scope = Scope(kinds={"route"})  # type: ignore[arg-type]
+    assert scope.kinds == frozenset({"route"})
+    assert hash(scope) == hash(Scope(kinds=frozenset({"route"})))

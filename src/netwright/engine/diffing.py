@@ -287,6 +287,7 @@ class Scope:
     file_dirs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "kinds", frozenset(self.kinds))  # a set given is fine
         unknown = sorted(set(self.kinds) - SCOPE_KINDS)
         if unknown or not self.kinds:
             raise ValueError(
