@@ -217,6 +217,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return _engine(args, check=args.check)
 
 
+# -- controller / agent (kopf, imported only here) ---------------------------------
+
+
+def cmd_controller(args: argparse.Namespace) -> int:
+    from netwright.controller.running import run  # noqa: PLC0415
+
+    return run(args)
+
+
 # -- the parser ---------------------------------------------------------------
 
 
@@ -342,6 +351,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output(p)
     p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser(
+        "controller",
+        parents=[parent],
+        help="the kopf controller: IPBlocks and NodeNetworkConfigs from the API's objects",
+        description="Watch IPPools, Networks, Backends, BGPPeers and Nodes; validate them as "
+        "`validate` does; allocate IPBlocks and write one NodeNetworkConfig per node. "
+        "Connects with in-cluster credentials or KUBECONFIG. Runs until stopped.",
+    )
+    p.add_argument("--kubeconfig", metavar="FILE", help="use this kubeconfig (else KUBECONFIG)")
+    p.add_argument(
+        "--no-leader-election",
+        action="store_true",
+        help="act at once, without waiting for a Lease (every replica is safe to run)",
+    )
+    p.add_argument("--identity", metavar="NAME", help="this replica's name in Events")
+    p.add_argument(
+        "--resync-interval",
+        type=_argtypes.seconds(86400),
+        default=300.0,
+        metavar="SECONDS",
+        help="list everything again this often, as a backstop to the watches (default 300)",
+    )
+    p.set_defaults(func=cmd_controller)
 
     add_lab_parser(sub, parent)
     return parser

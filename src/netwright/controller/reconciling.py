@@ -1,0 +1,275 @@
+"""The controller's loop: keep a snapshot of the API, decide, write what was decided.
+
+Why it exists: kopf's event handlers feed `observe` (they write nothing to the objects
+they watch: no finalizer, no annotation, so a Node joining costs no write to the Node);
+this loop turns the snapshot into a `Decision` (`deciding.decide`, pure) and sends
+exactly its writes, in the order that keeps the invariants: a node's
+NodeNetworkConfig (its claim, create-only or with its resourceVersion) before its
+IPBlocks (create-only), deletions last. A 409 means another writer won: the loop takes
+what the server says into the snapshot and decides again.
+
+What it must not do: decide (every rule lives in `deciding`), act on a partial view
+(it lists every kind itself before the first decision, so a start-up sweep never frees a
+block whose node it has simply not seen yet), or write what is already so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from netwright.controller._client import ApiError, Client
+from netwright.controller.deciding import ALL_PLURALS, Snapshot, decide
+from netwright.model.spec import GROUP_VERSION
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from netwright.controller.deciding import Decision, Note
+
+logger = logging.getLogger("netwright.controller")
+
+EVENTS_NAMESPACE = "default"  # where cluster-scoped objects' Events go, as kopf posts them
+
+
+def resource_path(plural: str, name: str | None = None) -> str:
+    base = "/api/v1/nodes" if plural == "nodes" else f"/apis/{GROUP_VERSION}/{plural}"
+    return base if name is None else f"{base}/{name}"
+
+
+def _version(obj: Mapping[str, Any]) -> int:
+    try:
+        return int(obj.get("metadata", {}).get("resourceVersion", "0"))
+    except ValueError:  # opaque by contract; integers on every etcd-backed server
+        return 0
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Reconciler:
+    """The snapshot (fed by kopf's events and by its own lists) and the loop over it."""
+
+    def __init__(self, *, identity: str, resync: float = 300.0, debounce: float = 0.05) -> None:
+        self.identity = identity
+        self.resync = resync
+        self.debounce = debounce
+        self.cache: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in ALL_PLURALS}
+        self._gone: dict[str, dict[str, int]] = {p: {} for p in ALL_PLURALS}
+        self.credentials: Any = None
+        self.logged_in = asyncio.Event()
+        self.dirty = asyncio.Event()
+        #: Writes sent (successful or not), for the logs and the tests.
+        self.writes = 0
+
+    # -- the snapshot ----------------------------------------------------------------
+
+    def observe(self, plural: str, kind: str | None, obj: Mapping[str, Any]) -> None:
+        """One watch event (kind None: the initial listing), newest version wins."""
+        name = obj.get("metadata", {}).get("name")
+        if not name:
+            return
+        version = _version(obj)
+        cached = self.cache[plural].get(name)
+        if kind == "DELETED":
+            if cached is None or version >= _version(cached):
+                self.cache[plural].pop(name, None)
+                self._gone[plural][name] = version
+                self.dirty.set()
+            return
+        if cached is not None and version <= _version(cached):
+            return
+        if cached is None and version <= self._gone[plural].get(name, -1):
+            return  # an event older than the deletion this replica already saw or made
+        self._gone[plural].pop(name, None)
+        self.cache[plural][name] = dict(obj)
+        self.dirty.set()
+
+    def _store(self, plural: str, obj: Mapping[str, Any]) -> None:
+        self.observe(plural, "MODIFIED", obj)
+
+    def _forget(self, plural: str, name: str) -> None:
+        cached = self.cache[plural].pop(name, None)
+        if cached is not None:
+            self._gone[plural][name] = _version(cached)
+
+    async def relist(self, api: Client) -> None:
+        """Every kind, listed whole: the view the first decision (and the sweep) needs."""
+        for plural in ALL_PLURALS:
+            while True:
+                try:
+                    listing = await api.get(resource_path(plural))
+                except ApiError as exc:
+                    if exc.code in (429, 503):  # a new CRD's storage is (re)initialising
+                        await asyncio.sleep(0.2)
+                        continue
+                    raise
+                break
+            kind = listing.get("kind", "").removesuffix("List")
+            fresh = {}
+            for item in listing.get("items", ()):
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", listing.get("apiVersion"))
+                fresh[item["metadata"]["name"]] = item
+            for name, cached in self.cache[plural].items():  # newer from a watch: keep
+                if name in fresh and _version(cached) > _version(fresh[name]):
+                    fresh[name] = cached
+            self.cache[plural] = fresh
+
+    # -- the loop --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.logged_in.wait()
+        async with Client(self.credentials, identity=self.identity) as api:
+            await self.relist(api)
+            logger.info("listed %d objects", sum(len(objs) for objs in self.cache.values()))
+            self.dirty.set()
+            last_list = asyncio.get_running_loop().time()
+            while True:
+                # asyncio.timeout, not wait_for: no task of our own for kopf to wait for on exit.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.resync):
+                        await self.dirty.wait()
+                await asyncio.sleep(self.debounce)
+                self.dirty.clear()
+                if asyncio.get_running_loop().time() - last_list >= self.resync:
+                    await self.relist(api)
+                    last_list = asyncio.get_running_loop().time()
+                try:
+                    again = await self.reconcile(api)
+                except (ApiError, OSError, TimeoutError) as exc:
+                    logger.warning("reconcile failed, retrying in 1 s: %s", exc)
+                    again = True
+                if again:
+                    asyncio.get_running_loop().call_later(0.5, self.dirty.set)
+
+    async def reconcile(self, api: Client) -> bool:
+        """Decide and write once; True when something must be decided again (a 409)."""
+        snapshot = Snapshot(objects={p: dict(objs) for p, objs in self.cache.items()})
+        decision = decide(snapshot, _now())
+        for issue in decision.issues:
+            logger.info("invalid: %s", issue)
+        if decision.writes:
+            logger.info("deciding %d writes", decision.writes)
+        return await self._write(api, decision)
+
+    async def _write(self, api: Client, decision: Decision) -> bool:
+        again = bool(decision.contested)
+        for write in decision.statuses:
+            path = resource_path(write.plural, write.name) + "/status"
+            try:
+                self.writes += 1
+                done = await api.merge_patch(path, {"status": write.status})
+            except ApiError as exc:
+                if exc.code != 404:
+                    logger.warning("%s status: %s", write.name, exc)
+                    again = True
+                continue
+            self._store(write.plural, done)
+        for config in decision.configs:
+            plural = "nodenetworkconfigs"
+            try:
+                self.writes += 1
+                if config.resource_version is None:
+                    done = await api.create(resource_path(plural), config.document)
+                else:
+                    body = dict(config.document)
+                    body["metadata"] = {
+                        **body["metadata"],
+                        "resourceVersion": config.resource_version,
+                    }
+                    done = await api.replace(resource_path(plural, config.node), body)
+            except ApiError as exc:
+                if exc.code not in (404, 409):
+                    raise
+                logger.info("NodeNetworkConfig/%s: another writer was first (%s)", config.node, exc)
+                again = True
+                continue
+            self._store(plural, done)
+            for block in config.blocks:
+                again |= not await self._create_block(api, block)
+        for block in decision.blocks:
+            again |= not await self._create_block(api, block)
+        for name in decision.delete_blocks:
+            await self._delete(api, "ipblocks", name)
+        for name in decision.delete_configs:
+            await self._delete(api, "nodenetworkconfigs", name)
+        for note in decision.notes:
+            await self._post(api, note)
+        return again
+
+    async def _create_block(self, api: Client, block: dict[str, Any]) -> bool:
+        """Create one IPBlock; False when another node's block holds its CIDR."""
+        name = block["metadata"]["name"]
+        try:
+            self.writes += 1
+            done = await api.create(resource_path("ipblocks"), block)
+        except ApiError as exc:
+            if exc.code != 409:
+                raise
+            existing = await api.get(resource_path("ipblocks", name))
+            self._store("ipblocks", existing)
+            theirs, ours = existing.get("spec", {}), block["spec"]
+            if (theirs.get("node"), theirs.get("pool")) == (ours["node"], ours["pool"]):
+                return True  # the same block, created by another replica: nothing to do
+            logger.info(
+                "IPBlock/%s: node %s holds it; node %s gets another",
+                name,
+                theirs.get("node"),
+                ours["node"],
+            )
+            return False
+        self._store("ipblocks", done)
+        return True
+
+    async def _delete(self, api: Client, plural: str, name: str) -> None:
+        try:
+            self.writes += 1
+            await api.delete(resource_path(plural, name))
+        except ApiError as exc:
+            if exc.code != 404:
+                raise
+        self._forget(plural, name)
+
+    async def _post(self, api: Client, note: Note) -> None:
+        """A Kubernetes Event about what was done; a failure to post loses only the Event."""
+        obj = next(
+            (
+                o
+                for p, objs in self.cache.items()
+                if (o := objs.get(note.name)) is not None and o.get("kind") == note.kind
+            ),
+            None,
+        )
+        now = _now()
+        involved: dict[str, Any] = {
+            "apiVersion": GROUP_VERSION,
+            "kind": note.kind,
+            "name": note.name,
+        }
+        if obj is not None and obj.get("metadata", {}).get("uid"):
+            involved["uid"] = obj["metadata"]["uid"]
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{note.name}.", "namespace": EVENTS_NAMESPACE},
+            "involvedObject": involved,
+            "reason": note.reason,
+            "message": note.message[:1024],
+            "type": "Warning" if note.warning else "Normal",
+            "source": {"component": "netwright-controller"},
+            "reportingComponent": "netwright.io/controller",
+            "reportingInstance": self.identity,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.writes += 1
+            await api.create(f"/api/v1/namespaces/{EVENTS_NAMESPACE}/events", event)
+        except ApiError as exc:
+            logger.warning("event %s/%s not posted: %s", note.kind, note.name, exc)
