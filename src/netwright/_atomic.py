@@ -37,10 +37,13 @@ def write_atomic(
     mode: int = 0o644,
     uid: int | None = None,
     gid: int | None = None,
+    durable: bool = True,
 ) -> None:
     """Replace `path` with `data` atomically and durably, making its directory if needed.
 
-    Raises `OSError` on failure, with the target left as it was.
+    `durable=False` skips both fsyncs: the write is still atomic, and survives the
+    writer's crash (it is in the page cache), just not the machine's. Raises
+    `OSError` on failure, with the target left as it was.
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -58,13 +61,15 @@ def write_atomic(
         with os.fdopen(fd, "wb") as stream:
             stream.write(payload)
             stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                os.fsync(stream.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    sync_directory(directory)
+    if durable:
+        sync_directory(directory)
 
 
 def remove(path: str) -> bool:

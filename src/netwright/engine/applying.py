@@ -311,10 +311,19 @@ class _Applier:
         return self.state
 
     def record(self, **changes: Any) -> None:
-        """Write netwright's state file with `changes`, durably, before what it records."""
-        new = dataclasses.replace(self.loaded(), **changes)
+        """Write netwright's state file with `changes`, before what it records.
+
+        Durably (fsync'd) when files or BIRD configs change: those outlive a machine
+        crash. A change to the links being created alone is written without an
+        fsync: links vanish with the machine, and the page cache already carries the
+        record across a crash of this process (a first vxlan apply of 1,000 peers
+        spent about 3 of its 27 ms in those fsyncs, measured).
+        """
+        old = self.loaded()
+        new = dataclasses.replace(old, **changes)
         if new != self.state:
-            host.write_state(self.s.target.root, new)
+            durable = new.files != old.files or new.bird != old.bird
+            host.write_state(self.s.target.root, new, durable=durable)
             self.state = new
 
     def record_ahead(self) -> None:

@@ -204,8 +204,13 @@ def load_state(root: str) -> State:
     )
 
 
-def write_state(root: str, state: State) -> None:
-    """Replace the state file with `state`, atomically and durably (fsync'd)."""
+def write_state(root: str, state: State, *, durable: bool = True) -> None:
+    """Replace the state file with `state`, atomically; durably (fsync'd) unless told not to.
+
+    A record that only concerns kernel objects (links being created) need not survive
+    the machine's crash, because the objects do not either: surviving the process's
+    crash is enough, and the page cache gives that without an fsync.
+    """
     data = read_state(root)
     data["files"] = sorted(state.files)
     pending: dict[str, Any] = {
@@ -219,7 +224,14 @@ def write_state(root: str, state: State) -> None:
             data.pop(key, None)
     text = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
     try:
-        write_atomic(state_path(root), text, mode=0o644, uid=os.getuid(), gid=os.getgid())
+        write_atomic(
+            state_path(root),
+            text,
+            mode=0o644,
+            uid=os.getuid(),
+            gid=os.getgid(),
+            durable=durable,
+        )
     except OSError as exc:
         raise KernelError(f"{state_path(root)}: {exc.strerror or exc}") from exc
 
