@@ -18,15 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import logging
 from typing import TYPE_CHECKING, Any
+
+import aiohttp
 
 from netwright.controller._client import ApiError, Client
 from netwright.controller.deciding import ALL_PLURALS, Snapshot, decide
 from netwright.model.spec import GROUP_VERSION
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
     from netwright.controller.deciding import Decision, Note
 
@@ -125,7 +128,7 @@ class Reconciler:
     async def run(self) -> None:
         await self.logged_in.wait()
         async with Client(self.credentials, identity=self.identity) as api:
-            await self.relist(api)
+            await self._retrying(lambda: self.relist(api), "listing")
             logger.info("listed %d objects", sum(len(objs) for objs in self.cache.values()))
             self.dirty.set()
             last_list = asyncio.get_running_loop().time()
@@ -137,15 +140,26 @@ class Reconciler:
                 await asyncio.sleep(self.debounce)
                 self.dirty.clear()
                 if asyncio.get_running_loop().time() - last_list >= self.resync:
-                    await self.relist(api)
+                    await self._retrying(lambda: self.relist(api), "listing")
                     last_list = asyncio.get_running_loop().time()
                 try:
                     again = await self.reconcile(api)
-                except (ApiError, OSError, TimeoutError) as exc:
-                    logger.warning("reconcile failed, retrying in 1 s: %s", exc)
+                except (ApiError, OSError, TimeoutError, aiohttp.ClientError) as exc:
+                    logger.warning("reconcile failed, deciding again: %s", exc)
                     again = True
                 if again:
                     asyncio.get_running_loop().call_later(0.5, self.dirty.set)
+
+    async def _retrying(self, call: Callable[[], Awaitable[None]], what: str) -> None:
+        """`call` until it succeeds, backing off to 10 s between API or network errors."""
+        for delay in itertools.chain([0.2, 0.5, 1, 2, 5], itertools.repeat(10)):
+            try:
+                await call()
+            except (ApiError, OSError, TimeoutError, aiohttp.ClientError) as exc:
+                logger.warning("%s failed, again in %g s: %s", what, delay, exc)
+                await asyncio.sleep(delay)
+            else:
+                return
 
     async def reconcile(self, api: Client) -> bool:
         """Decide and write once; True when something must be decided again (a 409)."""

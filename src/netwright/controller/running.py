@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 from typing import TYPE_CHECKING
 
@@ -19,11 +20,16 @@ if TYPE_CHECKING:
 
 
 async def serve(*, identity: str, resync: float) -> None:
-    """Until SIGTERM or SIGINT: kopf watches, the reconciler decides and writes."""
+    """Until SIGTERM or SIGINT: kopf watches, the reconciler decides and writes.
+
+    The reconciler retries what the API refuses for a while; should it end anyway, the
+    operator stops too (a controller that only watches would look alive and do nothing).
+    """
     reconciler = Reconciler(identity=identity, resync=resync)
     registry = kopf.OperatorRegistry()
     register(registry, reconciler)
     loop = asyncio.create_task(reconciler.run(), name="netwright-reconciler")
+    loop.add_done_callback(_stop_operator)
     try:
         await kopf.operator(
             registry=registry,
@@ -35,8 +41,19 @@ async def serve(*, identity: str, resync: float) -> None:
         loop.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await loop
-        if loop.done() and not loop.cancelled() and loop.exception() is not None:
-            raise loop.exception()  # type: ignore[misc]
+
+
+def _stop_operator(task: asyncio.Task[None]) -> None:
+    """The reconciler ended on its own: say why, and stop kopf as SIGTERM would.
+
+    (Not kopf's `stop_flag`: waiting for it is a task of its own that a signal-driven
+    stop leaves pending, and kopf then waits 5 s for it.)"""
+    if task.cancelled():
+        return
+    logging.getLogger("netwright.controller").error(
+        "the reconciler stopped: %s; stopping", task.exception()
+    )
+    signal.raise_signal(signal.SIGTERM)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if (
+        not args.verbose
+    ):  # one line per watch event is kopf's INFO; the controller says what it does
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     identity = args.identity or f"{socket.gethostname()}-{os.getpid()}"
     logging.getLogger("netwright.controller").info(
         "netwright controller %s starting%s",
