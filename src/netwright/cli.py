@@ -226,6 +226,12 @@ def cmd_controller(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_agent(args: argparse.Namespace) -> int:
+    from netwright.agent.running import run  # noqa: PLC0415
+
+    return run(args)
+
+
 # -- the parser ---------------------------------------------------------------
 
 
@@ -375,6 +381,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="list everything again this often, as a backstop to the watches (default 300)",
     )
     p.set_defaults(func=cmd_controller)
+
+    p = sub.add_parser(
+        "agent",
+        parents=[parent],
+        help="the node agent: keep a node as its NodeNetworkConfig says",
+        description="Watch this node's NodeNetworkConfig and what it needs of the others "
+        "(their Nodes and IPBlocks); provision the node as `apply` does on every change and "
+        "every --resync-interval seconds, repairing drift; report in the config's status.",
+    )
+    p.add_argument("--node", required=True, metavar="N", help="the Node this agent keeps")
+    p.add_argument(
+        "--root",
+        type=_argtypes.root_path,
+        default="/",
+        metavar="PATH",
+        help="prefix of every file path the node owns (conflists, BIRD config, state)",
+    )
+    p.add_argument(
+        "--netns",
+        type=_argtypes.netns_name,
+        metavar="NS",
+        help="work in this named network namespace, not the current one",
+    )
+    p.add_argument(
+        "--underlay", type=_argtypes.ifname, metavar="DEV", help="the node's underlay device"
+    )
+    p.add_argument(
+        "--resync-interval",
+        type=_argtypes.seconds(86400),
+        default=60.0,
+        metavar="SECONDS",
+        help="observe and repair the node this often besides on changes (default 60)",
+    )
+    p.add_argument(
+        "--wait-lock",
+        type=_argtypes.seconds(86400),
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help="wait this long for another run on the same target (default %(default)g)",
+    )
+    p.add_argument("--kubeconfig", metavar="FILE", help="use this kubeconfig (else KUBECONFIG)")
+    p.set_defaults(func=cmd_agent)
 
     add_lab_parser(sub, parent)
     return parser

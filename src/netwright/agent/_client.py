@@ -1,0 +1,130 @@
+"""The agent's requests to the API: a small aiohttp client on kopf's credentials.
+
+Why it exists: kopf watches (and logs in: in-cluster service account or KUBECONFIG),
+but offers no public call for arbitrary writes; this client takes the `ConnectionInfo`
+kopf's login produced and sends exactly the requests the agent decided, each one
+named in the audit log by its user agent. It never decides anything. (The controller
+has its twin: front ends import no front end; a shared `netwright/_kube.py` would
+hold one copy.)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import tempfile
+from typing import TYPE_CHECKING, Any, Self
+
+import aiohttp
+
+from netwright._version import __version__
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+USER_AGENT = f"netwright-agent/{__version__}"
+
+
+class ApiError(Exception):
+    """A non-2xx answer: its status code and the server's message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _ssl_context(info: Any) -> ssl.SSLContext | bool:
+    if info.insecure:
+        return False
+    context = ssl.create_default_context()
+    if info.ca_path:
+        context.load_verify_locations(cafile=os.fsdecode(info.ca_path))
+    elif info.ca_data:
+        data = info.ca_data if isinstance(info.ca_data, str) else info.ca_data.decode()
+        if "BEGIN CERTIFICATE" not in data:  # kubeconfig's certificate-authority-data
+            data = base64.b64decode(data).decode()
+        context.load_verify_locations(cadata=data)
+    cert, key = info.certificate_path, info.private_key_path
+    if info.certificate_data and info.private_key_data:
+        # ssl loads client certificates only from files: write them where only we read.
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for name, value in (("cert", info.certificate_data), ("key", info.private_key_data)):
+                raw = value if isinstance(value, bytes) else value.encode()
+                if b"BEGIN" not in raw:
+                    raw = base64.b64decode(raw)
+                path = os.path.join(tmp, name)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(raw)
+                paths.append(path)
+            context.load_cert_chain(paths[0], paths[1])
+    elif cert and key:
+        context.load_cert_chain(os.fsdecode(cert), os.fsdecode(key))
+    return context
+
+
+class Client:
+    """JSON requests to one API server; `async with Client(info) as api: ...`."""
+
+    def __init__(self, info: Any, *, identity: str = "") -> None:
+        self._info = info
+        self._agent = f"{USER_AGENT} ({identity})" if identity else USER_AGENT
+        self._server = str(info.server).rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        headers = {"User-Agent": self._agent, "Accept": "application/json"}
+        if self._info.token:
+            headers["Authorization"] = f"{self._info.scheme or 'Bearer'} {self._info.token}"
+        self._session = aiohttp.ClientSession(
+            headers=headers,
+            connector=aiohttp.TCPConnector(ssl=_ssl_context(self._info)),
+            timeout=aiohttp.ClientTimeout(total=30),
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(
+        self, method: str, path: str, body: Any = None, *, content_type: str = "application/json"
+    ) -> dict[str, Any]:
+        assert self._session is not None
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": content_type} if data is not None else {}
+        async with self._session.request(
+            method, self._server + path, data=data, headers=headers
+        ) as resp:
+            text = await resp.text()
+            if resp.status >= 300:
+                try:
+                    message = json.loads(text).get("message", text)
+                except ValueError:
+                    message = text
+                raise ApiError(resp.status, str(message))
+            return json.loads(text) if text else {}
+
+    async def get(self, path: str) -> dict[str, Any]:
+        return await self.request("GET", path)
+
+    async def create(self, path: str, body: Any) -> dict[str, Any]:
+        return await self.request("POST", path, body)
+
+    async def replace(self, path: str, body: Any) -> dict[str, Any]:
+        return await self.request("PUT", path, body)
+
+    async def merge_patch(self, path: str, body: Any) -> dict[str, Any]:
+        return await self.request("PATCH", path, body, content_type="application/merge-patch+json")
+
+    async def delete(self, path: str) -> dict[str, Any]:
+        return await self.request("DELETE", path)

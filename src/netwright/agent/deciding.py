@@ -1,0 +1,212 @@
+"""What the node agent concludes: the spec it applies and the status it reports. Pure.
+
+Why it exists: the agent's loop (`running`) only gathers objects and calls
+`netwright.provisioning.provision`; which spec that is (the API's objects as the
+validator reads them, with the IPBlocks the controller created), whether a run
+repaired drift (changes made although nothing it was given changed), and the status
+that says so are decided here, from values, and unit-tested without a kernel or a
+server.
+
+What it must not do: list the other nodes in anything it writes (status stays small at
+any cluster size), or write a status that says what the current one already says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from netwright.model.spec import GROUP_VERSION
+from netwright.validate import IPBLOCKS_FILE, Document
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+SPEC_KINDS: dict[str, str] = {
+    "backends": "Backend",
+    "ippools": "IPPool",
+    "networks": "Network",
+    "bgppeers": "BGPPeer",
+}
+ALL_PLURALS = (*SPEC_KINDS, "ipblocks", "nodenetworkconfigs", "nodes")
+#: How many drift entries status keeps (newest first): status stays small.
+DRIFT_KEPT = 20
+
+
+def _metadata(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata", {})
+    out: dict[str, Any] = {"name": meta.get("name", "")}
+    if meta.get("labels"):
+        out["labels"] = dict(meta["labels"])
+    return out
+
+
+def spec_documents(objects: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[Document]:
+    """The API's objects as a spec directory would hold them.
+
+    Nodes without an InternalIP yet are left out (nothing can route to them), and so
+    are IPBlocks of unknown pools and a node's second block of a pool (the controller
+    frees those); the controller's IPBlocks are where a spec directory keeps them.
+    """
+    docs: list[Document] = []
+    for plural, kind in SPEC_KINDS.items():
+        for name, obj in sorted(objects.get(plural, {}).items()):
+            doc = {"apiVersion": GROUP_VERSION, "kind": kind, "metadata": _metadata(obj)}
+            if "spec" in obj:
+                doc["spec"] = obj["spec"]
+            docs.append(Document(f"{kind}/{name}", f"{kind}/{name}", 0, doc))
+    for name, obj in sorted(objects.get("nodes", {}).items()):
+        addresses = [
+            {"type": "InternalIP", "address": a["address"]}
+            for a in obj.get("status", {}).get("addresses") or ()
+            if a.get("type") == "InternalIP" and a.get("address")
+        ]
+        if addresses:
+            doc = {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": _metadata(obj),
+                "status": {"addresses": addresses},
+            }
+            docs.append(Document(f"Node/{name}", f"Node/{name}", 0, doc))
+    pools = set(objects.get("ippools", {}))
+    seen: set[tuple[str, str]] = set()
+    for _name, obj in sorted(objects.get("ipblocks", {}).items()):
+        spec = obj.get("spec", {})
+        key = (spec.get("node", ""), spec.get("pool", ""))
+        if key[1] not in pools or key in seen:
+            continue
+        seen.add(key)
+        doc = {
+            "apiVersion": GROUP_VERSION,
+            "kind": "IPBlock",
+            "metadata": _metadata(obj),
+            "spec": spec,
+        }
+        docs.append(Document(IPBLOCKS_FILE, IPBLOCKS_FILE, 0, doc))
+    return docs
+
+
+def inputs_key(documents: Sequence[Document], generation: int) -> str:
+    """A digest of everything a run is given: equal keys, equal desired state."""
+    digest = hashlib.sha256(str(generation).encode())
+    for doc in documents:
+        digest.update(json.dumps(doc.data, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    """What one provisioning run of the node did."""
+
+    generation: int
+    ok: bool
+    #: How many changes it made.
+    changes: int = 0
+    #: What it changed (or would have), one line each, as `netwright plan` prints them.
+    lines: tuple[str, ...] = ()
+    #: Why it failed: the error, naming the object.
+    error: str = ""
+    #: Changes were made although the inputs were the same as at the last good run.
+    drift: bool = False
+    #: The spec could not be used (invalid): the reason and message say so.
+    invalid: bool = False
+    vtep_mac: str | None = None
+
+
+def _condition(
+    previous: Mapping[str, Mapping[str, Any]],
+    kind: str,
+    *,
+    status: bool,
+    why: tuple[str, str],
+    generation: int,
+    now: str,
+) -> dict[str, Any]:
+    reason, message = why
+    text = "True" if status else "False"
+    before = previous.get(kind)
+    since = (
+        before["lastTransitionTime"]
+        if before and before.get("status") == text and before.get("lastTransitionTime")
+        else now
+    )
+    return {
+        "type": kind,
+        "status": text,
+        "reason": reason,
+        "message": message[:4000],
+        "observedGeneration": generation,
+        "lastTransitionTime": since,
+    }
+
+
+def agent_status(
+    current: Mapping[str, Any] | None, outcome: Outcome, now: str
+) -> dict[str, Any] | None:
+    """The NodeNetworkConfig's new status after `outcome`, or None when nothing changed."""
+    current = current or {}
+    previous = {c.get("type", ""): c for c in current.get("conditions") or ()}
+    g = outcome.generation
+    if outcome.ok:
+        ready = ("Applied", f"generation {g} applied")
+        degraded = ("AsPlanned", "every object is as planned")
+    else:
+        reason = "InvalidSpec" if outcome.invalid else "ApplyFailed"
+        ready = (reason, outcome.error or "; ".join(outcome.lines) or "the run failed")
+        degraded = ready
+    conditions = [
+        _condition(previous, "Ready", status=outcome.ok, why=ready, generation=g, now=now),
+        _condition(
+            previous, "Degraded", status=not outcome.ok, why=degraded, generation=g, now=now
+        ),
+        _condition(
+            previous,
+            "Progressing",
+            status=False,
+            why=("Idle", "no run in progress"),
+            generation=g,
+            now=now,
+        ),
+    ]
+    drift = list(current.get("drift") or ())
+    if outcome.drift and outcome.lines:
+        drift = [f"{now} repaired: {line}" for line in outcome.lines] + drift
+    status: dict[str, Any] = {
+        "observedGeneration": g,
+        "conditions": conditions,
+        "drift": drift[:DRIFT_KEPT],
+        "appliedChanges": outcome.changes or current.get("appliedChanges", 0),
+    }
+    if outcome.vtep_mac:
+        status["vtepMAC"] = outcome.vtep_mac
+
+    def comparable(s: Mapping[str, Any]) -> Any:
+        conds = sorted(
+            (
+                c.get("type"),
+                c.get("status"),
+                c.get("reason"),
+                c.get("message"),
+                c.get("observedGeneration"),
+            )
+            for c in s.get("conditions") or ()
+        )
+        rest = {k: v for k, v in s.items() if k != "conditions"}
+        rest.setdefault("drift", [])
+        rest.setdefault("appliedChanges", 0)
+        return conds, json.dumps(rest, sort_keys=True)
+
+    if comparable(current) == comparable(status):
+        return None
+    return status
+
+
+def vtep_mac(config: Mapping[str, Any]) -> str | None:
+    """The MAC of the node's (first) VTEP, as its NodeNetworkConfig says."""
+    for tunnel in config.get("spec", {}).get("tunnels") or ():
+        if tunnel.get("mac"):
+            return str(tunnel["mac"])
+    return None

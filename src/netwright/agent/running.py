@@ -1,0 +1,291 @@
+"""`netwright agent --node N`: keep one node as its NodeNetworkConfig says (kopf).
+
+kopf's event handlers (which write nothing to what they watch) feed a snapshot of the
+spec kinds, the Nodes, the IPBlocks and this node's NodeNetworkConfig; a loop runs
+`netwright.provisioning.provision` (the call the CLI and Ansible make: lock, facts,
+plan, engine) on every change and every `--resync-interval` seconds, and writes the
+node's NodeNetworkConfig status (through /status) only when it says something new.
+Changes made when nothing it was given had changed are drift: repaired, recorded in
+`status.drift` and posted as an Event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import itertools
+import logging
+import os
+import signal
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import kopf
+
+from netwright.agent._client import ApiError, Client
+from netwright.agent.deciding import (
+    ALL_PLURALS,
+    Outcome,
+    agent_status,
+    inputs_key,
+    spec_documents,
+    vtep_mac,
+)
+from netwright.engine import Target
+from netwright.errors import NetwrightError
+from netwright.model.spec import GROUP_VERSION
+from netwright.pipeline import Pipeline
+from netwright.provisioning import Options, provision
+from netwright.validate import validate_documents
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Mapping
+
+logger = logging.getLogger("netwright.agent")
+GROUP, VERSION = "netwright.io", "v1alpha1"
+ERRORS = (ApiError, OSError, TimeoutError, aiohttp.ClientError)
+
+
+def _path(plural: str, name: str | None = None) -> str:
+    base = "/api/v1/nodes" if plural == "nodes" else f"/apis/{GROUP_VERSION}/{plural}"
+    return base if name is None else f"{base}/{name}"
+
+
+def _version(obj: Mapping[str, Any]) -> int:
+    try:
+        return int(obj.get("metadata", {}).get("resourceVersion", "0"))
+    except ValueError:
+        return 0
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Agent:
+    def __init__(self, *, node: str, target: Target, options: Options, resync: float) -> None:
+        self.node = node
+        self.target = target
+        self.options = options
+        self.resync = resync
+        self.cache: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in ALL_PLURALS}
+        self.credentials: Any = None
+        self.logged_in = asyncio.Event()
+        self.dirty = asyncio.Event()
+        #: The inputs of the last run that succeeded: the same inputs again, and changes
+        #: made, mean someone changed the node by hand (drift).
+        self._good: str | None = None
+
+    def observe(self, plural: str, kind: str | None, obj: Mapping[str, Any]) -> None:
+        name = obj.get("metadata", {}).get("name")
+        if not name or (plural == "nodenetworkconfigs" and name != self.node):
+            return
+        cached = self.cache[plural].get(name)
+        if kind == "DELETED":
+            if cached is None or _version(obj) >= _version(cached):
+                self.cache[plural].pop(name, None)
+                self.dirty.set()
+            return
+        if cached is not None and _version(obj) <= _version(cached):
+            return
+        self.cache[plural][name] = dict(obj)
+        self.dirty.set()
+
+    async def relist(self, api: Client) -> None:
+        for plural in ALL_PLURALS:
+            listing = await api.get(_path(plural))
+            fresh = {}
+            for item in listing.get("items", ()):
+                name = item["metadata"]["name"]
+                if plural != "nodenetworkconfigs" or name == self.node:
+                    fresh[name] = item
+            for name, cached in self.cache[plural].items():
+                if name in fresh and _version(cached) > _version(fresh[name]):
+                    fresh[name] = cached
+            self.cache[plural] = fresh
+
+    async def run(self) -> None:
+        await self.logged_in.wait()
+        async with Client(self.credentials, identity=self.node) as api:
+            for delay in itertools.chain([0.2, 0.5, 1, 2, 5], itertools.repeat(10)):
+                try:
+                    await self.relist(api)
+                    break
+                except ERRORS as exc:
+                    logger.warning("listing failed, again in %g s: %s", delay, exc)
+                    await asyncio.sleep(delay)
+            logger.info("listed; node %s, %s", self.node, self.target)
+            self.dirty.set()
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.resync):
+                        await self.dirty.wait()
+                await asyncio.sleep(0.05)
+                self.dirty.clear()
+                try:
+                    await self.once(api)
+                except ERRORS as exc:
+                    logger.warning("status not written, again soon: %s", exc)
+                    asyncio.get_running_loop().call_later(1.0, self.dirty.set)
+
+    async def once(self, api: Client) -> None:
+        """One provisioning run (if the node's config exists) and its status."""
+        config = self.cache["nodenetworkconfigs"].get(self.node)
+        if config is None:
+            logger.info("no NodeNetworkConfig/%s yet: waiting for the controller", self.node)
+            return
+        generation = int(config.get("metadata", {}).get("generation", 0))
+        documents = spec_documents(self.cache)
+        key = inputs_key(documents, generation)
+        outcome = await asyncio.to_thread(self._provision, documents, generation, key)
+        status = agent_status(config.get("status"), outcome, _now())
+        if status is None:
+            return
+        done = await api.merge_patch(
+            _path("nodenetworkconfigs", self.node) + "/status", {"status": status}
+        )
+        self.observe("nodenetworkconfigs", "MODIFIED", done)
+        if outcome.drift:
+            message = "; ".join(outcome.lines)
+            await self._event(api, config, "DriftRepaired", message, warning=False)
+        elif not outcome.ok:
+            message = outcome.error or "; ".join(outcome.lines)
+            await self._event(api, config, "ApplyFailed", message, warning=True)
+
+    def _provision(self, documents: list[Any], generation: int, key: str) -> Outcome:
+        """Blocking (netlink, files, the lock): runs in a worker thread."""
+        config = self.cache["nodenetworkconfigs"].get(self.node, {})
+        mac = vtep_mac(config)
+        spec, issues = validate_documents(documents)
+        if spec is None:
+            text = "; ".join(str(i) for i in issues[:5])
+            return Outcome(generation=generation, ok=False, invalid=True, error=text)
+        try:
+            pipeline = Pipeline.from_spec(spec)
+            report = provision(pipeline, self.node, self.target, check=False, options=self.options)
+        except NetwrightError as exc:
+            logger.warning("node %s: %s", self.node, exc)
+            return Outcome(generation=generation, ok=False, error=str(exc), vtep_mac=mac)
+        changes = sum(c.count for c in report.result.done) if report.result else 0
+        lines = tuple(report.delta.lines())
+        said = report.lines()
+        if changes or not report.ok:
+            logger.info("%s", said[0])
+        for line in said[1:]:
+            logger.debug("%s", line)
+        drift = report.ok and changes > 0 and key == self._good
+        if report.ok:
+            self._good = key
+        return Outcome(
+            generation=generation,
+            ok=report.ok,
+            changes=changes,
+            lines=lines[:50],
+            error="" if report.ok else "; ".join(report.result.lines() if report.result else ()),
+            drift=drift,
+            vtep_mac=mac,
+        )
+
+    async def _event(
+        self, api: Client, config: Mapping[str, Any], reason: str, message: str, *, warning: bool
+    ) -> None:
+        now = _now()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{self.node}.", "namespace": "default"},
+            "involvedObject": {
+                "apiVersion": GROUP_VERSION,
+                "kind": "NodeNetworkConfig",
+                "name": self.node,
+                "uid": config.get("metadata", {}).get("uid", ""),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "netwright-agent", "host": self.node},
+            "reportingComponent": "netwright.io/agent",
+            "reportingInstance": self.node,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await api.create("/api/v1/namespaces/default/events", event)
+        except ApiError as exc:
+            logger.warning("event %s not posted: %s", reason, exc)
+
+
+def _settings() -> kopf.OperatorSettings:
+    s = kopf.OperatorSettings()
+    s.posting.level = logging.WARNING
+    s.peering.standalone = True
+    s.queueing.idle_timeout = 0.5
+    s.queueing.exit_timeout = 1.0
+    return s
+
+
+def _observer(agent: Agent, plural: str) -> Callable[..., None]:
+    def on_event(*, event: kopf.RawEvent, **_: Any) -> None:
+        agent.observe(plural, event.get("type"), event.get("object") or {})
+
+    return on_event
+
+
+def register(registry: kopf.OperatorRegistry, agent: Agent) -> None:
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> Any:
+        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        if info is not None:
+            agent.credentials = info
+            agent.logged_in.set()
+        return info
+
+    for plural in ALL_PLURALS:
+        group, version = ("", "v1") if plural == "nodes" else (GROUP, VERSION)
+        kopf.on.event(group, version, plural, registry=registry, id=f"observe-{plural}")(
+            _observer(agent, plural)
+        )
+
+
+def _stop_operator(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    logger.error("the agent's loop stopped: %s; stopping", task.exception())
+    signal.raise_signal(signal.SIGTERM)
+
+
+async def serve(agent: Agent) -> None:
+    registry = kopf.OperatorRegistry()
+    register(registry, agent)
+    loop = asyncio.create_task(agent.run(), name="netwright-agent")
+    loop.add_done_callback(_stop_operator)
+    try:
+        await kopf.operator(
+            registry=registry, settings=_settings(), clusterwide=True, standalone=True
+        )
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    agent = Agent(
+        node=args.node,
+        target=Target(netns=args.netns, root=args.root),
+        options=Options(underlay_dev=args.underlay, wait_lock=args.wait_lock),
+        resync=args.resync_interval,
+    )
+    asyncio.run(serve(agent))
+    return 0
