@@ -9,9 +9,11 @@ import yaml
 
 from netwright.agent.deciding import (
     DRIFT_KEPT,
+    STAND_IN,
     Outcome,
     agent_status,
     inputs_key,
+    needed_secrets,
     spec_documents,
     vtep_mac,
 )
@@ -148,3 +150,30 @@ def test_the_vtep_mac_comes_from_the_config() -> None:
         "0e:6e:ac:1f:ff:0b"
     )
     assert vtep_mac({"spec": {}}) is None
+
+
+def test_only_the_nodes_own_secrets_are_real_the_others_stand_in() -> None:
+    objs = objects()
+    for name, secret in (("tor-a", "bgp-a"), ("tor-b", "bgp-b")):
+        objs.setdefault("bgppeers", {})[name] = {
+            "metadata": {"name": name},
+            "spec": {
+                "peerIP": "172.31.255.1",
+                "asNumber": 64513,
+                "passwordSecretRef": {"namespace": "kube-system", "name": secret, "key": "k"},
+            },
+        }
+    config = {
+        "spec": {
+            "bird": {"secretRefs": [{"namespace": "kube-system", "name": "bgp-a", "key": "k"}]}
+        }
+    }
+    assert needed_secrets(config) == [("kube-system", "bgp-a")]
+    real = {("kube-system", "bgp-a"): {"data": {"k": "c2VjcmV0"}}}
+    docs = {
+        d.data["metadata"]["name"]: d.data
+        for d in spec_documents(objs, real)
+        if d.data["kind"] == "Secret"
+    }
+    assert docs["bgp-a"]["data"] == {"k": "c2VjcmV0"}
+    assert docs["bgp-b"]["stringData"] == {"k": STAND_IN}

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from netwright.controller.deciding import Snapshot, covers, decide, ready_status
+from netwright.controller.deciding import STAND_IN, Snapshot, covers, decide, ready_status
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vxlan"
 NOW = "2026-01-01T00:00:00Z"
@@ -275,3 +275,33 @@ def test_ready_status_keeps_the_transition_time_and_says_nothing_twice() -> None
     flipped = ready_status(obj, ready=True, reason="Valid", message="valid", now=LATER)
     assert flipped is not None
     assert flipped["conditions"][0]["lastTransitionTime"] == LATER
+
+
+def test_a_bgp_peers_password_is_never_read_and_stays_a_placeholder() -> None:
+    objects: dict[str, dict[str, dict[str, Any]]] = {}
+    plural = {**PLURAL, "BGPPeer": "bgppeers"}
+    bgp = Path(__file__).parents[2] / "examples" / "bgp"
+    for file in ("network.yaml", "nodes.yaml"):
+        for doc in yaml.safe_load_all((bgp / file).read_text()):
+            if doc["kind"] in plural:
+                objects.setdefault(plural[doc["kind"]], {})[doc["metadata"]["name"]] = stamp(doc)
+    objects["bgppeers"] = {
+        "tor": stamp(
+            {
+                "apiVersion": "netwright.io/v1alpha1",
+                "kind": "BGPPeer",
+                "metadata": {"name": "tor"},
+                "spec": {
+                    "peerIP": "172.31.255.1",
+                    "asNumber": 64513,
+                    "passwordSecretRef": {"namespace": "kube-system", "name": "bgp", "key": "tor"},
+                },
+            }
+        )
+    }
+    decision = decide(Snapshot(objects=objects), NOW)
+    assert decision.issues == ()
+    bird = decision.configs[0].document["spec"]["bird"]
+    assert 'password "<secret kube-system/bgp/tor>";' in bird["config"]
+    assert bird["secretRefs"] == [{"namespace": "kube-system", "name": "bgp", "key": "tor"}]
+    assert STAND_IN not in repr(decision)

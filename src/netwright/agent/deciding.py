@@ -43,7 +43,55 @@ def _metadata(obj: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def spec_documents(objects: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[Document]:
+#: Stands for the passwords of BGP sessions other nodes open (never this node's).
+STAND_IN = "netwright-agent-reads-only-its-own-secrets"
+
+
+def needed_secrets(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(namespace, name) of every Secret this node's BIRD configuration needs."""
+    refs = (config.get("spec", {}).get("bird") or {}).get("secretRefs") or ()
+    return sorted({(r["namespace"], r["name"]) for r in refs})
+
+
+def secret_documents(
+    objects: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    secrets: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> list[Document]:
+    """The Secrets the BGPPeers reference: the ones read (this node's), else stand-ins.
+
+    Only the node's own sessions need a real password; the others' Secrets stand in so
+    that the spec validates, and their value is never written anywhere.
+    """
+    stand_in: dict[tuple[str, str], dict[str, str]] = {}
+    for obj in objects.get("bgppeers", {}).values():
+        ref = obj.get("spec", {}).get("passwordSecretRef") or {}
+        where = (ref.get("namespace", ""), ref.get("name", ""))
+        if all(where) and ref.get("key") and where not in secrets:
+            stand_in.setdefault(where, {})[ref["key"]] = STAND_IN
+    docs = []
+    for (namespace, name), secret in sorted(secrets.items()):
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"namespace": namespace, "name": name},
+            "data": dict(secret.get("data") or {}),
+        }
+        docs.append(Document(f"Secret/{namespace}/{name}", "", 0, doc))
+    for (namespace, name), data in sorted(stand_in.items()):
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"namespace": namespace, "name": name},
+            "stringData": data,
+        }
+        docs.append(Document(f"Secret/{namespace}/{name}", "", 0, doc))
+    return docs
+
+
+def spec_documents(
+    objects: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    secrets: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+) -> list[Document]:
     """The API's objects as a spec directory would hold them.
 
     Nodes without an InternalIP yet are left out (nothing can route to them), and so
@@ -86,7 +134,7 @@ def spec_documents(objects: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> li
             "spec": spec,
         }
         docs.append(Document(IPBLOCKS_FILE, IPBLOCKS_FILE, 0, doc))
-    return docs
+    return docs + secret_documents(objects, secrets or {})
 
 
 def inputs_key(documents: Sequence[Document], generation: int) -> str:

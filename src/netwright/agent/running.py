@@ -29,6 +29,7 @@ from netwright.agent.deciding import (
     Outcome,
     agent_status,
     inputs_key,
+    needed_secrets,
     spec_documents,
     vtep_mac,
 )
@@ -137,9 +138,28 @@ class Agent:
             logger.info("no NodeNetworkConfig/%s yet: waiting for the controller", self.node)
             return
         generation = int(config.get("metadata", {}).get("generation", 0))
-        documents = spec_documents(self.cache)
+        secrets = {}
+        for namespace, name in needed_secrets(config):
+            try:
+                secrets[namespace, name] = await api.get(
+                    f"/api/v1/namespaces/{namespace}/secrets/{name}"
+                )
+            except ApiError as exc:  # named, never its value
+                outcome = Outcome(
+                    generation=generation,
+                    ok=False,
+                    error=f"Secret {namespace}/{name} cannot be read: {exc.code} {exc.message}",
+                )
+                await self._report(api, config, outcome)
+                return
+        documents = spec_documents(self.cache, secrets)
+        # The key sees a password change (the digest of the documents, never the value).
         key = inputs_key(documents, generation)
         outcome = await asyncio.to_thread(self._provision, documents, generation, key)
+        await self._report(api, config, outcome)
+
+    async def _report(self, api: Client, config: Mapping[str, Any], outcome: Outcome) -> None:
+        """The status `outcome` calls for, when it says something new, and its Event."""
         status = agent_status(config.get("status"), outcome, _now())
         if status is None:
             return

@@ -257,7 +257,38 @@ def documents(snapshot: Snapshot, blocks: Blocks) -> list[Document]:
             out.append(Document(f"Node/{name}", f"Node/{name}", 0, doc))
     for block in sorted(blocks.counted.values()):
         out.append(Document(IPBLOCKS_FILE, IPBLOCKS_FILE, 0, ipblock_document(block)))
+    out += [
+        Document(f"Secret/{d['metadata']['name']}", "", 0, d) for d in stand_in_secrets(snapshot)
+    ]
     return out
+
+
+#: What stands for a BGP password the controller never reads (see `stand_in_secrets`).
+STAND_IN = "netwright-controller-reads-no-secret"
+
+
+def stand_in_secrets(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """A Secret document for every BGPPeer's `passwordSecretRef`, with a stand-in value.
+
+    The controller reads no Secret (it needs no such permission): what it renders holds
+    passwords only as placeholders with their references, and the node agent reads the
+    real value where its node needs it. The stand-in only lets the validator's "is the
+    Secret there" check pass, and never appears in anything written.
+    """
+    keys: dict[tuple[str, str], dict[str, str]] = {}
+    for obj in snapshot.of("bgppeers").values():
+        ref = obj.get("spec", {}).get("passwordSecretRef") or {}
+        if isinstance(ref, dict) and ref.get("namespace") and ref.get("name") and ref.get("key"):
+            keys.setdefault((ref["namespace"], ref["name"]), {})[ref["key"]] = STAND_IN
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"namespace": namespace, "name": name},
+            "stringData": data,
+        }
+        for (namespace, name), data in sorted(keys.items())
+    ]
 
 
 def covers(current: Any, desired: Any) -> bool:
