@@ -372,6 +372,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="act at once, without waiting for a Lease (every replica is safe to run)",
     )
+    p.add_argument(
+        "--lease-namespace",
+        default="kube-system",
+        metavar="NS",
+        help="the namespace of the controller's Lease (default %(default)s)",
+    )
+    p.add_argument(
+        "--lease-duration",
+        type=_argtypes.int_range(1, 3600),
+        default=15,
+        metavar="SECONDS",
+        help="how long a leader that stopped renewing keeps the Lease (default %(default)s)",
+    )
     p.add_argument("--identity", metavar="NAME", help="this replica's name in Events")
     p.add_argument(
         "--resync-interval",

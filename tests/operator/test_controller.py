@@ -131,7 +131,13 @@ def quiet(plane: ControlPlane, since: int, settle: float = 1.0, timeout: float =
 class Controller:
     """`netwright controller --no-leader-election` as a subprocess, stopped by its pid."""
 
-    def __init__(self, plane: ControlPlane, identity: str, log: Path) -> None:
+    def __init__(
+        self,
+        plane: ControlPlane,
+        identity: str,
+        log: Path,
+        args: tuple[str, ...] = ("--no-leader-election",),
+    ) -> None:
         self.log = log
         env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
         with open(log, "ab") as out:
@@ -141,7 +147,7 @@ class Controller:
                     "-m",
                     "netwright.cli",
                     "controller",
-                    "--no-leader-election",
+                    *args,
                     "--identity",
                     identity,
                 ],

@@ -8,6 +8,7 @@ invalid pool and the races between replicas decide.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import itertools
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from netwright.controller.deciding import STAND_IN, Snapshot, covers, decide, ready_status
+from netwright.controller.electing import decide_lease
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vxlan"
 NOW = "2026-01-01T00:00:00Z"
@@ -305,3 +307,38 @@ def test_a_bgp_peers_password_is_never_read_and_stays_a_placeholder() -> None:
     assert 'password "<secret kube-system/bgp/tor>";' in bird["config"]
     assert bird["secretRefs"] == [{"namespace": "kube-system", "name": "bgp", "key": "tor"}]
     assert STAND_IN not in repr(decision)
+
+
+@pytest.mark.parametrize(
+    ("holder", "unchanged_for", "action"),
+    [
+        pytest.param(None, 0.0, "create", id="no-lease"),
+        pytest.param("me", 0.0, "update", id="renew-own"),
+        pytest.param("other", 14.9, "wait", id="held-by-other"),
+        pytest.param("other", 15.0, "update", id="take-over-expired"),
+        pytest.param("", 0.0, "update", id="released"),
+    ],
+)
+def test_the_lease_is_created_renewed_waited_for_or_taken_over(
+    holder: str | None, unchanged_for: float, action: str
+) -> None:
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    lease = (
+        None
+        if holder is None
+        else {
+            "metadata": {"name": "netwright-controller", "resourceVersion": "5"},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15, "leaseTransitions": 2},
+        }
+    )
+    step = decide_lease(
+        lease, me="me", namespace="ns", duration=15, now=now, unchanged_for=unchanged_for
+    )
+    assert step.action == action
+    if step.body is not None:
+        assert step.body["spec"]["holderIdentity"] == "me"
+        assert step.body["spec"]["renewTime"] == "2026-01-01T00:00:00.000000Z"
+        if lease is not None:  # a write with the version read: of two takers, one wins
+            assert step.body["metadata"]["resourceVersion"] == "5"
+            taken = holder != "me"
+            assert step.body["spec"]["leaseTransitions"] == (3 if taken else 2)

@@ -57,8 +57,17 @@ def _now() -> str:
 class Reconciler:
     """The snapshot (fed by kopf's events and by its own lists) and the loop over it."""
 
-    def __init__(self, *, identity: str, resync: float = 300.0, debounce: float = 0.05) -> None:
+    def __init__(
+        self,
+        *,
+        identity: str,
+        resync: float = 300.0,
+        debounce: float = 0.05,
+        leading: asyncio.Event | None = None,
+    ) -> None:
         self.identity = identity
+        #: Set while this replica may act (leader election); None: always.
+        self.leading = leading
         self.resync = resync
         self.debounce = debounce
         self.cache: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in ALL_PLURALS}
@@ -139,6 +148,10 @@ class Reconciler:
                         await self.dirty.wait()
                 await asyncio.sleep(self.debounce)
                 self.dirty.clear()
+                if self.leading is not None and not self.leading.is_set():
+                    logger.info("waiting to lead")
+                    await self.leading.wait()
+                    last_list = -self.resync  # list again: act on the whole view at once
                 if asyncio.get_running_loop().time() - last_list >= self.resync:
                     await self._retrying(lambda: self.relist(api), "listing")
                     last_list = asyncio.get_running_loop().time()

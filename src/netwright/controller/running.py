@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import kopf
 
+from netwright.controller._client import Client
+from netwright.controller.electing import LEASE_NAME, Elector
 from netwright.controller.handlers import register, settings
 from netwright.controller.reconciling import Reconciler
 
@@ -19,17 +21,30 @@ if TYPE_CHECKING:
     import argparse
 
 
-async def serve(*, identity: str, resync: float) -> None:
+async def serve(
+    *, identity: str, resync: float, lease_namespace: str | None = None, lease_duration: int = 15
+) -> None:
     """Until SIGTERM or SIGINT: kopf watches, the reconciler decides and writes.
 
     The reconciler retries what the API refuses for a while; should it end anyway, the
     operator stops too (a controller that only watches would look alive and do nothing).
     """
-    reconciler = Reconciler(identity=identity, resync=resync)
+    elector = (
+        None
+        if lease_namespace is None
+        else Elector(identity=identity, namespace=lease_namespace, duration=lease_duration)
+    )
+    reconciler = Reconciler(
+        identity=identity, resync=resync, leading=None if elector is None else elector.leading
+    )
     registry = kopf.OperatorRegistry()
     register(registry, reconciler)
-    loop = asyncio.create_task(reconciler.run(), name="netwright-reconciler")
-    loop.add_done_callback(_stop_operator)
+    # Both tasks exist before kopf starts: kopf waits for tasks started under it on exit.
+    tasks = [asyncio.create_task(reconciler.run(), name="netwright-reconciler")]
+    if elector is not None:
+        tasks.append(asyncio.create_task(_elect(reconciler, elector), name="netwright-lease"))
+    for task in tasks:
+        task.add_done_callback(_stop_operator)
     try:
         await kopf.operator(
             registry=registry,
@@ -38,9 +53,16 @@ async def serve(*, identity: str, resync: float) -> None:
             standalone=True,
         )
     finally:
-        loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _elect(reconciler: Reconciler, elector: Elector) -> None:
+    await reconciler.logged_in.wait()
+    async with Client(reconciler.credentials, identity=elector.identity) as api:
+        await elector.run(api)
 
 
 def _stop_operator(task: asyncio.Task[None]) -> None:
@@ -69,11 +91,18 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     identity = args.identity or f"{socket.gethostname()}-{os.getpid()}"
     logging.getLogger("netwright.controller").info(
-        "netwright controller %s starting%s",
+        "netwright controller %s starting (%s)",
         identity,
-        ""
+        "no leader election: acting at once"
         if args.no_leader_election
-        else " (leader election is not implemented yet: acting at once, as every replica may)",
+        else f"leader election: Lease {args.lease_namespace}/{LEASE_NAME}",
     )
-    asyncio.run(serve(identity=identity, resync=args.resync_interval))
+    asyncio.run(
+        serve(
+            identity=identity,
+            resync=args.resync_interval,
+            lease_namespace=None if args.no_leader_election else args.lease_namespace,
+            lease_duration=args.lease_duration,
+        )
+    )
     return 0
