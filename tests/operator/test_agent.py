@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import test_controller as tc
+import yaml
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -147,6 +148,34 @@ def test_the_agent_applies_its_config_repairs_drift_and_routes_to_a_later_node(
     have = routes(node_netns)
     assert {"10.244.2.0/24", "10.244.3.0/24"} <= set(have), have
     assert "10.244.1.0/24" not in have  # its own block is on its bridge, not routed away
+
+    # The kernel and files match the plan: `netwright plan` of the same spec (the example
+    # directory, whose ipblocks.yaml the controller's allocation equals) has nothing to do.
+    assert {n: b["spec"] for n, b in tc.items(cluster, "ipblocks").items()} == {
+        b["metadata"]["name"]: b["spec"]
+        for b in yaml.safe_load_all((tc.EXAMPLE / "ipblocks.yaml").read_text())
+        if b
+    }
+    plan = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netwright.cli",
+            "plan",
+            str(tc.EXAMPLE),
+            "--node",
+            "n1",
+            "--netns",
+            node_netns,
+            "--root",
+            str(root),
+            "--exit-code",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert plan.returncode == 0, plan.stdout + plan.stderr
 
     # Resyncs that find nothing to repair write nothing.
     mark = tc.audit_mark(control_plane)

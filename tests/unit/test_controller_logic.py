@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
-from netwright.controller.deciding import STAND_IN, Snapshot, covers, decide, ready_status
+from netwright.controller.deciding import (
+    STAND_IN,
+    Snapshot,
+    covers,
+    decide,
+    ready_status,
+    what_matters,
+)
 from netwright.controller.electing import decide_lease
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vxlan"
@@ -342,3 +349,20 @@ def test_the_lease_is_created_renewed_waited_for_or_taken_over(
             assert step.body["metadata"]["resourceVersion"] == "5"
             taken = holder != "me"
             assert step.body["spec"]["leaseTransitions"] == (3 if taken else 2)
+
+
+def test_only_what_decisions_read_wakes_the_controller() -> None:
+    objects = settled()
+    n1 = copy.deepcopy(objects["nodes"]["n1"])
+    beat = copy.deepcopy(n1)
+    beat["status"]["conditions"] = [{"type": "Ready", "status": "True"}]  # a kubelet heartbeat
+    beat["metadata"]["resourceVersion"] = "999"
+    assert what_matters("nodes", n1) == what_matters("nodes", beat)
+    beat["metadata"]["labels"] = {"rack": "c"}
+    assert what_matters("nodes", n1) != what_matters("nodes", beat)
+    config = copy.deepcopy(objects["nodenetworkconfigs"]["n1"])
+    applied = {**config, "status": {"observedGeneration": 1}}  # the agent's status
+    assert what_matters("nodenetworkconfigs", config) == what_matters("nodenetworkconfigs", applied)
+    pool = objects["ippools"]["pods-v4"]
+    edited = {**pool, "metadata": {**pool["metadata"], "generation": 2}}
+    assert what_matters("ippools", pool) != what_matters("ippools", edited)

@@ -78,6 +78,8 @@ class Agent:
         #: The inputs of the last run that succeeded: the same inputs again, and changes
         #: made, mean someone changed the node by hand (drift).
         self._good: str | None = None
+        #: When (event loop clock) the last provisioning run started.
+        self._last_run = float("-inf")
 
     def observe(self, plural: str, kind: str | None, obj: Mapping[str, Any]) -> None:
         name = obj.get("metadata", {}).get("name")
@@ -121,7 +123,10 @@ class Agent:
             self.dirty.set()
             while True:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.resync):
+                    # Due at the last run plus the interval, however many events came
+                    # since: events that change nothing must not postpone the resync.
+                    due = self._last_run + self.resync - asyncio.get_running_loop().time()
+                    async with asyncio.timeout(max(0.0, due)):
                         await self.dirty.wait()
                 await asyncio.sleep(0.05)
                 self.dirty.clear()
@@ -155,6 +160,10 @@ class Agent:
         documents = spec_documents(self.cache, secrets)
         # The key sees a password change (the digest of the documents, never the value).
         key = inputs_key(documents, generation)
+        now = asyncio.get_running_loop().time()
+        if key == self._good and now - self._last_run < self.resync:
+            return  # nothing it is given changed (a heartbeat, its own status) and no resync due
+        self._last_run = now
         outcome = await asyncio.to_thread(self._provision, documents, generation, key)
         await self._report(api, config, outcome)
 

@@ -160,6 +160,25 @@ def node_document(node: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def what_matters(plural: str, obj: Mapping[str, Any]) -> Any:
+    """The part of an object that decisions depend on: a change elsewhere (a kubelet's
+    heartbeat in a Node's status, an agent's NodeNetworkConfig status, the controller's
+    own status writes) needs no new decision. The snapshot still keeps the whole object
+    (its resourceVersion is what the next write of it must carry)."""
+    meta = obj.get("metadata", {})
+    if plural == "nodes":
+        return node_document(obj)
+    if plural in ("ipblocks", "nodenetworkconfigs"):
+        return obj.get("spec")
+    status = obj.get("status") or {}
+    return (
+        meta.get("generation"),
+        meta.get("labels"),
+        obj.get("spec"),
+        status.get("observedGeneration"),
+    )
+
+
 def _block(pool: str, cidr: str, node: str) -> IPBlock | None:
     try:
         return IPBlock(pool=pool, cidr=ipaddress.ip_network(cidr), node=node)
@@ -515,4 +534,5 @@ __all__ = [
     "node_document",
     "ready_status",
     "spec_document",
+    "what_matters",
 ]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from netwright.controller._client import ApiError, Client
-from netwright.controller.deciding import ALL_PLURALS, Snapshot, decide
+from netwright.controller.deciding import ALL_PLURALS, Snapshot, decide, what_matters
 from netwright.model.spec import GROUP_VERSION
 
 if TYPE_CHECKING:
@@ -99,7 +99,8 @@ class Reconciler:
             return  # an event older than the deletion this replica already saw or made
         self._gone[plural].pop(name, None)
         self.cache[plural][name] = dict(obj)
-        self.dirty.set()
+        if cached is None or what_matters(plural, cached) != what_matters(plural, obj):
+            self.dirty.set()
 
     def _store(self, plural: str, obj: Mapping[str, Any]) -> None:
         self.observe(plural, "MODIFIED", obj)
