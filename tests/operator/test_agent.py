@@ -118,8 +118,10 @@ def test_the_agent_applies_its_config_repairs_drift_and_routes_to_a_later_node(
                 str(root),
                 "--resync-interval",
                 str(RESYNC),
+                "--kubeconfig",  # (the controller finds it in KUBECONFIG)
+                str(control_plane.kubeconfig),
             ],
-            env={**os.environ, "KUBECONFIG": str(control_plane.kubeconfig)},
+            env={k: v for k, v in os.environ.items() if k != "KUBECONFIG"},
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

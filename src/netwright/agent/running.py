@@ -263,10 +263,16 @@ def _observer(agent: Agent, plural: str) -> Callable[..., None]:
     return on_event
 
 
-def register(registry: kopf.OperatorRegistry, agent: Agent) -> None:
+def register(
+    registry: kopf.OperatorRegistry, agent: Agent, *, prefer_kubeconfig: bool = False
+) -> None:
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:
-        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        # A kubeconfig named on the command line wins; else in-cluster first, as kopf does.
+        logins = [kopf.login_with_service_account, kopf.login_with_kubeconfig]
+        if prefer_kubeconfig:
+            logins.reverse()
+        info = next((i for login in logins if (i := login(**kwargs)) is not None), None)
         if info is not None:
             agent.credentials = info
             agent.logged_in.set()
@@ -286,9 +292,9 @@ def _stop_operator(task: asyncio.Task[None]) -> None:
     signal.raise_signal(signal.SIGTERM)
 
 
-async def serve(agent: Agent) -> None:
+async def serve(agent: Agent, *, prefer_kubeconfig: bool = False) -> None:
     registry = kopf.OperatorRegistry()
-    register(registry, agent)
+    register(registry, agent, prefer_kubeconfig=prefer_kubeconfig)
     loop = asyncio.create_task(agent.run(), name="netwright-agent")
     loop.add_done_callback(_stop_operator)
     try:
@@ -316,5 +322,5 @@ def run(args: argparse.Namespace) -> int:
         options=Options(underlay_dev=args.underlay, wait_lock=args.wait_lock),
         resync=args.resync_interval,
     )
-    asyncio.run(serve(agent))
+    asyncio.run(serve(agent, prefer_kubeconfig=bool(args.kubeconfig)))
     return 0

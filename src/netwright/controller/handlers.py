@@ -37,12 +37,18 @@ def settings() -> kopf.OperatorSettings:
     return s
 
 
-def register(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
+def register(
+    registry: kopf.OperatorRegistry, reconciler: Reconciler, *, prefer_kubeconfig: bool = False
+) -> None:
     """Attach the login and the event handlers of `reconciler` to `registry`."""
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:
-        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        # A kubeconfig named on the command line wins; else in-cluster first, as kopf does.
+        logins = [kopf.login_with_service_account, kopf.login_with_kubeconfig]
+        if prefer_kubeconfig:
+            logins.reverse()
+        info = next((i for login in logins if (i := login(**kwargs)) is not None), None)
         if info is not None:
             reconciler.credentials = info
             reconciler.logged_in.set()

@@ -22,7 +22,12 @@ if TYPE_CHECKING:
 
 
 async def serve(
-    *, identity: str, resync: float, lease_namespace: str | None = None, lease_duration: int = 15
+    *,
+    identity: str,
+    resync: float,
+    lease_namespace: str | None = None,
+    lease_duration: int = 15,
+    prefer_kubeconfig: bool = False,
 ) -> None:
     """Until SIGTERM or SIGINT: kopf watches, the reconciler decides and writes.
 
@@ -38,7 +43,7 @@ async def serve(
         identity=identity, resync=resync, leading=None if elector is None else elector.leading
     )
     registry = kopf.OperatorRegistry()
-    register(registry, reconciler)
+    register(registry, reconciler, prefer_kubeconfig=prefer_kubeconfig)
     # Both tasks exist before kopf starts: kopf waits for tasks started under it on exit.
     tasks = [asyncio.create_task(reconciler.run(), name="netwright-reconciler")]
     if elector is not None:
@@ -103,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             resync=args.resync_interval,
             lease_namespace=None if args.no_leader_election else args.lease_namespace,
             lease_duration=args.lease_duration,
+            prefer_kubeconfig=bool(args.kubeconfig),
         )
     )
     return 0
