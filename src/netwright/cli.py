@@ -447,11 +447,8 @@ def _report(issues: Sequence[Issue], what: str) -> None:
     _err(f"{len(issues)} problem{'' if len(issues) == 1 else 's'}; {what}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
-    with contextlib.suppress(ValueError):  # not the main thread: a test calling main
-        _console.install_signal_handlers()
+def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command; the one place netwright's errors become lines and exit codes."""
     try:
         return func(args)
     except ValidationError as exc:
@@ -466,6 +463,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NetwrightError as exc:
         _err(f"netwright: {exc}")
         return EXIT_ERROR
+    except BrokenPipeError:  # the reader went away (`| head`): the work is done, say nothing
+        _console.silence(sys.stdout)
+        return EXIT_OK
     except OSError as exc:  # a file or directory the command needed: named, never a traceback
         where = f"{exc.filename}: " if exc.filename else ""
         _err(f"netwright: {where}{exc.strerror or exc}")
@@ -473,9 +473,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         _err("netwright: interrupted")
         return _console.exit_code(exc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    with contextlib.suppress(ValueError):  # not the main thread: a test calling main
+        _console.install_signal_handlers()
+    code = _run(func, args)
+    # What is still buffered goes now, not at exit, where a closed pipe would turn a
+    # finished command's status into Python's 120.
+    try:
+        sys.stdout.flush()
     except BrokenPipeError:
         _console.silence(sys.stdout)
-        return EXIT_OK
+    return code
 
 
 if __name__ == "__main__":
