@@ -393,6 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="list everything again this often, as a backstop to the watches (default 300)",
     )
+    p.add_argument(
+        "--metrics-port",
+        type=_argtypes.int_range(0, 65535),
+        default=0,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port at /metrics (default 0: off)",
+    )
     p.set_defaults(func=cmd_controller)
 
     p = sub.add_parser(
@@ -435,6 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long for another run on the same target (default %(default)g)",
     )
     p.add_argument("--kubeconfig", metavar="FILE", help="use this kubeconfig (else KUBECONFIG)")
+    p.add_argument(
+        "--metrics-port",
+        type=_argtypes.int_range(0, 65535),
+        default=0,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port at /metrics (default 0: off)",
+    )
     p.set_defaults(func=cmd_agent)
 
     add_lab_parser(sub, parent)

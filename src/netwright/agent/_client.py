@@ -22,6 +22,7 @@ import aiohttp
 from netwright._version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
 USER_AGENT = f"netwright-agent/{__version__}"
@@ -70,8 +71,16 @@ def _ssl_context(info: Any) -> ssl.SSLContext | bool:
 class Client:
     """JSON requests to one API server; `async with Client(info) as api: ...`."""
 
-    def __init__(self, info: Any, *, identity: str = "") -> None:
+    def __init__(
+        self,
+        info: Any,
+        *,
+        identity: str = "",
+        observe: Callable[[str, str, int], None] | None = None,
+    ) -> None:
         self._info = info
+        #: Told (method, path, status code; 0: no answer) after every request: metrics.
+        self._observe = observe
         self._agent = f"{USER_AGENT} ({identity})" if identity else USER_AGENT
         self._server = str(info.server).rstrip("/")
         self._session: aiohttp.ClientSession | None = None
@@ -102,17 +111,26 @@ class Client:
         assert self._session is not None
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if data is not None else {}
-        async with self._session.request(
-            method, self._server + path, data=data, headers=headers
-        ) as resp:
-            text = await resp.text()
-            if resp.status >= 300:
-                try:
-                    message = json.loads(text).get("message", text)
-                except ValueError:
-                    message = text
-                raise ApiError(resp.status, str(message))
-            return json.loads(text) if text else {}
+        code = 0
+        try:
+            async with self._session.request(
+                method, self._server + path, data=data, headers=headers
+            ) as resp:
+                code = resp.status
+                text = await resp.text()
+        except Exception:  # no answer (code 0), or one cut short; a cancel is no error
+            if self._observe is not None:
+                self._observe(method, path, code)
+            raise
+        if self._observe is not None:
+            self._observe(method, path, code)
+        if code >= 300:
+            try:
+                message = json.loads(text).get("message", text)
+            except ValueError:
+                message = text
+            raise ApiError(code, str(message))
+        return json.loads(text) if text else {}
 
     async def get(self, path: str) -> dict[str, Any]:
         return await self.request("GET", path)

@@ -18,6 +18,7 @@ import itertools
 import logging
 import os
 import signal
+import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Mapping
 
+    from netwright.agent._metrics import AgentMetrics
+
 logger = logging.getLogger("netwright.agent")
 GROUP, VERSION = "netwright.io", "v1alpha1"
 ERRORS = (ApiError, OSError, TimeoutError, aiohttp.ClientError)
@@ -66,8 +69,18 @@ def _now() -> str:
 
 
 class Agent:
-    def __init__(self, *, node: str, target: Target, options: Options, resync: float) -> None:
+    def __init__(
+        self,
+        *,
+        node: str,
+        target: Target,
+        options: Options,
+        resync: float,
+        metrics: AgentMetrics | None = None,
+    ) -> None:
         self.node = node
+        #: Counted into when given (`--metrics-port`); None: nothing is counted.
+        self.metrics = metrics
         self.target = target
         self.options = options
         self.resync = resync
@@ -111,7 +124,8 @@ class Agent:
 
     async def run(self) -> None:
         await self.logged_in.wait()
-        async with Client(self.credentials, identity=self.node) as api:
+        observe = None if self.metrics is None else self.metrics.api.observe
+        async with Client(self.credentials, identity=self.node, observe=observe) as api:
             for delay in itertools.chain([0.2, 0.5, 1, 2, 5], itertools.repeat(10)):
                 try:
                     await self.relist(api)
@@ -164,8 +178,21 @@ class Agent:
         if key == self._good and now - self._last_run < self.resync:
             return  # nothing it is given changed (a heartbeat, its own status) and no resync due
         self._last_run = now
+        started = time.perf_counter()
         outcome = await asyncio.to_thread(self._provision, documents, generation, key)
+        self._count(outcome, time.perf_counter() - started)
         await self._report(api, config, outcome)
+
+    def _count(self, outcome: Outcome, seconds: float) -> None:
+        if self.metrics is None:
+            return
+        result = "ok" if outcome.ok else "invalid" if outcome.invalid else "failed"
+        self.metrics.applies.labels(result).inc()
+        self.metrics.apply_seconds.observe(seconds)
+        self.metrics.changes.inc(outcome.changes)
+        if outcome.drift:
+            self.metrics.drift_repaired.inc()
+            self.metrics.drift_changes.inc(outcome.changes)
 
     async def _report(self, api: Client, config: Mapping[str, Any], outcome: Outcome) -> None:
         """The status `outcome` calls for, when it says something new, and its Event."""
@@ -316,11 +343,20 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.verbose:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    metrics = None
+    if args.metrics_port:
+        from netwright._metrics import serve as serve_metrics  # noqa: PLC0415
+        from netwright.agent._metrics import AgentMetrics  # noqa: PLC0415
+
+        metrics = AgentMetrics()
+        server = serve_metrics(metrics.registry, args.metrics_port)
+        logger.info("metrics on port %d (/metrics)", server.server_port)
     agent = Agent(
         node=args.node,
         target=Target(netns=args.netns, root=args.root),
         options=Options(underlay_dev=args.underlay, wait_lock=args.wait_lock),
         resync=args.resync_interval,
+        metrics=metrics,
     )
     asyncio.run(serve(agent, prefer_kubeconfig=bool(args.kubeconfig)))
     return 0

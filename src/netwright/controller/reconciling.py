@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -31,6 +32,7 @@ from netwright.model.spec import GROUP_VERSION
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
+    from netwright.controller._metrics import ControllerMetrics
     from netwright.controller.deciding import Decision, Note
 
 logger = logging.getLogger("netwright.controller")
@@ -64,8 +66,11 @@ class Reconciler:
         resync: float = 300.0,
         debounce: float = 0.05,
         leading: asyncio.Event | None = None,
+        metrics: ControllerMetrics | None = None,
     ) -> None:
         self.identity = identity
+        #: Counted into when given (`--metrics-port`); None: nothing is counted.
+        self.metrics = metrics
         #: Set while this replica may act (leader election); None: always.
         self.leading = leading
         self.resync = resync
@@ -137,7 +142,8 @@ class Reconciler:
 
     async def run(self) -> None:
         await self.logged_in.wait()
-        async with Client(self.credentials, identity=self.identity) as api:
+        observe = None if self.metrics is None else self.metrics.api.observe
+        async with Client(self.credentials, identity=self.identity, observe=observe) as api:
             await self._retrying(lambda: self.relist(api), "listing")
             logger.info("listed %d objects", sum(len(objs) for objs in self.cache.values()))
             self.dirty.set()
@@ -161,8 +167,15 @@ class Reconciler:
                 except (ApiError, OSError, TimeoutError, aiohttp.ClientError) as exc:
                     logger.warning("reconcile failed, deciding again: %s", exc)
                     again = True
+                    self._count("failed")
+                else:
+                    self._count("again" if again else "done")
                 if again:
                     asyncio.get_running_loop().call_later(0.5, self.dirty.set)
+
+    def _count(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.reconciles.labels(result).inc()
 
     async def _retrying(self, call: Callable[[], Awaitable[None]], what: str) -> None:
         """`call` until it succeeds, backing off to 10 s between API or network errors."""
@@ -181,7 +194,11 @@ class Reconciler:
         # In a worker thread: about 1 s at 5,000 nodes, during which kopf keeps reading
         # its watches and the Lease is renewed (the snapshot's objects are never mutated:
         # `observe` replaces them whole).
+        started = time.perf_counter()
         decision = await asyncio.to_thread(decide, snapshot, _now())
+        if self.metrics is not None:
+            self.metrics.decision_seconds.observe(time.perf_counter() - started)
+            self.metrics.decided_writes.inc(decision.writes)
         for issue in decision.issues:
             logger.info("invalid: %s", issue)
         if decision.writes:

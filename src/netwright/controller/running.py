@@ -28,6 +28,7 @@ async def serve(
     lease_namespace: str | None = None,
     lease_duration: int = 15,
     prefer_kubeconfig: bool = False,
+    metrics_port: int = 0,
 ) -> None:
     """Until SIGTERM or SIGINT: kopf watches, the reconciler decides and writes.
 
@@ -39,8 +40,21 @@ async def serve(
         if lease_namespace is None
         else Elector(identity=identity, namespace=lease_namespace, duration=lease_duration)
     )
+    metrics = None
+    if metrics_port:
+        from netwright._metrics import serve as serve_metrics  # noqa: PLC0415
+        from netwright.controller._metrics import ControllerMetrics  # noqa: PLC0415
+
+        metrics = ControllerMetrics()
+        server = serve_metrics(metrics.registry, metrics_port)
+        logging.getLogger("netwright.controller").info(
+            "metrics on port %d (/metrics)", server.server_port
+        )
     reconciler = Reconciler(
-        identity=identity, resync=resync, leading=None if elector is None else elector.leading
+        identity=identity,
+        resync=resync,
+        leading=None if elector is None else elector.leading,
+        metrics=metrics,
     )
     registry = kopf.OperatorRegistry()
     register(registry, reconciler, prefer_kubeconfig=prefer_kubeconfig)
@@ -66,7 +80,9 @@ async def serve(
 
 async def _elect(reconciler: Reconciler, elector: Elector) -> None:
     await reconciler.logged_in.wait()
-    async with Client(reconciler.credentials, identity=elector.identity) as api:
+    metrics = reconciler.metrics
+    observe = None if metrics is None else metrics.api.observe
+    async with Client(reconciler.credentials, identity=elector.identity, observe=observe) as api:
         await elector.run(api)
 
 
@@ -109,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             lease_namespace=None if args.no_leader_election else args.lease_namespace,
             lease_duration=args.lease_duration,
             prefer_kubeconfig=bool(args.kubeconfig),
+            metrics_port=args.metrics_port,
         )
     )
     return 0
