@@ -43,7 +43,7 @@ from netwright.validate import validate_documents
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
     from netwright.agent._metrics import AgentMetrics
 
@@ -283,8 +283,10 @@ def _settings() -> kopf.OperatorSettings:
     return s
 
 
-def _observer(agent: Agent, plural: str) -> Callable[..., None]:
-    def on_event(*, event: kopf.RawEvent, **_: Any) -> None:
+def _observer(agent: Agent, plural: str) -> Callable[..., Awaitable[None]]:
+    # async: kopf runs a sync handler in a worker thread, where it would change the
+    # snapshot while the loop iterates it and set an asyncio.Event from outside its loop.
+    async def on_event(*, event: kopf.RawEvent, **_: Any) -> None:
         agent.observe(plural, event.get("type"), event.get("object") or {})
 
     return on_event

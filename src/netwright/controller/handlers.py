@@ -16,7 +16,7 @@ import kopf
 from netwright.controller.deciding import ALL_PLURALS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from netwright.controller.reconciling import Reconciler
 
@@ -61,8 +61,11 @@ def register(
         )
 
 
-def _observer(reconciler: Reconciler, plural: str) -> Callable[..., None]:
-    def on_event(*, event: kopf.RawEvent, **_: Any) -> None:
+def _observer(reconciler: Reconciler, plural: str) -> Callable[..., Awaitable[None]]:
+    # async: kopf runs a sync handler in a worker thread, where it would change the
+    # snapshot while the loop iterates it ("dictionary changed size during iteration"
+    # in `relist` at 1,000 Nodes) and set an asyncio.Event from outside its loop.
+    async def on_event(*, event: kopf.RawEvent, **_: Any) -> None:
         reconciler.observe(plural, event.get("type"), event.get("object") or {})
 
     return on_event
