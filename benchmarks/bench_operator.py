@@ -12,6 +12,13 @@ holds a /24 block for every node) and N Nodes with an InternalIP. Then:
 - join: one more Node (created by the benchmark, not counted); time until its
   NodeNetworkConfig and IPBlock exist, and the controller's writes for it.
 
+With `--agent` (root only), at the largest size: `netwright agent` for node-00000 in a
+throwaway network namespace (a veth `eth0` holding its address; removed also on
+failure), with every other node as a peer; its first apply and its no-op resyncs are
+timed by its own metrics (`netwright_agent_apply_seconds`), against one `ip -batch` plus
+one `bridge -batch` adding the same routes, with a neighbour and an fdb entry per peer,
+on a VTEP in another throwaway namespace (bench_engine.py's vxlan baseline).
+
 Printed: writes per join at every size (goal: at most 3, the same at every size), and
 t_converge(largest) / t_converge(smallest) (goal: at most 6 for 1k -> 5k; 5 = linear).
 Each control plane is stopped by pid and its directory removed, also on failure.
@@ -28,15 +35,21 @@ import contextlib
 import ipaddress
 import json
 import os
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from netwright.model.state import vtep_mac
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "operator"))
@@ -196,7 +209,7 @@ def converged(api: Client, nodes: int) -> bool:
     return len(configs) == nodes and len(owners) == nodes and len(blocks) == nodes
 
 
-def measure(assets: str, size: int, timeout: float) -> dict[str, Any]:
+def measure(assets: str, size: int, timeout: float, *, agent: bool = False) -> dict[str, Any]:
     plane = ControlPlane.start(assets)
     controller = None
     try:
@@ -250,7 +263,9 @@ def measure(assets: str, size: int, timeout: float) -> dict[str, Any]:
         audit.quiet(mark)
         join_writes = audit.writes[mark:]
         assert converged(api, size + 1)
+        resync = agent_resync(plane) if agent else None
         return {
+            "agent": resync,
             "size": size,
             "converge": converge,
             "converge_writes": converge_writes,
@@ -263,13 +278,163 @@ def measure(assets: str, size: int, timeout: float) -> dict[str, Any]:
         plane.stop()
 
 
+# -- the agent ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scrape(port: int) -> dict[str, float]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def ip(*argv: str, stdin: str | None = None) -> str:
+    return subprocess.run(
+        ["ip", *argv], input=stdin, text=True, check=True, capture_output=True
+    ).stdout
+
+
+@contextlib.contextmanager
+def node_netns(address: str) -> Any:
+    """A throwaway namespace with `eth0` (a veth) holding `address`; deleted on exit."""
+    name = f"nwbench-{secrets.token_hex(3)}"
+    ip("netns", "add", name)
+    try:
+        for args in (
+            ["link", "set", "lo", "up"],
+            ["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer"],
+            ["addr", "add", f"{address}/{UNDERLAY.prefixlen}", "dev", "eth0"],
+            ["link", "set", "eth0-peer", "up"],
+            ["link", "set", "eth0", "up"],
+        ):
+            ip("-n", name, *args)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def agent_resync(plane: ControlPlane, runs: int = 3) -> dict[str, float]:
+    """node-00000's agent, every other node its peer: first apply, no-op resync, ip -batch."""
+    address = str(UNDERLAY.network_address + 256)
+    port = free_port()
+    with node_netns(address) as netns, tempfile.TemporaryDirectory() as root:
+        cli = shutil.which("netwright")
+        argv = [cli] if cli else [sys.executable, "-m", "netwright.cli"]
+        log = plane.workdir.parent / "netwright-bench-agent.log"
+        with open(log, "wb") as out:
+            agent = subprocess.Popen(
+                [
+                    *argv,
+                    "agent",
+                    "--node",
+                    node_name(0),
+                    "--netns",
+                    netns,
+                    "--root",
+                    root,
+                    "--resync-interval",
+                    "1",
+                    "--metrics-port",
+                    str(port),
+                    "--kubeconfig",
+                    str(plane.kubeconfig),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        try:
+            deadline = time.monotonic() + 900
+            first = 0.0
+            while True:
+                samples = scrape(port)
+                count = samples.get("netwright_agent_apply_seconds_count", 0)
+                if count >= 1 and not first:
+                    first = samples["netwright_agent_apply_seconds_sum"]
+                if count >= 1 + runs:
+                    break
+                if agent.poll() is not None:
+                    raise RuntimeError(f"the agent exited: see {log}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the agent ran {count:.0f} times in 900 s: see {log}")
+                time.sleep(0.2)
+            failed = samples.get('netwright_agent_applies_total{result="failed"}', 0)
+            if failed or not samples.get('netwright_agent_applies_total{result="ok"}'):
+                raise RuntimeError(f"the agent's runs failed: see {log}")
+            resync = (samples["netwright_agent_apply_seconds_sum"] - first) / (count - 1)
+            changes = samples.get("netwright_agent_changes_total", 0)
+            routes = json.loads(ip("-n", netns, "-json", "route", "show", "proto", "211") or "[]")
+            links = json.loads(ip("-n", netns, "-json", "link", "show", "type", "vxlan") or "[]")
+        finally:
+            stop(agent)
+    peers = [r for r in routes if "/" in r.get("dst", "")]
+    vtep = links[0]["ifname"] if links else "nwvx.1"
+    # The same objects as plain entries: per peer a permanent neighbour (its VTEP's
+    # address), an fdb entry (to its underlay address) and the route, on a VTEP made
+    # outside the timing, as bench_engine.py's vxlan baseline does.
+    add_ip, add_br = [], []
+    for i, route in enumerate(peers):
+        underlay = UNDERLAY.network_address + 257 + i
+        mac = vtep_mac(ipaddress.ip_address(underlay))
+        # (a route through a nexthop object names no gateway: the block's first address)
+        gateway = route.get("gateway") or ipaddress.ip_network(route["dst"]).network_address
+        add_ip.append(f"neigh add {gateway} lladdr {mac} dev {vtep} nud permanent")
+        add_br.append(f"fdb add {mac} dev {vtep} dst {underlay} self permanent")
+        add_ip.append(f"route add {route['dst']} via {gateway} dev {vtep} onlink proto 211")
+    with node_netns(address) as netns:
+        ip(
+            "-n", netns, "link", "add", vtep, "address", vtep_mac(ipaddress.ip_address(address)),
+            "mtu", "1450", "type", "vxlan", "id", "1", "local", address,
+            "dev", "eth0", "dstport", "8472", "nolearning",
+        )  # fmt: skip
+        ip("-n", netns, "link", "set", vtep, "up")
+        started = time.monotonic()
+        ip("-n", netns, "-batch", "-", stdin="\n".join(add_ip) + "\n")
+        subprocess.run(
+            ["bridge", "-n", netns, "-batch", "-"],
+            input="\n".join(add_br) + "\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        baseline = time.monotonic() - started
+    return {
+        "routes": len(peers),
+        "changes": changes,
+        "first": first,
+        "resync": resync,
+        "ip_batch": baseline,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument(
         "--timeout", type=float, default=1800, help="seconds to wait for convergence"
     )
+    parser.add_argument(
+        "--agent",
+        action="store_true",
+        help="at the largest size, also time an agent's resync against `ip -batch` (root)",
+    )
     args = parser.parse_args()
+    if args.agent and os.geteuid() != 0:
+        print("bench_operator: --agent needs root (network namespaces)", file=sys.stderr)
+        return 2
     assets = os.environ.get(ASSETS_VARIABLE)
     if not assets:
         print(
@@ -282,7 +447,7 @@ def main() -> int:
     results = []
     for size in sorted(args.sizes):
         print(f"{size} nodes:", flush=True)
-        r = measure(assets, size, args.timeout)
+        r = measure(assets, size, args.timeout, agent=args.agent and size == max(args.sizes))
         kinds = sorted({f"{v} {res}" for v, res, _, _ in r["join_writes"]})
         print(
             f"  converge {r['converge']:.1f} s, {r['converge_writes']} writes "
@@ -311,6 +476,15 @@ def main() -> int:
         print(
             f"converge time {large['size']}/{small['size']}: {ratio:.2f} "
             f"(linear = {factor:g}; goal for 5000/1000: <= 6)"
+        )
+    agent = results[-1]["agent"]
+    if agent is not None:
+        print(
+            f"agent, {results[-1]['size']} nodes ({agent['routes']} routes, "
+            f"{agent['changes']:.0f} changes): first apply {agent['first']:.2f} s = "
+            f"{agent['first'] / agent['ip_batch']:.1f}x ip -batch; no-op resync "
+            f"{agent['resync']:.2f} s = {agent['resync'] / agent['ip_batch']:.1f}x "
+            f"ip -batch ({agent['ip_batch']:.3f} s: the same routes, neighbours and fdb entries)"
         )
     return 0
 
