@@ -286,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="netwright",
         description="Declarative pod networking: validate a spec directory (IPPool, Network, "
         "Backend, BGPPeer and v1 Nodes), allocate per-node blocks, render a node's "
-        "configuration, and plan or apply it on a live node.",
+        "configuration, and plan or apply it on a live node; or keep a cluster in step "
+        "from the Kubernetes API (controller, agent).",
         epilog="Exit codes: 0 ok, 1 error while acting, 2 invalid input, "
         "3 changes pending (plan --exit-code).",
     )
