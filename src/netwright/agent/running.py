@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import kopf
 
-from netwright.agent._client import ApiError, Client
+from netwright._kube import ApiError, Client
 from netwright.agent.deciding import (
     ALL_PLURALS,
     Outcome,
@@ -129,7 +129,9 @@ class Agent:
     async def run(self) -> None:
         await self.logged_in.wait()
         observe = None if self.metrics is None else self.metrics.api.observe
-        async with Client(self.credentials, identity=self.node, observe=observe) as api:
+        async with Client(
+            self.credentials, component="agent", identity=self.node, observe=observe
+        ) as api:
             for delay in itertools.chain([0.2, 0.5, 1, 2, 5], itertools.repeat(10)):
                 try:
                     await self.relist(api)

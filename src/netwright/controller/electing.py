@@ -24,12 +24,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from netwright.controller._client import ApiError
+from netwright._kube import ApiError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from netwright.controller._client import Client
+    from netwright._kube import Client
 
 logger = logging.getLogger("netwright.controller")
 LEASE_NAME = "netwright-controller"

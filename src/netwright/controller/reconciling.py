@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from netwright.controller._client import ApiError, Client
+from netwright._kube import ApiError, Client
 from netwright.controller.deciding import ALL_PLURALS, Snapshot, decide, what_matters
 from netwright.model.spec import GROUP_VERSION
 
@@ -143,7 +143,9 @@ class Reconciler:
     async def run(self) -> None:
         await self.logged_in.wait()
         observe = None if self.metrics is None else self.metrics.api.observe
-        async with Client(self.credentials, identity=self.identity, observe=observe) as api:
+        async with Client(
+            self.credentials, component="controller", identity=self.identity, observe=observe
+        ) as api:
             await self._retrying(lambda: self.relist(api), "listing")
             logger.info("listed %d objects", sum(len(objs) for objs in self.cache.values()))
             self.dirty.set()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import kopf
 
-from netwright.controller._client import Client
+from netwright._kube import Client
 from netwright.controller.electing import LEASE_NAME, Elector
 from netwright.controller.handlers import register, settings
 from netwright.controller.reconciling import Reconciler
@@ -82,7 +82,9 @@ async def _elect(reconciler: Reconciler, elector: Elector) -> None:
     await reconciler.logged_in.wait()
     metrics = reconciler.metrics
     observe = None if metrics is None else metrics.api.observe
-    async with Client(reconciler.credentials, identity=elector.identity, observe=observe) as api:
+    async with Client(
+        reconciler.credentials, component="controller", identity=elector.identity, observe=observe
+    ) as api:
         await elector.run(api)
 
 

@@ -1,11 +1,11 @@
-"""The agent's requests to the API: a small aiohttp client on kopf's credentials.
+"""Requests to the Kubernetes API: a small aiohttp client on kopf's credentials.
 
 Why it exists: kopf watches (and logs in: in-cluster service account or KUBECONFIG),
 but offers no public call for arbitrary writes; this client takes the `ConnectionInfo`
-kopf's login produced and sends exactly the requests the agent decided, each one
-named in the audit log by its user agent. It never decides anything. (The controller
-has its twin: front ends import no front end; a shared `netwright/_kube.py` would
-hold one copy.)
+kopf's login produced and sends exactly the requests the controller or the agent
+decided, each one named in the audit log by its user agent
+(`netwright-<component>/<version> (<identity>)`). It never decides anything. It lives
+below both front ends, which may not import each other, and imports no kopf.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from netwright._version import __version__
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
-
-USER_AGENT = f"netwright-agent/{__version__}"
 
 
 class ApiError(Exception):
@@ -75,13 +73,15 @@ class Client:
         self,
         info: Any,
         *,
+        component: str,
         identity: str = "",
         observe: Callable[[str, str, int], None] | None = None,
     ) -> None:
         self._info = info
         #: Told (method, path, status code; 0: no answer) after every request: metrics.
         self._observe = observe
-        self._agent = f"{USER_AGENT} ({identity})" if identity else USER_AGENT
+        agent = f"netwright-{component}/{__version__}"
+        self._agent = f"{agent} ({identity})" if identity else agent
         self._server = str(info.server).rstrip("/")
         self._session: aiohttp.ClientSession | None = None
 
