@@ -11,6 +11,7 @@ below both front ends, which may not import each other, and imports no kopf.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import os
 import ssl
@@ -20,10 +21,30 @@ from typing import TYPE_CHECKING, Any, Self
 import aiohttp
 
 from netwright._version import __version__
+from netwright.model.spec import GROUP_VERSION
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from types import TracebackType
+
+
+def resource_path(plural: str, name: str | None = None) -> str:
+    """The API path of core Nodes or of one of netwright's kinds (by plural), or of one object."""
+    base = "/api/v1/nodes" if plural == "nodes" else f"/apis/{GROUP_VERSION}/{plural}"
+    return base if name is None else f"{base}/{name}"
+
+
+def resource_version(obj: Mapping[str, Any]) -> int:
+    """An object's resourceVersion as an integer (0 when absent or not a number)."""
+    try:
+        return int(obj.get("metadata", {}).get("resourceVersion", "0"))
+    except ValueError:  # opaque by contract; integers on every etcd-backed server
+        return 0
+
+
+def api_time() -> str:
+    """The time as the API writes it (`lastTransitionTime`, Events)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ApiError(Exception):

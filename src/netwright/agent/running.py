@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import itertools
 import logging
 import os
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import kopf
 
-from netwright._kube import ApiError, Client
+from netwright._kube import ApiError, Client, api_time, resource_path, resource_version
 from netwright.agent.deciding import (
     ALL_PLURALS,
     Outcome,
@@ -50,22 +49,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("netwright.agent")
 GROUP, VERSION = "netwright.io", "v1alpha1"
 ERRORS = (ApiError, OSError, TimeoutError, aiohttp.ClientError)
-
-
-def _path(plural: str, name: str | None = None) -> str:
-    base = "/api/v1/nodes" if plural == "nodes" else f"/apis/{GROUP_VERSION}/{plural}"
-    return base if name is None else f"{base}/{name}"
-
-
-def _version(obj: Mapping[str, Any]) -> int:
-    try:
-        return int(obj.get("metadata", {}).get("resourceVersion", "0"))
-    except ValueError:
-        return 0
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Agent:
@@ -104,25 +87,25 @@ class Agent:
             return
         cached = self.cache[plural].get(name)
         if kind == "DELETED":
-            if cached is None or _version(obj) >= _version(cached):
+            if cached is None or resource_version(obj) >= resource_version(cached):
                 self.cache[plural].pop(name, None)
                 self.dirty.set()
             return
-        if cached is not None and _version(obj) <= _version(cached):
+        if cached is not None and resource_version(obj) <= resource_version(cached):
             return
         self.cache[plural][name] = dict(obj)
         self.dirty.set()
 
     async def relist(self, api: Client) -> None:
         for plural in ALL_PLURALS:
-            listing = await api.get(_path(plural))
+            listing = await api.get(resource_path(plural))
             fresh = {}
             for item in listing.get("items", ()):
                 name = item["metadata"]["name"]
                 if plural != "nodenetworkconfigs" or name == self.node:
                     fresh[name] = item
             for name, cached in self.cache[plural].items():
-                if name in fresh and _version(cached) > _version(fresh[name]):
+                if name in fresh and resource_version(cached) > resource_version(fresh[name]):
                     fresh[name] = cached
             self.cache[plural] = fresh
 
@@ -202,11 +185,11 @@ class Agent:
 
     async def _report(self, api: Client, config: Mapping[str, Any], outcome: Outcome) -> None:
         """The status `outcome` calls for, when it says something new, and its Event."""
-        status = agent_status(config.get("status"), outcome, _now())
+        status = agent_status(config.get("status"), outcome, api_time())
         if status is None:
             return
         done = await api.merge_patch(
-            _path("nodenetworkconfigs", self.node) + "/status", {"status": status}
+            resource_path("nodenetworkconfigs", self.node) + "/status", {"status": status}
         )
         self.observe("nodenetworkconfigs", "MODIFIED", done)
         if outcome.drift:
@@ -262,7 +245,7 @@ class Agent:
     async def _event(
         self, api: Client, config: Mapping[str, Any], reason: str, message: str, *, warning: bool
     ) -> None:
-        now = _now()
+        now = api_time()
         event = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import itertools
 import logging
 import time
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from netwright._kube import ApiError, Client
+from netwright._kube import ApiError, Client, api_time, resource_path, resource_version
 from netwright.controller.deciding import ALL_PLURALS, Snapshot, decide, what_matters
 from netwright.model.spec import GROUP_VERSION
 
@@ -38,22 +37,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("netwright.controller")
 
 EVENTS_NAMESPACE = "default"  # where cluster-scoped objects' Events go, as kopf posts them
-
-
-def resource_path(plural: str, name: str | None = None) -> str:
-    base = "/api/v1/nodes" if plural == "nodes" else f"/apis/{GROUP_VERSION}/{plural}"
-    return base if name is None else f"{base}/{name}"
-
-
-def _version(obj: Mapping[str, Any]) -> int:
-    try:
-        return int(obj.get("metadata", {}).get("resourceVersion", "0"))
-    except ValueError:  # opaque by contract; integers on every etcd-backed server
-        return 0
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Reconciler:
@@ -90,15 +73,15 @@ class Reconciler:
         name = obj.get("metadata", {}).get("name")
         if not name:
             return
-        version = _version(obj)
+        version = resource_version(obj)
         cached = self.cache[plural].get(name)
         if kind == "DELETED":
-            if cached is None or version >= _version(cached):
+            if cached is None or version >= resource_version(cached):
                 self.cache[plural].pop(name, None)
                 self._gone[plural][name] = version
                 self.dirty.set()
             return
-        if cached is not None and version <= _version(cached):
+        if cached is not None and version <= resource_version(cached):
             return
         if cached is None and version <= self._gone[plural].get(name, -1):
             return  # an event older than the deletion this replica already saw or made
@@ -113,7 +96,7 @@ class Reconciler:
     def _forget(self, plural: str, name: str) -> None:
         cached = self.cache[plural].pop(name, None)
         if cached is not None:
-            self._gone[plural][name] = _version(cached)
+            self._gone[plural][name] = resource_version(cached)
 
     async def relist(self, api: Client) -> None:
         """Every kind, listed whole: the view the first decision (and the sweep) needs."""
@@ -134,7 +117,7 @@ class Reconciler:
                 item.setdefault("apiVersion", listing.get("apiVersion"))
                 fresh[item["metadata"]["name"]] = item
             for name, cached in self.cache[plural].items():  # newer from a watch: keep
-                if name in fresh and _version(cached) > _version(fresh[name]):
+                if name in fresh and resource_version(cached) > resource_version(fresh[name]):
                     fresh[name] = cached
             self.cache[plural] = fresh
 
@@ -197,7 +180,7 @@ class Reconciler:
         # its watches and the Lease is renewed (the snapshot's objects are never mutated:
         # `observe` replaces them whole).
         started = time.perf_counter()
-        decision = await asyncio.to_thread(decide, snapshot, _now())
+        decision = await asyncio.to_thread(decide, snapshot, api_time())
         if self.metrics is not None:
             self.metrics.decision_seconds.observe(time.perf_counter() - started)
             self.metrics.decided_writes.inc(decision.writes)
@@ -295,7 +278,7 @@ class Reconciler:
             ),
             None,
         )
-        now = _now()
+        now = api_time()
         involved: dict[str, Any] = {
             "apiVersion": GROUP_VERSION,
             "kind": note.kind,
