@@ -271,6 +271,29 @@ def _node_args(p: argparse.ArgumentParser, *, live: bool) -> None:
         )
 
 
+def _wait_lock(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wait-lock",
+        type=_argtypes.seconds(86400),
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help="wait this long for another run on the same root or namespace to finish "
+        "(default %(default)g); then exit 1 naming it",
+    )
+
+
+def _api_args(p: argparse.ArgumentParser) -> None:
+    """How the controller and the agent reach the API, and where they serve metrics."""
+    p.add_argument("--kubeconfig", metavar="FILE", help="use this kubeconfig (else KUBECONFIG)")
+    p.add_argument(
+        "--metrics-port",
+        type=_argtypes.int_range(0, 65535),
+        default=0,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port at /metrics (default 0: off)",
+    )
+
+
 def _output(p: argparse.ArgumentParser, choices: Sequence[str] = ("text", "yaml", "json")) -> None:
     p.add_argument(
         "-o",
@@ -348,14 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_dir(p)
     _node_args(p, live=True)
     p.add_argument("--check", action="store_true", help="only show the changes (= plan)")
-    p.add_argument(
-        "--wait-lock",
-        type=_argtypes.seconds(86400),
-        default=DEFAULT_WAIT,
-        metavar="SECONDS",
-        help="wait this long for another run on the same root or namespace to finish "
-        "(default %(default)g); then exit 1 naming it",
-    )
+    _wait_lock(p)
     _output(p)
     p.set_defaults(func=cmd_apply)
 
@@ -367,7 +383,6 @@ def build_parser() -> argparse.ArgumentParser:
         "`validate` does; allocate IPBlocks and write one NodeNetworkConfig per node. "
         "Connects with in-cluster credentials or KUBECONFIG. Runs until stopped.",
     )
-    p.add_argument("--kubeconfig", metavar="FILE", help="use this kubeconfig (else KUBECONFIG)")
     p.add_argument(
         "--no-leader-election",
         action="store_true",
@@ -394,13 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="list everything again this often, as a backstop to the watches (default 300)",
     )
-    p.add_argument(
-        "--metrics-port",
-        type=_argtypes.int_range(0, 65535),
-        default=0,
-        metavar="PORT",
-        help="serve Prometheus metrics on this port at /metrics (default 0: off)",
-    )
+    _api_args(p)
     p.set_defaults(func=cmd_controller)
 
     p = sub.add_parser(
@@ -411,23 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(their Nodes and IPBlocks); provision the node as `apply` does on every change and "
         "every --resync-interval seconds, repairing drift; report in the config's status.",
     )
-    p.add_argument("--node", required=True, metavar="N", help="the Node this agent keeps")
-    p.add_argument(
-        "--root",
-        type=_argtypes.root_path,
-        default="/",
-        metavar="PATH",
-        help="prefix of every file path the node owns (conflists, BIRD config, state)",
-    )
-    p.add_argument(
-        "--netns",
-        type=_argtypes.netns_name,
-        metavar="NS",
-        help="work in this named network namespace, not the current one",
-    )
-    p.add_argument(
-        "--underlay", type=_argtypes.ifname, metavar="DEV", help="the node's underlay device"
-    )
+    _node_args(p, live=True)
     p.add_argument(
         "--resync-interval",
         type=_argtypes.seconds(86400),
@@ -435,21 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="observe and repair the node this often besides on changes (default 60)",
     )
-    p.add_argument(
-        "--wait-lock",
-        type=_argtypes.seconds(86400),
-        default=DEFAULT_WAIT,
-        metavar="SECONDS",
-        help="wait this long for another run on the same target (default %(default)g)",
-    )
-    p.add_argument("--kubeconfig", metavar="FILE", help="use this kubeconfig (else KUBECONFIG)")
-    p.add_argument(
-        "--metrics-port",
-        type=_argtypes.int_range(0, 65535),
-        default=0,
-        metavar="PORT",
-        help="serve Prometheus metrics on this port at /metrics (default 0: off)",
-    )
+    _wait_lock(p)
+    _api_args(p)
     p.set_defaults(func=cmd_agent)
 
     add_lab_parser(sub, parent)

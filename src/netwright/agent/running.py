@@ -354,7 +354,9 @@ def run(args: argparse.Namespace) -> int:
     agent = Agent(
         node=args.node,
         target=Target(netns=args.netns, root=args.root),
-        options=Options(underlay_dev=args.underlay, wait_lock=args.wait_lock),
+        options=Options(
+            underlay_dev=args.underlay, underlay_mtu=args.underlay_mtu, wait_lock=args.wait_lock
+        ),
         resync=args.resync_interval,
         metrics=metrics,
     )
