@@ -59,7 +59,7 @@ from netwright.model.state import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterable, Mapping
+    from collections.abc import Collection, Hashable, Iterable, Mapping
 
     from netwright.engine.observing import ObservedState
     from netwright.kernel.records import LinkRecord, NexthopRecord, RouteRecord
@@ -1070,41 +1070,47 @@ def _diff_entries_absent(
     desired: NodeState, *, observed: ObservedState, own: Ownership, plan: _Plan, scope: Scope
 ) -> None:
     """Scoped, absent: the listed neighbour and fdb entries that are netwright's go."""
-    links = observed.links
     if scope.covers("neighbour"):
-        have_n = {r.neighbour.key: r for r in observed.neighbours}
-        for i, n in enumerate(desired.neighbours):
-            rec = links.get(n.dev)
-            if rec is None:
-                continue
-            if not own.vtep(rec):
-                plan.conflict(
-                    "neighbour",
-                    n.key,
-                    "delete " + _render.text("neighbour", n),
-                    f"link {n.dev} (not one of netwright's VXLAN devices)",
-                )
-            elif i in observed.synced_neighbours:
-                plan.delete("neighbour", n.key, n)
-            elif (nrec := have_n.get(n.key)) is not None and nrec.permanent:
-                plan.delete("neighbour", n.key, nrec.neighbour)
+        found = {r.neighbour.key: (r.neighbour, r.permanent) for r in observed.neighbours}
+        entries = [(n, n.key) for n in desired.neighbours]
+        _absent_entries(
+            "neighbour", entries, found, observed.synced_neighbours, observed, own, plan
+        )
     if scope.covers("fdb"):
-        have_f = {(r.entry.dev, r.entry.mac.lower(), r.entry.dst): r for r in observed.fdb}
-        for i, f in enumerate(desired.fdb):
-            rec = links.get(f.dev)
-            if rec is None:
-                continue
-            if not own.vtep(rec):
-                plan.conflict(
-                    "fdb",
-                    f.key,
-                    "delete " + _render.text("fdb", f),
-                    f"link {f.dev} (not one of netwright's VXLAN devices)",
-                )
-            elif i in observed.synced_fdb:
-                plan.delete("fdb", f.key, f)
-            elif (frec := have_f.get((f.dev, f.mac.lower(), f.dst))) is not None and frec.permanent:
-                plan.delete("fdb", f.key, frec.entry)
+        found = {(r.entry.dev, r.entry.mac.lower(), r.entry.dst): (r.entry, r.permanent)
+                 for r in observed.fdb}  # fmt: skip
+        entries = [(f, (f.dev, f.mac.lower(), f.dst)) for f in desired.fdb]
+        _absent_entries(
+            "fdb", entries, found, observed.synced_fdb, observed=observed, own=own, plan=plan
+        )
+
+
+def _absent_entries(
+    kind: str,
+    entries: list[tuple[Any, Hashable]],
+    found: Mapping[Hashable, tuple[Any, bool]],
+    synced: Collection[int],
+    *,
+    observed: ObservedState,
+    own: Ownership,
+    plan: _Plan,
+) -> None:
+    """The listed entries (each with its match key) of `kind` that are netwright's go."""
+    for i, (entry, match) in enumerate(entries):
+        rec = observed.links.get(entry.dev)
+        if rec is None:
+            continue
+        if not own.vtep(rec):
+            plan.conflict(
+                kind,
+                entry.key,
+                "delete " + _render.text(kind, entry),
+                f"link {entry.dev} (not one of netwright's VXLAN devices)",
+            )
+        elif i in synced:
+            plan.delete(kind, entry.key, entry)
+        elif (hit := found.get(match)) is not None and hit[1]:
+            plan.delete(kind, entry.key, hit[0])
 
 
 def _effective(f: File, observed: ObservedState, plan: _Plan) -> File:
