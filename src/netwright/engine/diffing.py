@@ -59,7 +59,7 @@ from netwright.model.state import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Hashable, Iterable, Mapping
+    from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 
     from netwright.engine.observing import ObservedState
     from netwright.kernel.records import LinkRecord, NexthopRecord, RouteRecord
@@ -1071,24 +1071,34 @@ def _diff_entries_absent(
 ) -> None:
     """Scoped, absent: the listed neighbour and fdb entries that are netwright's go."""
     if scope.covers("neighbour"):
-        found = {r.neighbour.key: (r.neighbour, r.permanent) for r in observed.neighbours}
-        entries = [(n, n.key) for n in desired.neighbours]
         _absent_entries(
-            "neighbour", entries, found, observed.synced_neighbours, observed, own, plan
+            "neighbour",
+            [(n, n.key) for n in desired.neighbours],
+            {r.neighbour.key: (r.neighbour, r.permanent) for r in observed.neighbours},
+            observed.synced_neighbours,
+            observed=observed,
+            own=own,
+            plan=plan,
         )
     if scope.covers("fdb"):
-        found = {(r.entry.dev, r.entry.mac.lower(), r.entry.dst): (r.entry, r.permanent)
-                 for r in observed.fdb}  # fmt: skip
-        entries = [(f, (f.dev, f.mac.lower(), f.dst)) for f in desired.fdb]
         _absent_entries(
-            "fdb", entries, found, observed.synced_fdb, observed=observed, own=own, plan=plan
+            "fdb",
+            [(f, (f.dev, f.mac.lower(), f.dst)) for f in desired.fdb],
+            {
+                (r.entry.dev, r.entry.mac.lower(), r.entry.dst): (r.entry, r.permanent)
+                for r in observed.fdb
+            },
+            observed.synced_fdb,
+            observed=observed,
+            own=own,
+            plan=plan,
         )
 
 
 def _absent_entries(
     kind: str,
-    entries: list[tuple[Any, Hashable]],
-    found: Mapping[Hashable, tuple[Any, bool]],
+    entries: Sequence[tuple[Any, Any]],
+    found: Mapping[Any, tuple[Any, bool]],
     synced: Collection[int],
     *,
     observed: ObservedState,
