@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-echo "==> apt: iproute2, nftables, iptables, ping, the CNI reference plugins, BIRD 2" >&2
+echo "==> apt: iproute2, nftables, iptables, ping, the CNI reference plugins, BIRD 2, iperf3" >&2
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     iproute2 nftables iptables iputils-ping \
-    containernetworking-plugins bird2 >/dev/null
+    containernetworking-plugins bird2 iperf3 >/dev/null
 
 echo "==> pip: netwright (editable) with its test and lint groups" >&2
 python3 -m pip install -q --disable-pip-version-check -U 'pip>=25.1' 'setuptools>=77'
