@@ -1,6 +1,6 @@
 """The `netwright` command line: the one place that turns errors into exit codes.
 
-Exit codes (`API.md`): 0 success, 1 an error while acting (kernel, files),
+Exit codes (docs/api.md#exit-codes): 0 success, 1 an error while acting (kernel, files),
 2 invalid input (nothing is applied), 3 `plan --exit-code` with changes pending.
 Heavy modules (pyroute2, jinja2, kopf) are imported inside the command that
 needs them: `netwright validate` never pays for the engine or the operator.

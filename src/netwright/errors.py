@@ -21,7 +21,7 @@ class NetwrightError(Exception):
 class Issue:
     """One problem in the input, located as precisely as we can.
 
-    Printed as `file:line: Kind/name: field.path: message` (`API.md`).
+    Printed as `file:line: Kind/name: field.path: message` (docs/api.md#error-format).
     """
 
     file: str = ""
