@@ -39,7 +39,7 @@ from netwright.model.config import NodeFacts
 from netwright.pipeline import Pipeline
 from netwright.render import ClusterIndex
 from netwright.validate import load_spec
-from netwright.validate.loading import iter_spec_files
+from netwright.validate.reading import iter_spec_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable

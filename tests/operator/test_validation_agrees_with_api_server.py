@@ -27,7 +27,8 @@ from _apiserver import ApiError, Client
 
 from netwright.validate import validating
 from netwright.validate._schema import CrdSchemas
-from netwright.validate.loading import AliasBudget, parse_documents
+from netwright.validate.bounds import AliasBudget
+from netwright.validate.parsing import parse_documents
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -26,7 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netwright.cli import main
-from netwright.validate.loading import parse_documents, read_directory
+from netwright.validate.parsing import parse_documents
+from netwright.validate.reading import read_directory
 from netwright.validate.validating import validate_documents
 
 PEAK_BYTES = 200 * 1024 * 1024

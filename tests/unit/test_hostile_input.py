@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from netwright.cli import main
-from netwright.validate import loading
+from netwright.validate import parsing, reading
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -342,7 +342,7 @@ def test_a_file_beyond_the_size_cap_is_refused_unread(
 ) -> None:
     big = tmp_path / "big.yaml"
     with big.open("wb") as stream:  # sparse: nothing is written, nothing must be read
-        stream.truncate(loading.MAX_FILE_BYTES + 1)
+        stream.truncate(reading.MAX_FILE_BYTES + 1)
     write(tmp_path, "ok.yaml", NODE)
     assert validate(tmp_path, capsys) == (
         2,
@@ -358,7 +358,7 @@ def test_a_file_beyond_the_size_cap_is_refused_unread(
 def test_the_directory_as_a_whole_has_a_budget(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(loading, "MAX_TOTAL_BYTES", 2 * len(NODE))
+    monkeypatch.setattr(reading, "MAX_TOTAL_BYTES", 2 * len(NODE))
     for i, name in enumerate("abc"):
         write(tmp_path, f"{name}.yaml", NODE.replace("n1", name).replace(".11", f".{i + 1}"))
     assert validate(tmp_path, capsys) == (
@@ -377,7 +377,7 @@ def test_the_directory_has_a_node_budget_counted_before_parsing(
         raise AssertionError("parsed a file over the node budget")
 
     write(tmp_path, "flat.yaml", "[" + "1," * 4_000_000 + "1]\n")
-    monkeypatch.setattr(loading, "parse_documents", never)
+    monkeypatch.setattr(parsing, "parse_documents", never)
     assert validate(tmp_path, capsys) == (
         2,
         [
@@ -416,7 +416,7 @@ def test_the_reader_never_reads_past_the_cap(
 ) -> None:
     """A file whose size grows after it was checked (or lies, as in /proc) is read to cap+1."""
     path = tmp_path / "grows.yaml"
-    path.write_bytes(b"# " + b"x" * (loading.MAX_FILE_BYTES + 100))
+    path.write_bytes(b"# " + b"x" * (reading.MAX_FILE_BYTES + 100))
     real_fstat = os.fstat
 
     def lying_fstat(fd: int) -> Any:
@@ -424,7 +424,7 @@ def test_the_reader_never_reads_past_the_cap(
         return os.stat_result((st.st_mode, *st[1:6], 10, *st[7:]))
 
     monkeypatch.setattr(os, "fstat", lying_fstat)
-    text, problem = loading.read_spec_file(str(path))
+    text, problem = reading.read_spec_file(str(path))
     assert text is None
     assert problem is not None
     assert problem.startswith("is larger than 16 MiB")

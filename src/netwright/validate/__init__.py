@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from netwright.validate.loading import IPBLOCKS_FILE, Document, load_directory
+from netwright.validate.document import Document
+from netwright.validate.loading import load_directory
+from netwright.validate.reading import IPBLOCKS_FILE
 from netwright.validate.validating import LoadedSpec, load_spec, validate_documents
 
 __all__ = [

@@ -38,7 +38,7 @@ from netwright.model.spec import (
 if TYPE_CHECKING:
     from netwright._types import IPAddress, IPNetwork
     from netwright.errors import Issue
-    from netwright.validate.loading import Document
+    from netwright.validate.document import Document
 
 #: When `blockSize` is absent (`API.md`): 26 for IPv4, 122 for IPv6.
 DEFAULT_BLOCK_SIZE = {4: 26, 6: 122}

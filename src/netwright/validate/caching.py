@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING, Any
 from netwright import _cache
 from netwright._version import __version__
 from netwright.validate import building
-from netwright.validate.loading import Document, parse_documents, read_directory
+from netwright.validate.document import Document
+from netwright.validate.parsing import parse_documents
+from netwright.validate.reading import read_directory
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from netwright.validate.loading import SpecFile
+    from netwright.validate.reading import SpecFile
     from netwright.validate.validating import LoadedSpec
 
 _FORMAT = b"netwright-spec-cache/1"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netwright.model.spec import BackendType, ClusterSpec
-from netwright.validate.loading import IPBLOCKS_FILE
+from netwright.validate.reading import IPBLOCKS_FILE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from netwright._types import IPAddress, IPNetwork
     from netwright.errors import Issue
     from netwright.model.spec import IPPool, Node
-    from netwright.validate.loading import Document
+    from netwright.validate.document import Document
 
 #: Characters a BIRD quoted string cannot hold (a BGP password is written into one).
 _BIRD_UNSAFE = ('"', "\\", "\n", "\r")

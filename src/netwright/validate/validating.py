@@ -19,7 +19,9 @@ from netwright.errors import Issue, ValidationError
 from netwright.model.spec import API_GROUP, API_VERSION, GROUP_VERSION, ClusterSpec
 from netwright.validate import building, caching
 from netwright.validate.checks import Located, check_cluster
-from netwright.validate.loading import Document, parse_files, read_directory
+from netwright.validate.document import Document
+from netwright.validate.parsing import parse_files
+from netwright.validate.reading import read_directory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
