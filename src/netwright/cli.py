@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from netwright import _argtypes, _console
 from netwright._version import __version__
+from netwright.doctor.commands import add_parser as add_doctor_parser
 from netwright.errors import AllocationError, Issue, NetwrightError, ValidationError
 from netwright.lab.commands import add_parser as add_lab_parser
 from netwright.locking import DEFAULT_WAIT
@@ -433,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_agent)
 
     add_lab_parser(sub, parent)
+    add_doctor_parser(sub, parent)
     return parser
 
 
