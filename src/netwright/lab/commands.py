@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from netwright import _argtypes, _console
 from netwright.lab import LabError
+from netwright.lab.bench import add_parser as add_bench_parser
 from netwright.lab.specdir import MAX_NODES
 from netwright.lab.state import check_name
 
@@ -82,8 +83,16 @@ def status_json(state: LabState, *, bgp: bool) -> dict[str, Any]:
         "stateDir": state.directory,
         "spec": state.spec,
         "underlay": {"netns": state.underlay_netns, "prefix": state.underlay_prefix},
+        "outside": _outside_json(state),
         "nodes": [
-            {"name": n.name, "netns": n.netns, "ip": n.ip, "blocks": list(n.blocks), "root": n.root}
+            {
+                "name": n.name,
+                "netns": n.netns,
+                "ip": n.ip,
+                "blocks": list(n.blocks),
+                "root": n.root,
+                "birdSocket": n.bird_socket or None,
+            }
             for n in state.nodes
         ],
         "pods": [
@@ -106,6 +115,34 @@ def status_json(state: LabState, *, bgp: bool) -> dict[str, Any]:
         for node in out["nodes"]:
             node["bgpSessions"] = sessions.get(node["name"], [])
     return out
+
+
+def _outside_json(state: LabState) -> dict[str, Any] | None:
+    """The outside address and its router; passwords appear as their Secret reference only."""
+    o = state.outside
+    if o is None:
+        return None
+    return {
+        "ip": o.ip,
+        "netns": state.underlay_netns,
+        "note": o.note or None,
+        "birdSocket": o.bird_socket or None,
+        "sessions": [
+            {
+                "node": s.node,
+                "peer": s.peer,
+                "protocol": s.protocol,
+                "nodeAS": s.node_as,
+                "routerAS": s.router_as,
+                "holdTime": s.hold_time,
+                "keepaliveTime": s.keepalive_time,
+                "gracefulRestart": s.graceful_restart,
+                "restartTime": s.restart_time,
+                "password": f"<secret {s.password_ref}>" if s.password_ref else None,
+            }
+            for s in o.sessions
+        ],
+    }
 
 
 def _print_status(state: LabState, *, bgp: bool) -> None:
@@ -258,3 +295,5 @@ def add_parser(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     )
     named(p)
     p.set_defaults(func=cmd_down)
+
+    add_bench_parser(sub, parent)
