@@ -102,10 +102,11 @@ class Pipeline:
                 [Issue(kind="Node", name=node, message=f"is not in the spec (nodes: {names})")]
             )
 
-    def render(self, node: str, facts: NodeFacts) -> NodeConfig:
+    def render(self, node: str, facts: NodeFacts, *, local: bool = False) -> NodeConfig:
+        """The node's configuration; `local=True`: only what names no other node."""
         self.known(node)
         cluster, blocks = self.spec.cluster, self.allocation.blocks
-        return render_node(cluster, node, blocks, facts, index=self.index)
+        return render_node(cluster, node, blocks, facts, index=self.index, local=local)
 
     def peers(self, node: str) -> tuple[Peer, ...]:
         return peers_of(self.spec.cluster, self.allocation.blocks, node, index=self.index)

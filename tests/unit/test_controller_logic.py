@@ -311,9 +311,38 @@ def test_a_bgp_peers_password_is_never_read_and_stays_a_placeholder() -> None:
     decision = decide(Snapshot(objects=objects), NOW)
     assert decision.issues == ()
     bird = decision.configs[0].document["spec"]["bird"]
-    assert 'password "<secret kube-system/bgp/tor>";' in bird["config"]
+    assert "config" not in bird  # the agent renders the text, password placeholders and all
     assert bird["secretRefs"] == [{"namespace": "kube-system", "name": "bgp", "key": "tor"}]
     assert STAND_IN not in repr(decision)
+
+
+def bgp_cluster(nodes: int) -> dict[str, dict[str, dict[str, Any]]]:
+    objects: dict[str, dict[str, dict[str, Any]]] = {}
+    for doc in yaml.safe_load_all((EXAMPLE.parent / "bgp" / "network.yaml").read_text()):
+        objects.setdefault(PLURAL[doc["kind"]], {})[doc["metadata"]["name"]] = stamp(doc)
+    objects["nodes"] = {
+        f"n{i}": node(f"n{i}", f"172.31.{i // 250}.{i % 250 + 2}") for i in range(1, nodes + 1)
+    }
+    return objects
+
+
+def test_a_bgp_nodes_config_is_the_same_at_any_cluster_size_and_a_join_writes_only_its_own() -> (
+    None
+):
+    small, large = bgp_cluster(3), bgp_cluster(250)
+    apply(small)
+    apply(large)
+    n1_small = small["nodenetworkconfigs"]["n1"]["spec"]
+    n1_large = large["nodenetworkconfigs"]["n1"]["spec"]
+    # The BIRD text names every mesh neighbour: the agent renders it from the peers'
+    # Nodes, so the object holds only the node's own settings.
+    assert n1_small == n1_large
+    assert n1_large["bird"] == {"asNumber": 64512, "routerID": "172.31.0.3", "secretRefs": []}
+    assert len(repr(n1_large)) < 64 * 1024
+    large["nodes"]["n251"] = node("n251", "172.31.1.3")
+    decision = apply(large, LATER)
+    assert [c.node for c in decision.configs] == ["n251"]
+    assert decision.writes == 2
 
 
 @pytest.mark.parametrize(

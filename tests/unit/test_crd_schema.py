@@ -449,7 +449,7 @@ ACCEPTS = [
                      "type": "vxlan", "device": "nw.vxlan"}],
         "conflists": [{"network": "podnet", "file": "10-podnet.conflist", "config": {
             "cniVersion": "1.0.0", "name": "podnet", "plugins": [{"type": "bridge"}]}}],
-        "bird": {"config": 'protocol bgp tor_a { password "<secret kube-system/s/k>"; }',
+        "bird": {"asNumber": 64512, "routerID": "172.31.255.11",
                  "secretRefs": [{"namespace": "kube-system", "name": "s", "key": "k"}]},
         "natOutgoing": {"sources": ["10.244.0.0/16"], "exclude": ["10.244.0.0/16"]},
     }, {
@@ -464,7 +464,7 @@ ACCEPTS = [
                      "type": "vxlan", "device": "nw.vxlan", "directRouting": False}],
         "conflists": [{"network": "podnet", "file": "10-podnet.conflist", "config": {
             "cniVersion": "1.0.0", "name": "podnet", "plugins": [{"type": "bridge"}]}}],
-        "bird": {"config": 'protocol bgp tor_a { password "<secret kube-system/s/k>"; }',
+        "bird": {"asNumber": 64512, "routerID": "172.31.255.11",
                  "secretRefs": [{"namespace": "kube-system", "name": "s", "key": "k"}]},
         "natOutgoing": {"sources": ["10.244.0.0/16"], "exclude": ["10.244.0.0/16"]},
     }, edit={"status": {"observedGeneration": 1, "conditions": [CONDITION],

@@ -473,7 +473,7 @@ def decide(snapshot: Snapshot, now: str, facts: NodeFacts | None = None) -> Deci
         if node in blocks.contested:
             continue
         missing = [ipblock_document(b) for b in mine.get(node, ()) if b.name not in blocks.real]
-        doc = node_network_config(node, pipeline.render(node, facts))
+        doc = node_network_config(node, pipeline.render(node, facts, local=True))
         current = configs_now.get(node)
         if current is not None and covers(current.get("spec"), doc["spec"]):
             direct += missing

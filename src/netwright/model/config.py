@@ -168,24 +168,31 @@ class Conflist:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BirdConfig:
-    """The BIRD configuration text, with passwords as placeholders only.
+    """The node's BGP settings and BIRD configuration text (passwords as placeholders only).
 
-    `secret_refs` names every secret the text needs; `secrets` holds the values
-    where they are known (the CLI's spec directory, the agent after it read
-    them). Only `secret_refs` is serialised.
+    `config` is None in a node-local rendering (`render_node(..., local=True)`, what
+    the controller writes into a NodeNetworkConfig): the text lists every BGP
+    neighbour, other nodes included, so it is rendered on the node by its agent from
+    the peers' Nodes and IPBlocks, and the object stays the same size at any cluster
+    size. `secret_refs` names every secret the node's sessions may need; `secrets`
+    holds the values where they are known (the CLI's spec directory, the agent after
+    it read them). Only `secret_refs` is serialised.
     """
 
-    config: str
+    as_number: int
+    router_id: str
+    config: str | None = None
     secret_refs: tuple[SecretRef, ...] = ()
     secrets: tuple[SecretValue, ...] = field(default=(), compare=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "config": self.config,
-            "secretRefs": [
-                {"namespace": r.namespace, "name": r.name, "key": r.key} for r in self.secret_refs
-            ],
-        }
+        out: dict[str, Any] = {"asNumber": self.as_number, "routerID": self.router_id}
+        if self.config is not None:
+            out["config"] = self.config
+        out["secretRefs"] = [
+            {"namespace": r.namespace, "name": r.name, "key": r.key} for r in self.secret_refs
+        ]
+        return out
 
     @classmethod
     def from_dict(
@@ -197,7 +204,9 @@ class BirdConfig:
         )
         known = secrets or {}
         return cls(
-            config=d["config"],
+            as_number=int(d["asNumber"]),
+            router_id=str(d["routerID"]),
+            config=d.get("config"),
             secret_refs=refs,
             secrets=tuple(known[r] for r in refs if r in known),
         )

@@ -50,7 +50,14 @@ CONFLIST_MODE = 0o644
 
 
 def plan_node(config: NodeConfig, peers: Sequence[Peer], facts: NodeFacts) -> NodeState:
-    """The desired state of `config.node`, given what it knows of the other nodes."""
+    """The desired state of `config.node`, given what it knows of the other nodes.
+
+    `config` must be a full rendering: a node-local one (`render_node(..., local=True)`)
+    has no BIRD text to write.
+    """
+    if config.bird is not None and config.bird.config is None:
+        msg = f"node {config.node}: a node-local rendering has no BIRD text to plan with"
+        raise ValueError(msg)
     links, addresses = _devices(config)
     routes, neighbours, fdb = _remote_blocks(config, peers, facts)
     return NodeState(
@@ -259,7 +266,7 @@ def _files(config: NodeConfig, facts: NodeFacts) -> tuple[File, ...]:
         files.append(
             File(
                 path=under(facts.root, BIRD_CONFIG),
-                content=config.bird.config,
+                content=config.bird.config or "",
                 mode=BIRD_MODE,
                 owner="root",
                 group=BIRD_GROUP,

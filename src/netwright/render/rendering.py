@@ -20,7 +20,7 @@ import functools
 import hashlib
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -332,12 +332,15 @@ def render_node(
     facts: NodeFacts,
     *,
     index: ClusterIndex | None = None,
+    local: bool = False,
 ) -> NodeConfig:
     """The node-local configuration of `node_name`.
 
     `blocks` are the cluster's allocated IPBlocks (the node's own are picked
     out). Pass `index` (`ClusterIndex.build(cluster, blocks)`) when rendering
-    many nodes of one cluster.
+    many nodes of one cluster. `local=True` leaves out everything that names
+    other nodes (the BIRD text): what a NodeNetworkConfig holds, so that it stays
+    the same size at any cluster size and a node joining rewrites no other node's.
     """
     ix = index if index is not None else ClusterIndex.build(cluster, blocks)
     node = ix.nodes.get(node_name)
@@ -369,7 +372,7 @@ def render_node(
         bridges=bridges,
         routing=routing,
         conflists=conflists,
-        bird=_bird(ix, node, own, facts),
+        bird=_bird(ix, node, own, facts, settings_only=local),
         nat=_nat(ix, own),
     )
 
@@ -612,9 +615,14 @@ class _Family:
 
 
 def _bird(
-    ix: ClusterIndex, node: Node, own: Sequence[IPBlock], facts: NodeFacts
+    ix: ClusterIndex, node: Node, own: Sequence[IPBlock], facts: NodeFacts, *, settings_only: bool
 ) -> BirdConfig | None:
     """BIRD 2 configuration for a node that takes part in a bgp Backend, else None.
+
+    `settings_only`: the settings and secret references only, without the text, whose
+    in-cluster sessions name other nodes. It skips the mesh (O(nodes) per node), and
+    its `secret_refs` name the Secret of every BGPPeer that gives the node a session,
+    a superset of what the text uses where the mesh already has that neighbour.
 
     "next hop self" for the node's own blocks only is an export filter setting
     `bgp_next_hop` on them: BIRD keeps a next hop set by the filter, and keeps a
@@ -644,7 +652,7 @@ def _bird(
             )
         )
         in_cluster: set[IPAddress] = set()
-        for s in _mesh_sessions(fam, node, asn):
+        for s in () if settings_only else _mesh_sessions(fam, node, asn):
             sessions.setdefault(s.name, s)
             in_cluster.add(s.neighbor)
         for peer, sel in ix.bgp_peers:
@@ -656,6 +664,15 @@ def _bird(
                     in_cluster.add(s.neighbor)
     ordered = [sessions[k] for k in sorted(sessions)]
     refs = sorted({s.password_ref for s in ordered if s.password_ref is not None}, key=str)
+    secrets = ix.cluster.secrets
+    settings = BirdConfig(
+        as_number=asn,
+        router_id=router_id(node),
+        secret_refs=tuple(refs),
+        secrets=tuple(secrets[r] for r in refs if r in secrets),
+    )
+    if settings_only:
+        return settings
     text = _bird_template().render(
         node=node.name,
         log_file=None if facts.root.rstrip("/") == "" else under(facts.root, BIRD_LOG),
@@ -666,12 +683,7 @@ def _bird(
         families=families,
         sessions=ordered,
     )
-    secrets = ix.cluster.secrets
-    return BirdConfig(
-        config=text,
-        secret_refs=tuple(refs),
-        secrets=tuple(secrets[r] for r in refs if r in secrets),
-    )
+    return replace(settings, config=text)
 
 
 def _mesh_sessions(fam: _BgpFamily, node: Node, asn: int) -> list[_Session]:
