@@ -1,0 +1,222 @@
+"""`netwright lab bench` end to end: real labs, real iperf3, real pings, then nothing left.
+
+One bench run (vxlan and host-gw, 1 s per iperf3 run, with a chart) is shared by the
+checks of its output; the Ctrl-C test runs its own. Results are checked against
+what the protocols and the kernel say (a 1500-byte veth, the 50 bytes VXLAN adds,
+a PNG's header), and what is left afterwards with `ip netns list` and /proc, never
+with the bench's own code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from _lab import alive, lab_name, lab_namespaces, netwright
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+BENCHED = ("vxlan", "host-gw")
+FIGURES = (
+    "throughputCrossNode",
+    "throughputSameNode",
+    "latencyCrossNode",
+    "latencySameNode",
+    "pathMtuCrossNode",
+    "pathMtuSameNode",
+    "wireFrameCrossNode",
+)
+pytestmark = pytest.mark.skipif(shutil.which("iperf3") is None, reason="lab bench needs iperf3")
+
+
+def _lab_dirs(prefix: str) -> list[str]:
+    root = os.environ.get("NETWRIGHT_LAB_DIR", "/run/netwright/lab")
+    if not os.path.isdir(root):
+        return []
+    return sorted(d for d in os.listdir(root) if d.startswith(f"{prefix}-"))
+
+
+def _iperf3_servers(namespaces: list[str]) -> list[int]:
+    """Pids of iperf3 processes inside any of the named network namespaces."""
+    inodes = set()
+    for ns in namespaces:
+        try:
+            inodes.add(os.stat(f"/run/netns/{ns}").st_ino)
+        except FileNotFoundError:
+            continue
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm", encoding="ascii") as stream:
+                if stream.read().strip() != "iperf3":
+                    continue
+            if os.stat(f"/proc/{entry}/ns/net").st_ino in inodes:
+                pids.append(int(entry))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return pids
+
+
+def _iperf3_cmdlines() -> list[str]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as stream:
+                    argv = stream.read().split(b"\0")
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if argv and os.path.basename(argv[0]) == b"iperf3":
+                out.append(b" ".join(argv).decode(errors="replace"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any, str, Path]:
+    prefix = lab_name("b")
+    chart = tmp_path_factory.mktemp("bench") / "bench.png"
+    proc = netwright(
+        "lab",
+        "bench",
+        "--backends",
+        ",".join(BENCHED),
+        "--seconds",
+        "1",
+        "--name",
+        prefix,
+        "-o",
+        "json",
+        "--chart",
+        str(chart),
+    )
+    for backend in BENCHED:  # whatever happened, no lab of this test stays
+        netwright("lab", "down", "--name", f"{prefix}-{backend}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return prefix, json.loads(proc.stdout), proc.stderr, chart
+
+
+def test_one_entry_per_backend_with_positive_figures(bench: tuple[str, Any, str, Path]) -> None:
+    _, entries, _, _ = bench
+    assert [e["backend"] for e in entries] == list(BENCHED)
+    for e in entries:
+        assert set(e["figures"]) == set(FIGURES), e
+        for key, f in e["figures"].items():
+            assert f["value"] > 0, (e["backend"], key, f)
+            assert f["baseline"] > 0, (e["backend"], key, f)
+            assert f["ratio"] == pytest.approx(f["value"] / f["baseline"], abs=0.001)
+        assert e["seconds"] == 1
+        assert len(e["iperf3Servers"]) == 3  # baseline, across nodes, on one node
+
+
+def test_the_baseline_is_the_bare_underlay(bench: tuple[str, Any, str, Path]) -> None:
+    _, entries, _, _ = bench
+    for e in entries:
+        assert e["pairs"]["baseline"]["src"] == "n1 172.31.255.11"
+        assert e["pairs"]["baseline"]["dst"] == "n2 172.31.255.12"
+        # a veth's default MTU, and a ping's 1000 bytes + ICMP 8 + IPv4 20 + Ethernet 14
+        assert e["figures"]["pathMtuCrossNode"]["baseline"] == 1500
+        assert e["figures"]["wireFrameCrossNode"]["baseline"] == 1042
+        assert e["wireHeaders"]["baseline"] == "eth/ipv4/icmp"
+
+
+def test_vxlan_path_mtu_is_smaller_by_the_measured_overhead(
+    bench: tuple[str, Any, str, Path],
+) -> None:
+    _, entries, _, _ = bench
+    by = {e["backend"]: e for e in entries}
+    vxlan, host_gw = by["vxlan"], by["host-gw"]
+    overhead = vxlan["encapsulationOverhead"]
+    # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8, seen on the switch port
+    assert overhead == 50, vxlan
+    assert vxlan["wireHeaders"]["crossNode"] == "eth/ipv4/udp:8472/vxlan(vni 1)/eth/ipv4/icmp"
+    assert host_gw["encapsulationOverhead"] == 0
+    assert host_gw["wireHeaders"]["crossNode"] == "eth/ipv4/icmp"
+    mtu = {b: e["figures"]["pathMtuCrossNode"]["value"] for b, e in by.items()}
+    assert mtu["host-gw"] - mtu["vxlan"] == overhead, mtu
+
+
+def test_progress_goes_to_stderr(bench: tuple[str, Any, str, Path]) -> None:
+    _, _, stderr, _ = bench
+    for backend in BENCHED:
+        assert f"measuring ({backend})" in stderr
+    for what in ("iperf3 baseline:", "iperf3 cross-node:", "path mtu cross-node:"):
+        assert stderr.count(what) == len(BENCHED), stderr
+
+
+def test_chart_is_a_png(bench: tuple[str, Any, str, Path]) -> None:
+    _, _, _, chart = bench
+    data = chart.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 600, width
+    assert height >= 400, height
+
+
+def test_nothing_is_left(bench: tuple[str, Any, str, Path]) -> None:
+    prefix, entries, _, _ = bench
+    assert lab_namespaces(prefix) == []
+    assert _lab_dirs(prefix) == []
+    for e in entries:
+        assert not [pid for pid in e["iperf3Servers"] if alive(pid)], e["iperf3Servers"]
+    ips = {p[k].split()[1] for e in entries for p in e["pairs"].values() for k in ("src", "dst")}
+    assert not [c for c in _iperf3_cmdlines() if any(f" {ip} " in f"{c} " for ip in ips)]
+
+
+def test_ctrl_c_stops_the_servers_and_removes_the_lab() -> None:
+    prefix = lab_name("i")
+    argv = [sys.executable, "-m", "netwright.cli", "lab", "bench", "--backends", "host-gw"]
+    proc = subprocess.Popen(
+        [*argv, "--seconds", "30", "--name", prefix],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        namespaces = [f"{prefix}-host-gw-{n}" for n in ("n1", "n2", "n1-p1", "n1-p2", "n2-p1")]
+        deadline = time.monotonic() + 60
+        servers: list[int] = []
+        while not servers and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            servers = _iperf3_servers(namespaces)
+        assert servers, "no iperf3 server appeared in the bench's namespaces"
+        time.sleep(0.5)  # the client is running now
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        netwright("lab", "down", "--name", f"{prefix}-host-gw")
+    assert proc.returncode == 130, err
+    assert "interrupted" in err.splitlines()[-1], err
+    assert not [pid for pid in servers if alive(pid)]
+    assert lab_namespaces(prefix) == []
+    assert _lab_dirs(prefix) == []
+
+
+def test_chart_without_matplotlib_is_one_line_before_any_lab(tmp_path: Path) -> None:
+    prefix = lab_name("m")
+    chart = tmp_path / "x.png"
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; from netwright.cli import main; "
+        f"sys.exit(main(['lab', 'bench', '--name', '{prefix}', '--chart', '{chart}']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "pip install 'netwright[chart]'" in lines[0]
+    assert lab_namespaces(prefix) == []
+    assert not chart.exists()
