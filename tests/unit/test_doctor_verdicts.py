@@ -218,7 +218,25 @@ def test_mtu_consistent_chain_passes() -> None:
 def test_mtu_pod_veth_differs_from_its_bridge() -> None:
     c = judge_mtu(_mtus(veths=(LinkMtu(name="veth1", kind="veth", mtu=1400, master="cni0"),)))
     assert c.status is Status.FAIL
-    assert c.details == ("veth veth1 has MTU 1400, bridge cni0 has 1450",)
+    assert c.details == ("veth veth1 has MTU 1400, bridge cni0 is for 1450",)
+
+
+def test_mtu_a_lowered_port_is_named_though_the_bridge_followed_it() -> None:
+    # The kernel lowers a bridge to its smallest port's MTU: both differ from the plan.
+    c = judge_mtu(
+        _mtus(
+            devices=(LinkMtu(name="cni0", kind="bridge", mtu=1400, expected=1450),),
+            veths=(
+                LinkMtu(name="veth1", kind="veth", mtu=1400, master="cni0"),
+                LinkMtu(name="veth2", kind="veth", mtu=1450, master="cni0"),
+            ),
+        )
+    )
+    assert c.status is Status.FAIL
+    assert c.details == (
+        "bridge cni0 has MTU 1400, the plan says 1450",
+        "veth veth1 has MTU 1400, bridge cni0 is for 1450",
+    )
 
 
 def test_mtu_tunnel_too_big_for_the_underlay() -> None:
@@ -312,9 +330,10 @@ def test_bird_running_established_and_routed_passes() -> None:
 
 
 def test_bird_not_running_fails() -> None:
-    c = judge_bird(_bird(status=None, error="connection refused"))
+    c = judge_bird(_bird(status=None, error="connection refused", config="/r/etc/bird/bird.conf"))
     assert c.status is Status.FAIL
     assert "connection refused" in c.measured
+    assert "bird -c /r/etc/bird/bird.conf -s /r/run/bird/bird.ctl" in c.todo
 
 
 def test_bird_session_down_or_route_missing_fails() -> None:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from netwright._types import IPAddress
     from netwright.engine import Report
+    from netwright.model.state import BirdControl
 
 #: host-local's default `dataDir`.
 HOST_LOCAL_DIR = "/var/lib/cni/networks"
@@ -296,11 +297,19 @@ def bgp_protocols(config: str) -> tuple[str, ...]:
     return tuple(_BGP_PROTOCOL.findall(config))
 
 
-def bird(socket: str, expected: tuple[str, ...], netns: str | None, remote: frozenset[str]) -> Bird:
-    """BIRD behind `socket` (`birdc -s`, `show` only), and its routes in the kernel."""
+def bird(
+    control: BirdControl, expected: tuple[str, ...], netns: str | None, remote: frozenset[str]
+) -> Bird:
+    """BIRD behind the node's socket (`birdc -s`, `show` only), and its routes in the kernel."""
     found = frozenset(r["dst"] for r in ip_json(netns, "route", "show", "proto", "bird"))
+    socket = control.socket
     base = Bird(
-        socket=socket, status=None, expected=expected, routes_expected=remote, routes_found=found
+        socket=socket,
+        config=control.config,
+        status=None,
+        expected=expected,
+        routes_expected=remote,
+        routes_found=found,
     )
     if not os.path.exists(socket):
         return _bird(base, error="the control socket does not exist (BIRD is not running)")

@@ -193,7 +193,7 @@ def _bird(pipeline: Pipeline, state: NodeState, at: Where) -> Check:
         str(b.cidr) for b in pipeline.allocation.blocks if b.node != at.node and b.pool in bgp_pools
     )
     return judge_bird(
-        gathering.bird(state.bird.socket, protocols, at.netns, remote if protocols else frozenset())
+        gathering.bird(state.bird, protocols, at.netns, remote if protocols else frozenset())
     )
 
 

@@ -361,8 +361,8 @@ def judge_mtu(m: Mtus) -> Check:
         if d.mtu is None:
             problems.append(f"{d.kind} {d.name} is missing")
             continue
-        if d.kind == "bridge":
-            bridges[d.name] = d.mtu
+        if d.kind == "bridge":  # what its pods must match: the plan's MTU, else the live one
+            bridges[d.name] = d.expected if d.expected is not None else d.mtu
         if d.expected is not None and d.mtu != d.expected:
             problems.append(f"{d.kind} {d.name} has MTU {d.mtu}, the plan says {d.expected}")
         overhead = OVERHEAD.get((d.kind, m.underlay_family))
@@ -376,12 +376,12 @@ def judge_mtu(m: Mtus) -> Check:
         chain.append(f"conflist mtu {mtu}")
         have = bridges.get(bridge)
         if have is not None and have != mtu:
-            problems.append(f"conflist gives pods MTU {mtu}, bridge {bridge} has {have}")
+            problems.append(f"conflist gives pods MTU {mtu}, bridge {bridge} is for {have}")
     for group, what in ((m.veths, "veth"), (m.pods, "pod interface")):
         for v in group:
             want = bridges.get(v.master or "")
             if want is not None and v.mtu is not None and v.mtu != want:
-                problems.append(f"{what} {v.name} has MTU {v.mtu}, bridge {v.master} has {want}")
+                problems.append(f"{what} {v.name} has MTU {v.mtu}, bridge {v.master} is for {want}")
     if m.veths:
         chain.append(f"{_plural(len(m.veths), 'pod veth')}")
     measured = " -> ".join(chain)
@@ -488,6 +488,7 @@ class Session:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Bird:
     socket: str
+    config: str = "bird.conf"
     #: None: nothing answered on the socket; else BIRD's status line.
     status: str | None
     error: str = ""
@@ -506,8 +507,8 @@ def judge_bird(b: Bird) -> Check:
             name=name,
             status=Status.FAIL,
             measured=f"no BIRD answers on {b.socket}: {b.error or 'not running'}",
-            todo="start BIRD with the node's config (bird -c <root>/etc/bird/bird.conf"
-            f" -s {b.socket}); routes to other nodes' blocks vanish without it",
+            todo=f"start BIRD with the node's config (bird -c {b.config} -s {b.socket});"
+            " without it the routes to other nodes' blocks are withdrawn",
         )
     by_name = {s.name: s for s in b.sessions}
     down = [
