@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from netwright.render.rendering import (
+    BIRD_SOCKET,
     OVERHEAD,
     ClusterIndex,
     bird_ident,
@@ -15,6 +16,7 @@ from netwright.render.rendering import (
 )
 
 __all__ = [
+    "BIRD_SOCKET",
     "OVERHEAD",
     "ClusterIndex",
     "bird_ident",
