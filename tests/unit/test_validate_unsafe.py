@@ -23,7 +23,7 @@ from netwright.model.spec import Backend, BackendType
 from netwright.plan import plan_node
 from netwright.render import peers_of, render_node, under
 from netwright.render.rendering import _tunnel_name
-from netwright.validate.checks import TUNNEL_PREFIXES
+from netwright.validate.names import TUNNEL_PREFIXES
 
 if TYPE_CHECKING:
     from pathlib import Path

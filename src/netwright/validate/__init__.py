@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from netwright.validate.document import Document
+from netwright.validate.document import Document, LoadedSpec
 from netwright.validate.loading import load_directory
 from netwright.validate.reading import IPBLOCKS_FILE
-from netwright.validate.validating import LoadedSpec, load_spec, validate_documents
+from netwright.validate.validating import load_spec, validate_documents
 
 __all__ = [
     "IPBLOCKS_FILE",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from netwright import _cache
 from netwright._version import __version__
 from netwright.validate import building
-from netwright.validate.document import Document
+from netwright.validate.document import Document, LoadedSpec
 from netwright.validate.parsing import parse_documents
 from netwright.validate.reading import read_directory
 
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from netwright.validate.reading import SpecFile
-    from netwright.validate.validating import LoadedSpec
 
 _FORMAT = b"netwright-spec-cache/1"
 #: How many spec directories (versions of them) are remembered; each is ~0.2 KB per node.
@@ -88,8 +87,6 @@ def store(cache_key: str, spec: LoadedSpec) -> None:
 
 def load(cache_key: str, files: Sequence[SpecFile]) -> LoadedSpec | None:
     """The cached spec for exactly these files, with its secrets read afresh; None on a miss."""
-    from netwright.validate.validating import LoadedSpec  # noqa: PLC0415 - a cycle otherwise
-
     raw = _cache.read(cache_key)
     if raw is None:
         return None

@@ -9,66 +9,54 @@ every problem at once. All of them are linear or n·log n in the cluster size.
 a node rather than merely fail, namely pools that hold a node's own address or
 the kernel's special ranges, device names the kernel refuses or already uses,
 a conflist name that is not a plain file name, and the rest of that class
-(`check_unsafe_*`). The device-name rules live here, and `render` reuses them.
+(`unsafe`, with the device- and file-name rules of `names`).
 """
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netwright.model.spec import BackendType, ClusterSpec
+from netwright.validate.document import listing
+from netwright.validate.names import (
+    file_name_problem,
+    interface_name_problem,
+    interface_name_rule,
+    reserved_device,
+)
 from netwright.validate.reading import IPBLOCKS_FILE
+from netwright.validate.unsafe import check_unsafe_networks, check_unsafe_peers, check_unsafe_pools
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from netwright._types import IPAddress, IPNetwork
+    from netwright._types import IPNetwork
     from netwright.errors import Issue
     from netwright.model.spec import IPPool, Node
-    from netwright.validate.document import Document
+    from netwright.validate.document import Located
+
+__all__ = [
+    "check_backends",
+    "check_blocks",
+    "check_capacity",
+    "check_cluster",
+    "check_networks",
+    "check_node_addresses",
+    "check_peers",
+    "check_pools",
+    # The name rules of `names`, for render and plan, which still import them from here.
+    "file_name_problem",
+    "interface_name_problem",
+    "interface_name_rule",
+    "reserved_device",
+    "selected_nodes",
+]
 
 #: Characters a BIRD quoted string cannot hold (a BGP password is written into one).
 _BIRD_UNSAFE = ('"', "\\", "\n", "\r")
 #: Backends whose routes need the remote node's address in the pool's own family.
 _SAME_FAMILY_NEXT_HOP = (BackendType.HOST_GW, BackendType.BGP)
-
-
-@dataclass(frozen=True, slots=True)
-class Located:
-    """The document of every named object, to report issues at its fields."""
-
-    docs: Mapping[tuple[str, str], Document]
-    #: Objects that were reported already: a reference to one is not a second problem.
-    invalid: frozenset[tuple[str, str]] = frozenset()
-
-    def issue(self, kind: str, name: str, path: str, message: str) -> Issue:
-        return self.docs[(kind, name)].issue(path, message, kind=kind)
-
-    def dangling(
-        self,
-        referrer: tuple[str, str, str],
-        target: tuple[str, str],
-        defined: Iterable[str],
-        issues: list[Issue],
-    ) -> None:
-        """`referrer` (Kind, name, path) names `target` (Kind, name), which does not exist.
-
-        That is an issue at the referrer, unless the target's own document was
-        reported already.
-        """
-        if target not in self.invalid:
-            kind, name = target
-            issues.append(
-                self.issue(*referrer, f"{kind}/{name} does not exist; defined: {_names(defined)}")
-            )
-
-
-def _names(items: Iterable[str]) -> str:
-    listed = sorted(items)
-    return ", ".join(listed) if listed else "none"
 
 
 def check_node_addresses(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
@@ -234,7 +222,7 @@ def check_backends(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> No
                         backend.name,
                         "spec.bgp.asNumber",
                         "bgp Backends disagree on the cluster's AS number "
-                        f"({_names(map(str, bgp_as))}); a node runs one BIRD with one AS",
+                        f"({listing(map(str, bgp_as))}); a node runs one BIRD with one AS",
                     )
                 )
 
@@ -247,7 +235,7 @@ def check_peers(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
                 r.key for r in cluster.secrets if (r.namespace, r.name) == (ref.namespace, ref.name)
             }
             why = (
-                f"Secret {ref.namespace}/{ref.name} has no key `{ref.key}` (keys: {_names(have)})"
+                f"Secret {ref.namespace}/{ref.name} has no key `{ref.key}` (keys: {listing(have)})"
                 if have
                 else f"Secret {ref.namespace}/{ref.name} is not in the spec directory"
             )
@@ -337,172 +325,6 @@ def selected_nodes(cluster: ClusterSpec) -> dict[str, list[Node]]:
         else list(cluster.nodes)
         for p in cluster.pools
     }
-
-
-# -- what would break a node ------------------------------------------------------
-
-#: Single-document safety rules live in the CRDs as CEL, so that the API server
-#: enforces them too (crds/: a pool over 127.0.0.0/8 and the other special ranges,
-#: a BGP peer on an unspecified, link-local, multicast or broadcast address, a
-#: VXLAN port of a node's own UDP service, a bridge named like a device the kernel
-#: or netwright owns). What stays here needs more than one object.
-
-#: Linux's IFNAMSIZ (16) less its terminating NUL.
-IFNAME_MAX_BYTES = 15
-#: Prefixes of the tunnel devices netwright derives (`render`: `nwvx.<vni>`,
-#: `nwip.<hash>`, `nwwg.<hash>`); no spec may name another device so.
-TUNNEL_PREFIXES = ("nwvx.", "nwip.", "nwwg.")
-#: Devices the kernel creates by itself: `lo` in every namespace, and the
-#: fallback device each tunnel module registers when it loads. A bridge holding
-#: one of these names makes that module fail to load.
-_KERNEL_DEVICES: Mapping[str, str] = {
-    "lo": "loopback device",
-    "tunl0": "ipip fallback device",
-    "sit0": "sit fallback device",
-    "ip6tnl0": "ip6_tunnel fallback device",
-    "gre0": "gre fallback device",
-    "gretap0": "gre fallback device",
-    "erspan0": "gre fallback device",
-    "ip6gre0": "ip6_gre fallback device",
-    "ip_vti0": "vti fallback device",
-    "ip6_vti0": "vti6 fallback device",
-}
-#: Names a device cannot take because sysctl already has a directory of that name
-#: (`net.ipv4.conf.all`, `net.ipv6.conf.default`, ...): registering it fails.
-_SYSCTL_NAMES = frozenset({"all", "default"})
-#: The smallest MTU on which Linux keeps IPv6 (RFC 8200): below it the kernel
-#: drops the link's IPv6 addresses, the bridge's gateway among them.
-IPV6_MIN_MTU = 1280
-
-
-def interface_name_problem(name: str) -> str | None:
-    """What the kernel (`dev_valid_name`, net/core/dev.c) refuses in a device name, or None.
-
-    Also `%`, which `dev_alloc_name` expands as a number template, and `all` /
-    `default`, which collide with sysctl's per-device directories.
-    """
-    size = len(name.encode())
-    if size == 0:
-        return "is empty"
-    if size > IFNAME_MAX_BYTES:
-        return f"is {size} bytes long"
-    if name in (".", ".."):
-        return "is a path component"
-    bad = sorted({c for c in name if c in "/:%" or c.isspace()})
-    if bad:
-        return "contains " + ", ".join(repr(c) for c in bad)
-    if name in _SYSCTL_NAMES:
-        return f"is the name of sysctl's net.ipv4.conf.{name} directory"
-    return None
-
-
-def interface_name_rule() -> str:
-    """What a device name may be, for messages."""
-    return (
-        f"a device name is 1 to {IFNAME_MAX_BYTES} bytes without '/', ':', '%' or whitespace, "
-        "and not '.', '..', 'all' or 'default'"
-    )
-
-
-def reserved_device(name: str) -> str | None:
-    """Whose device `name` already is (the kernel's or netwright's own), or None."""
-    kernel = _KERNEL_DEVICES.get(name)
-    if kernel is not None:
-        return f"the kernel's {kernel}"
-    if name.startswith(TUNNEL_PREFIXES):
-        return (
-            "in netwright's tunnel device names ("
-            + ", ".join(p + "*" for p in TUNNEL_PREFIXES)
-            + ")"
-        )
-    return None
-
-
-def file_name_problem(name: str) -> str | None:
-    """Why `name` is not a plain file name inside its directory, or None."""
-    if not name or name in (".", "..") or "/" in name or "\0" in name:
-        return f"{name!r} is not a plain file name: it would land outside the node's directory"
-    return None
-
-
-def check_unsafe_pools(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
-    """Pools holding a node's own address.
-
-    Node addresses are sorted once per family and each pool bisects its span,
-    so the cost is n·log n in the nodes plus the addresses that pools hold,
-    never pools x nodes.
-    """
-    by_family: dict[int, list[tuple[int, str, IPAddress]]] = defaultdict(list)
-    for node in cluster.nodes:
-        for address in node.addresses:
-            by_family[address.version].append((int(address), node.name, address))
-    for addresses in by_family.values():
-        addresses.sort()
-    for pool in cluster.pools:
-        cidr = pool.cidr
-        addresses = by_family.get(cidr.version, [])
-        lo = bisect.bisect_left(addresses, (int(cidr.network_address),))
-        hi = bisect.bisect_right(addresses, (int(cidr.broadcast_address) + 1,))
-        held = [
-            (name, address)
-            for _, name, address in addresses[lo:hi]
-            if not any(address in r for r in pool.reserved)
-        ]
-        if held:
-            first, address = held[0]
-            more = f" (and {len(held) - 1} more nodes' addresses)" if len(held) > 1 else ""
-            issues.append(
-                at.issue(
-                    "IPPool",
-                    pool.name,
-                    "spec.cidr",
-                    f"{cidr} contains Node/{first}'s address {address}{more}, which would "
-                    "route the node's own underlay into pods; choose a cidr clear of every "
-                    "node address, or list those addresses in spec.reserved",
-                )
-            )
-
-
-def check_unsafe_networks(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
-    """Conflist names, and MTUs too small for a Network's IPv6 pool."""
-    pools = {p.name: p for p in cluster.pools}
-    for net in cluster.networks:
-        problem = file_name_problem(net.conflist_name)
-        if problem is not None:
-            issues.append(at.issue("Network", net.name, "metadata.name", problem))
-        if net.mtu is not None and net.mtu < IPV6_MIN_MTU:
-            v6 = next((p for p in net.ip_pools if p in pools and pools[p].version == 6), None)
-            if v6 is not None:
-                issues.append(
-                    at.issue(
-                        "Network",
-                        net.name,
-                        "spec.mtu",
-                        f"{net.mtu} is below {IPV6_MIN_MTU}, the IPv6 minimum, and IPPool/{v6} "
-                        "is IPv6: the kernel drops IPv6 from such a link, gateway included; "
-                        f"use {IPV6_MIN_MTU} or more, or auto",
-                    )
-                )
-
-
-def check_unsafe_peers(cluster: ClusterSpec, at: Located, issues: list[Issue]) -> None:
-    """BGP peer addresses that are a cluster node's own."""
-    if all(p.peer_ip is None for p in cluster.peers):
-        return
-    owners = {a: n.name for n in cluster.nodes for a in n.addresses}
-    for peer in cluster.peers:
-        node = owners.get(peer.peer_ip) if peer.peer_ip is not None else None
-        if node is not None:
-            issues.append(
-                at.issue(
-                    "BGPPeer",
-                    peer.name,
-                    "spec.peerIP",
-                    f"{peer.peer_ip} is Node/{node}'s address: that node would peer with itself "
-                    "and the others would hold two sessions to one neighbour; select cluster "
-                    "nodes with spec.peerSelector instead",
-                )
-            )
 
 
 def check_cluster(cluster: ClusterSpec, at: Located) -> list[Issue]:

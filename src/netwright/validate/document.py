@@ -4,18 +4,24 @@ A problem found late (by the schema, or by a cross-object check) is reported at
 the line of the very field: each `Document` keeps its composed YAML node and
 finds the line of a field path in it. Also the two helpers every problem line
 goes through (`one_line`, `clip`): input is untrusted, so what is printed of it
-is one line and bounded.
+is one line and bounded. `Located` finds the document of a named object, for
+the cross-object checks; `LoadedSpec` is what a valid directory loads into.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from netwright.errors import Issue
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from netwright.model.spec import ClusterSpec
 
 #: The longest name, kind or field path printed in a problem line.
 _MAX_SHOWN = 300
@@ -135,3 +141,48 @@ class Document:
             path=one_line(clip(path, 4 * _MAX_SHOWN)),
             message=one_line(clip(message, 16 * _MAX_SHOWN)),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """The document of every named object, to report issues at its fields."""
+
+    docs: Mapping[tuple[str, str], Document]
+    #: Objects that were reported already: a reference to one is not a second problem.
+    invalid: frozenset[tuple[str, str]] = frozenset()
+
+    def issue(self, kind: str, name: str, path: str, message: str) -> Issue:
+        return self.docs[(kind, name)].issue(path, message, kind=kind)
+
+    def dangling(
+        self,
+        referrer: tuple[str, str, str],
+        target: tuple[str, str],
+        defined: Iterable[str],
+        issues: list[Issue],
+    ) -> None:
+        """`referrer` (Kind, name, path) names `target` (Kind, name), which does not exist.
+
+        That is an issue at the referrer, unless the target's own document was
+        reported already.
+        """
+        if target not in self.invalid:
+            kind, name = target
+            issues.append(
+                self.issue(*referrer, f"{kind}/{name} does not exist; defined: {listing(defined)}")
+            )
+
+
+def listing(items: Iterable[str]) -> str:
+    listed = sorted(items)
+    return ", ".join(listed) if listed else "none"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoadedSpec:
+    """A valid cluster, and the documents of other API groups that were skipped."""
+
+    cluster: ClusterSpec
+    ignored: tuple[Document, ...] = ()
+    #: The files that hold Secret documents (relative paths): the cache re-reads them.
+    secret_files: tuple[str, ...] = ()

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from netwright.errors import Issue, ValidationError
 from netwright.model.spec import API_GROUP, API_VERSION, GROUP_VERSION, ClusterSpec
 from netwright.validate import building, caching
-from netwright.validate.checks import Located, check_cluster
-from netwright.validate.document import Document
+from netwright.validate.checks import check_cluster
+from netwright.validate.document import Document, LoadedSpec, Located
 from netwright.validate.parsing import parse_files
 from netwright.validate.reading import read_directory
 
@@ -38,16 +38,6 @@ _BUILDERS: dict[str, Callable[[Document, list[Issue]], Any]] = {
 }
 #: Managed kinds that only the operator writes; a spec directory may carry them (an export).
 _MANAGED_ONLY = frozenset({"NodeNetworkConfig"})
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class LoadedSpec:
-    """A valid cluster, and the documents of other API groups that were skipped."""
-
-    cluster: ClusterSpec
-    ignored: tuple[Document, ...] = ()
-    #: The files that hold Secret documents (relative paths): the cache re-reads them.
-    secret_files: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
