@@ -3,7 +3,7 @@
 Why it exists: the lab drives `ip`, `bridge`, `sysctl`, `ping`, the CNI plugins and
 BIRD as programs, and reads the kernel back with `ip -json` (never with the engine
 under test). `ip -n NS` / `bridge -n NS` are used where they can be: they cost less
-than `ip netns exec` (LAB-NOTES gotcha 14).
+than `ip netns exec` (docs/troubleshooting.md#ip-netns-exec-is-slow).
 
 What it must not do: swallow a failure silently, or run anything through a shell.
 """

@@ -11,15 +11,17 @@ already runs BIRD. A second pass finds the file unchanged and reloads nothing.
 
 Convergence is watched in the kernel (`ip -json route show proto bird`), never
 through `birdc`: every CLI connection wakes BIRD 2.0.12's event loop and hides
-its 3 s stall (LAB-NOTES gotcha 11).
+its 3 s stall (docs/troubleshooting.md#bird-stalls-after-a-session-comes-up).
 
 What it must not do: talk to a BIRD without `-s <socket>` (the system BIRD's
-socket is `/run/bird/bird.ctl`, gotcha 12), or signal a pid whose start time is not
-the one recorded (a reused pid is someone else's process).
+socket is `/run/bird/bird.ctl`: docs/troubleshooting.md#birdc-talks-to-the-system-bird),
+or signal a pid whose start time is not the one recorded (a reused pid is someone
+else's process).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -77,8 +79,7 @@ def start(
     socket: str,
     log: str,
 ) -> Process:
-    """Start BIRD in `netns` on `socket`; recorded (pid file first) before it exists."""
-    os.makedirs(os.path.dirname(socket), exist_ok=True)
+    """Start BIRD in `netns` on `socket` with a bootstrap config; recorded before it exists."""
     os.makedirs(os.path.dirname(log), exist_ok=True)
     os.makedirs(config_dir, exist_ok=True)
     config = os.path.join(config_dir, f"{node}.bootstrap.conf")
@@ -88,19 +89,59 @@ def start(
     proc = Process(what=f"bird {node}", netns=netns, pidfile=pidfile)
     state.processes.append(proc)
     state.save()
+    return launch(state, proc, config=config, socket=socket)
+
+
+def launch(
+    state: LabState, proc: Process, *, config: str, socket: str, recover: bool = False
+) -> Process:
+    """Run BIRD for `proc` (already in the state file) and record its pid and start time.
+
+    `recover` starts it with `-R`, graceful restart recovery: the peers that kept
+    its routes get them refreshed instead of withdrawn and re-announced.
+    """
+    os.makedirs(os.path.dirname(socket), exist_ok=True)
+    argv = ["ip", "netns", "exec", proc.netns, "bird", "-c", config, "-s", socket]
+    argv += ["-P", proc.pidfile, *(["-R"] if recover else [])]
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(proc.pidfile)  # a stale one would be taken for the new daemon's
     # BIRD daemonises; its pid file is written by the daemon, so wait for it.
-    run(["ip", "netns", "exec", netns, "bird", "-c", config, "-s", socket, "-P", pidfile])
+    run(argv)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        pid = _read_pid(pidfile)
+        pid = _read_pid(proc.pidfile)
         if pid is not None and os.path.exists(socket):
             proc.pid, proc.starttime = pid, starttime(pid)
             state.save()
             return proc
         time.sleep(0.005)
     raise LabError(
-        f"bird {node}: started but wrote no pid file {pidfile} or socket {socket} within 10 s"
+        f"{proc.what}: started but wrote no pid file {proc.pidfile} or socket {socket} within 10 s"
     )
+
+
+def graceful_restart_stop(proc: Process, socket: str, timeout: float = 10.0) -> float:
+    """`birdc graceful restart`: BIRD exits without telling its peers; seconds until gone.
+
+    Its BGP sessions close without a Cease notification, so a peer that agreed to
+    graceful restart keeps the routes for the restart time the daemon announced.
+    """
+    if proc.pid is None or starttime(proc.pid) != proc.starttime:
+        raise LabError(f"{proc.what}: not running (pid {proc.pid})")
+    started = time.perf_counter()
+    run(["birdc", "-s", socket, "graceful", "restart"], timeout=timeout)
+    while starttime(proc.pid) is not None:
+        if time.perf_counter() - started > timeout:
+            raise LabError(f"{proc.what}: still running {timeout:.0f} s after graceful restart")
+        time.sleep(0.005)
+    return time.perf_counter() - started
+
+
+def configure(socket: str) -> None:
+    """`birdc configure`: reload the configuration file; an error names BIRD's complaint."""
+    out = run(["birdc", "-s", socket, "configure"], timeout=10).stdout
+    if "Reconfigured" not in out and "Reconfiguration in progress" not in out:
+        raise LabError(f"birdc -s {socket} configure: {out.strip().replace(chr(10), '; ')}")
 
 
 def stop(processes: list[Process], timeout: float = 10.0) -> list[str]:

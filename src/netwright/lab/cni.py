@@ -1,9 +1,9 @@
 """A small CNI runtime: what libcni does for a conflist, in Python, for the lab's pods.
 
-Why it exists: Debian ships the reference plugins but no `cnitool` (LAB-NOTES
-gotchas 1 to 4), and the lab must attach pods with the *real* plugins, executed
-with the conflist netwright rendered, exactly as containerd would. So this does
-what libcni does:
+Why it exists: Debian ships the reference plugins but no `cnitool`
+(docs/troubleshooting.md#no-cnitool-on-debian), and the lab must attach pods with
+the *real* plugins, executed with the conflist netwright rendered, exactly as
+containerd would. So this does what libcni does:
 
 - the conflist is read from the node's `etc/cni/net.d` (first `*.conflist` by
   name, as libcni's `ConfFiles` sorts), never taken from the renderer directly;
@@ -17,13 +17,14 @@ what libcni does:
   has a value for (`portMappings` for portmap);
 - `loopback` brings up `lo` first, as containerd does, and is removed last;
 - each plugin runs inside the *node* namespace (so `cni0` and the host end of the
-  veth land there, gotcha 3) with only `CNI_*` and `PATH` in its environment
-  (`env -i`; portmap needs `PATH` to find `iptables`); `CNI_NETNS` is the pod's
-  bind mount `/run/netns/<pod>`.
+  veth land there, docs/troubleshooting.md#plugins-run-in-the-node-namespace) with
+  only `CNI_*` and `PATH` in its environment (`env -i`; portmap needs `PATH` to
+  find `iptables`); `CNI_NETNS` is the pod's bind mount `/run/netns/<pod>`.
 
 What it must not do: touch the pod or node namespace itself (only the plugins
 do), share host-local state between simulated nodes (each node's conflist names
-its own `dataDir`, gotcha 4), or keep a cached result after a successful DEL.
+its own `dataDir`, docs/troubleshooting.md#host-local-state-per-node), or keep a
+cached result after a successful DEL.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
     state = LabState.require(args.name)
     results = run_checks(state, emit=lambda r: _console.write(r.line()))
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "FAIL", "XFAIL")}
+    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("PASS", "FAIL", "XFAIL")}
     _console.write(
         f"lab {state.name} ({state.backend}): "
         f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['XFAIL']} XFAIL"
@@ -83,8 +83,16 @@ def status_json(state: LabState, *, bgp: bool) -> dict[str, Any]:
         "stateDir": state.directory,
         "spec": state.spec,
         "underlay": {"netns": state.underlay_netns, "prefix": state.underlay_prefix},
+        "outside": _outside_json(state),
         "nodes": [
-            {"name": n.name, "netns": n.netns, "ip": n.ip, "blocks": list(n.blocks), "root": n.root}
+            {
+                "name": n.name,
+                "netns": n.netns,
+                "ip": n.ip,
+                "blocks": list(n.blocks),
+                "root": n.root,
+                "birdSocket": n.bird_socket or None,
+            }
             for n in state.nodes
         ],
         "pods": [
@@ -107,6 +115,34 @@ def status_json(state: LabState, *, bgp: bool) -> dict[str, Any]:
         for node in out["nodes"]:
             node["bgpSessions"] = sessions.get(node["name"], [])
     return out
+
+
+def _outside_json(state: LabState) -> dict[str, Any] | None:
+    """The outside address and its router; passwords appear as their Secret reference only."""
+    o = state.outside
+    if o is None:
+        return None
+    return {
+        "ip": o.ip,
+        "netns": state.underlay_netns,
+        "note": o.note or None,
+        "birdSocket": o.bird_socket or None,
+        "sessions": [
+            {
+                "node": s.node,
+                "peer": s.peer,
+                "protocol": s.protocol,
+                "nodeAS": s.node_as,
+                "routerAS": s.router_as,
+                "holdTime": s.hold_time,
+                "keepaliveTime": s.keepalive_time,
+                "gracefulRestart": s.graceful_restart,
+                "restartTime": s.restart_time,
+                "password": f"<secret {s.password_ref}>" if s.password_ref else None,
+            }
+            for s in o.sessions
+        ],
+    }
 
 
 def _print_status(state: LabState, *, bgp: bool) -> None:

@@ -4,12 +4,15 @@ Why it exists: this is the order of things, and the promise that a failed `up`
 leaves nothing behind. `up`:
 
 1. copies the spec into the state directory (`specdir`), adjusting the node count;
-2. makes the underlay switch and the node namespaces (`topology`);
+2. makes the underlay switch with the outside address, and the node namespaces
+   with their default route through it (`topology`);
 3. for bgp, starts one BIRD per node with a bootstrap config (`bird`), so that the
    engine can reload it when it writes the real one;
 4. provisions every node with `netwright.provisioning.provision` (the call every
    front end makes) against the node namespace and root;
-5. for bgp, waits until every node has every remote block in its kernel table;
+5. for bgp, starts the top-of-rack BIRD in the underlay namespace when a BGPPeer's
+   `peerIP` is the lab's outside address (`outside`), and waits until every node
+   has every remote block in its kernel table (and the router every node's blocks);
 6. makes P pod namespaces per node and attaches each with the real CNI plugins,
    from the conflist the engine wrote into the node's `etc/cni/net.d` (`cni`).
 
@@ -30,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from netwright.lab import LabError
-from netwright.lab.state import STATE_ROOT, LabState, NodeRecord, PodRecord, lab_dir
+from netwright.lab.state import STATE_ROOT, LabState, NodeRecord, Outside, PodRecord, lab_dir
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -145,7 +148,7 @@ def _build(
     state: LabState, *, nodes: int | None, pods: int, spec: str | None, say: Callable[[str], None]
 ) -> None:
     from netwright.engine import Target, prepare_link_writes  # noqa: PLC0415 - fail early
-    from netwright.lab import bird, specdir, topology  # noqa: PLC0415
+    from netwright.lab import bird, outside, specdir, topology  # noqa: PLC0415
     from netwright.provisioning import provision  # noqa: PLC0415
 
     t_all = time.perf_counter()
@@ -186,14 +189,16 @@ def _build(
                 f"node {node_name}: the lab's underlay is IPv4 and the node has no IPv4 InternalIP"
             )
         addresses.append(v4[0])
-    prefix = ipaddress.ip_network(f"{addresses[0]}/24", strict=False)
-    outside = [str(a) for a in addresses if a not in prefix]
-    if outside:
+    prefix = ipaddress.IPv4Network(f"{addresses[0]}/24", strict=False)
+    strays = [str(a) for a in addresses if a not in prefix]
+    if strays:
         raise LabError(
             f"the lab's underlay is one /24 ({prefix}); "
-            f"node addresses outside it: {', '.join(outside)}"
+            f"node addresses outside it: {', '.join(strays)}"
         )
     state.underlay_prefix = str(prefix)
+    gateway, note = outside.choose_address(prefix, set(addresses))
+    state.outside = Outside(ip=str(gateway), note=note)
     blocks: dict[str, list[str]] = {}
     for b in pipeline.allocation.blocks:
         blocks.setdefault(b.node, []).append(str(b.cidr))
@@ -207,9 +212,14 @@ def _build(
                 root=os.path.join(state.directory, "nodes", node_name),
             )
         )
-    topology.build_underlay(state, [(n.netns, n.ip) for n in state.nodes], prefix.prefixlen)
+    topology.build_underlay(
+        state, [(n.netns, n.ip) for n in state.nodes], prefix.prefixlen, str(gateway)
+    )
     state.timings["underlay"] = _step(
-        say, f"underlay {state.underlay_netns} (br0) + {len(state.nodes)} node namespaces", t
+        say,
+        f"underlay {state.underlay_netns} (br0, outside {gateway}{'; ' + note if note else ''}) "
+        f"+ {len(state.nodes)} node namespaces",
+        t,
     )
 
     plans: dict[str, NodeState] = {
@@ -225,6 +235,7 @@ def _build(
             control = plans[n.name].bird
             if control is None:
                 continue
+            n.bird_socket = control.socket
             bird.start(
                 state,
                 node=n.name,
@@ -266,6 +277,20 @@ def _build(
             n.netns: {b for other in bgp_nodes if other is not n for b in other.blocks}
             for n in bgp_nodes
         }
+        t = time.perf_counter()
+        configs = {n.name: bird_text(pipeline, state, n) for n in bgp_nodes}
+        if outside.start_router(state, pipeline, configs, say) is not None:
+            assert state.outside is not None
+            peers = sorted({s.node for s in state.outside.sessions})
+            expected[state.underlay_netns] = {
+                b for n in state.nodes if n.name in peers for b in n.blocks
+            }
+            _step(
+                say,
+                f"top-of-rack BIRD started in {state.underlay_netns} at {state.outside.ip}: "
+                f"{len(state.outside.sessions)} sessions ({', '.join(peers)})",
+                t,
+            )
         waited = bird.wait_routes(expected, CONVERGENCE_TIMEOUT)
         state.timings["convergence"] = time.perf_counter() - first_loaded
         say(
@@ -283,6 +308,12 @@ def _build(
     state.timings["total"] = time.perf_counter() - t_all
     state.save()
     say(f"lab {state.name}: up in {state.timings['total']:.2f} s")
+
+
+def bird_text(pipeline: Pipeline, state: LabState, node: NodeRecord) -> str:
+    """The node's rendered BIRD configuration (passwords as placeholders), "" without one."""
+    config = pipeline.render(node.name, node_facts(state, node)).bird
+    return config.config or "" if config is not None else ""
 
 
 def add_pods(state: LabState, per_node: int, say: Callable[[str], None]) -> None:

@@ -62,6 +62,45 @@ class NodeRecord:
     ip: str
     blocks: list[str]
     root: str
+    #: The node's BIRD control socket ("" when the node runs no BIRD).
+    bird_socket: str = ""
+
+
+@dataclass(kw_only=True, slots=True)
+class RouterSession:
+    """One session of the top-of-rack BIRD: with which node, as the spec's BGPPeer asks."""
+
+    node: str
+    peer: str
+    protocol: str
+    #: The node's side: the address and AS it speaks from.
+    node_ip: str
+    node_as: int
+    #: The router's side: the BGPPeer's AS.
+    router_as: int
+    hold_time: int
+    keepalive_time: int
+    graceful_restart: bool
+    restart_time: int
+    #: The Secret the password comes from ("namespace/name/key"), never the value.
+    password_ref: str = ""
+
+
+@dataclass(kw_only=True, slots=True)
+class Outside:
+    """The underlay namespace's own address: the nodes' gateway, top-of-rack router, "internet".
+
+    It has no route to any pool unless its BIRD (started when a BGPPeer's `peerIP`
+    is `ip`) learns one.
+    """
+
+    ip: str
+    #: Why `ip` is not the subnet's first address, when it is not ("" otherwise).
+    note: str = ""
+    bird_socket: str = ""
+    bird_config: str = ""
+    bird_log: str = ""
+    sessions: list[RouterSession] = field(default_factory=list)
 
 
 @dataclass(kw_only=True, slots=True)
@@ -86,6 +125,7 @@ class LabState:
     phase: str = "building"
     underlay_netns: str = ""
     underlay_prefix: str = ""
+    outside: Outside | None = None
     #: Every namespace the lab made, in creation order (recorded before it exists).
     namespaces: list[str] = field(default_factory=list)
     processes: list[Process] = field(default_factory=list)
@@ -121,6 +161,7 @@ class LabState:
             phase=d.get("phase", "building"),
             underlay_netns=d.get("underlay_netns", ""),
             underlay_prefix=d.get("underlay_prefix", ""),
+            outside=_outside(d.get("outside")),
             namespaces=list(d.get("namespaces", [])),
             processes=[Process(**p) for p in d.get("processes", [])],
             nodes=[NodeRecord(**n) for n in d.get("nodes", [])],
@@ -146,3 +187,10 @@ class LabState:
         if state is None:
             raise LabError(f"lab {name}: not up (no {os.path.join(lab_dir(name), STATE_FILE)})")
         return state
+
+
+def _outside(d: dict[str, Any] | None) -> Outside | None:
+    if d is None:
+        return None
+    sessions = [RouterSession(**x) for x in d.get("sessions", [])]
+    return Outside(**{**d, "sessions": sessions})

@@ -1,15 +1,19 @@
 """The lab's underlay and namespaces: a switch namespace, node namespaces, pod namespaces.
 
 Why it exists: the lab needs nodes that look like hosts on one L2 segment, with
-nothing shared with the machine it runs on. Layout (LAB-NOTES, top figure):
+nothing shared with the machine it runs on. Layout:
 
 - `<lab>-ul` holds bridge `br0`, the switch, with bridge-nf switched off in that
-  namespace (gotcha 7: br_netfilter is on in every new namespace) and IPv6 off, so
-  it forwards frames and does nothing else;
-- `<lab>-<node>` holds `eth0` with the node's underlay address; its veth peer
-  `n<i>` is a port of `br0`. Both ends are created inside lab namespaces
-  (`ip -n <lab>-ul link add n1 type veth peer name eth0 netns <lab>-n1`), so the
-  root namespace never holds a lab link, route or sysctl, even for a moment.
+  namespace (br_netfilter is on in every new namespace:
+  docs/troubleshooting.md#bridge-nf-in-new-namespaces) and IPv6 off. `br0` holds the
+  *outside* address (`outside.py`): the nodes' default gateway, the top-of-rack
+  router and "the internet" in one. It forwards nothing (ip_forward stays 0) and
+  has no route to any pool unless its BIRD learns one;
+- `<lab>-<node>` holds `eth0` with the node's underlay address and a default route
+  via the outside; its veth peer `n<i>` is a port of `br0`. Both ends are created
+  inside lab namespaces (`ip -n <lab>-ul link add n1 type veth peer name eth0 netns
+  <lab>-n1`), so the root namespace never holds a lab link, route or sysctl, even
+  for a moment.
 
 Two labs never share anything but the kernel: each has its own switch, so the same
 underlay addresses can repeat in both.
@@ -55,8 +59,13 @@ def add_netns(state: LabState, names: Sequence[str]) -> None:
         run(["ip", "netns", "add", name])
 
 
-def build_underlay(state: LabState, nodes: Sequence[tuple[str, str]], prefixlen: int) -> None:
-    """The switch namespace and one namespace per node, wired: (netns, address) per node."""
+def build_underlay(
+    state: LabState, nodes: Sequence[tuple[str, str]], prefixlen: int, outside: str
+) -> None:
+    """The switch namespace and one namespace per node, wired: (netns, address) per node.
+
+    `outside` is the switch namespace's own address on `br0`, every node's gateway.
+    """
     ul = state.underlay_netns
     add_netns(state, [ul, *(ns for ns, _ in nodes)])
     ns_run(
@@ -71,7 +80,12 @@ def build_underlay(state: LabState, nodes: Sequence[tuple[str, str]], prefixlen:
         "net.ipv6.conf.all.disable_ipv6=1",
         "net.ipv6.conf.default.disable_ipv6=1",
     )
-    commands = ["link set lo up", f"link add {BRIDGE} type bridge", f"link set {BRIDGE} up"]
+    commands = [
+        "link set lo up",
+        f"link add {BRIDGE} type bridge",
+        f"address add {outside}/{prefixlen} dev {BRIDGE}",
+        f"link set {BRIDGE} up",
+    ]
     for i, (netns, _) in enumerate(nodes, start=1):
         commands.append(f"link add n{i} type veth peer name eth0 netns {netns}")
         commands.append(f"link set n{i} master {BRIDGE} up")
@@ -79,7 +93,12 @@ def build_underlay(state: LabState, nodes: Sequence[tuple[str, str]], prefixlen:
     for netns, address in nodes:
         batch(
             netns,
-            ["link set lo up", f"address add {address}/{prefixlen} dev eth0", "link set eth0 up"],
+            [
+                "link set lo up",
+                f"address add {address}/{prefixlen} dev eth0",
+                "link set eth0 up",
+                f"route add default via {outside} dev eth0",
+            ],
         )
 
 
@@ -91,7 +110,8 @@ def _pids(netns: str) -> list[int]:
 def delete_netns(names: Sequence[str], say: Callable[[str], None]) -> list[str]:
     """Delete the namespaces (last made first); returns what could not be removed.
 
-    A namespace outlives `ip netns del` while a process is inside (gotcha 13): the
+    A namespace outlives `ip netns del` while a process is inside
+    (docs/troubleshooting.md#processes-keep-a-namespace-alive): the
     lab's own processes are stopped before this; anything else found inside is
     reported and stopped too, since it would keep the lab's links alive.
     """
