@@ -1,10 +1,10 @@
 """The conflists netwright renders work with the real CNI reference plugins.
 
 Each case renders a node's conflist, then runs every plugin in it the way
-libcni does (LAB-NOTES gotcha 2): `name` and `cniVersion` injected into each
+libcni does (docs/troubleshooting.md#no-cnitool-on-debian): `name` and `cniVersion` injected into each
 plugin's config, `prevResult` chained, DEL in reverse order, `env -i` with the
 `CNI_*` variables and `PATH` only, from inside the node namespace so the host
-side of the veth lands there (gotcha 3). Results are checked with `ip -json`.
+side of the veth lands there (docs/troubleshooting.md#plugins-run-in-the-node-namespace). Results are checked with `ip -json`.
 """
 
 from __future__ import annotations

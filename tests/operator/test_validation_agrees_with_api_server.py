@@ -7,7 +7,7 @@ so a case added there is covered here without a second table. Each distinct docu
 is sent to the real API server as a server-side dry-run create with strict field
 validation, and checked by netwright on its own: schema, CEL rules and the
 single-document checks of building the model (cross-object checks need the other
-documents and are left out, as API.md allows). Both must accept it, or both refuse it
+documents and are left out, as docs/api.md allows). Both must accept it, or both refuse it
 naming the same fields.
 """
 
@@ -192,7 +192,7 @@ def error_fields(exc: ApiError) -> dict[str, list[str]]:
 #: Where netwright refuses a document the API server accepts, on purpose; each with why.
 KNOWN_DIFFERENCES = {
     ("IPBlock", "metadata.name"): (
-        "an IPBlock's name derives from its pool and CIDR (API.md); the CEL rule for it "
+        "an IPBlock's name derives from its pool and CIDR (docs/api.md#ipblock); the CEL rule for it "
         "(three replace() calls) costs cel-python about 0.7 ms per block, 100 times the "
         "budget of validating 10,000 blocks (test_ipblock_validation_is_fast), so only "
         "netwright's model builder checks it; the controller writes only derived names"

@@ -1,4 +1,4 @@
-"""The layering of STYLE.md, checked: import contracts (import-linter) and a lazy CLI."""
+"""The layering of docs/architecture.md, checked: import contracts (import-linter), a lazy CLI."""
 
 from __future__ import annotations
 

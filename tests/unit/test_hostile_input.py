@@ -1,8 +1,9 @@
 """A spec directory is untrusted input: every hostile input is one problem line, exit 2.
 
-Each test covers one class of hostile input (issue 9) and asserts the exact
-exit code and the exact problem lines, in the API.md format. None may raise,
-hang, crash the interpreter or read without bound.
+Each test covers one class of hostile input (a file too large, an alias bomb, a FIFO,
+a symlink out of the directory, ...: docs/api.md#spec-directory) and asserts the exact
+exit code and the exact problem lines, in the format of docs/api.md#error-format. None
+may raise, hang, crash the interpreter or read without bound.
 """
 
 from __future__ import annotations
