@@ -74,6 +74,14 @@ def _lab_name(text: str) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.doctor_parser
+    if args.lab and (args.dir or args.netns or args.root != "/"):
+        parser.error(
+            "--lab finds the node's spec directory, namespace and root itself; "
+            "give SPEC_DIR, --netns and --root only without it"
+        )
+    if not args.lab and not args.dir:
+        parser.error("give the node's SPEC_DIR, or --lab NAME for a node of a local lab")
     from netwright.doctor.running import run  # noqa: PLC0415
 
     return run(args)
@@ -134,4 +142,4 @@ def add_parser(subparsers: Any, parent: argparse.ArgumentParser) -> None:
         default="text",
         help="output format (default %(default)s)",
     )
-    p.set_defaults(func=cmd_doctor)
+    p.set_defaults(func=cmd_doctor, doctor_parser=p)

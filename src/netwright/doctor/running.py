@@ -66,11 +66,6 @@ class Where:
 def where(args: argparse.Namespace) -> Where:
     """From `--lab` (the lab's state, read only), or from the arguments."""
     if args.lab:
-        if args.dir or args.netns or args.root != "/":
-            raise NetwrightError(
-                "doctor: --lab finds the node's spec, namespace and root itself;"
-                " give SPEC_DIR, --netns and --root only without it"
-            )
         from netwright.lab.state import LabState  # noqa: PLC0415 - see pyproject's contracts
 
         state = LabState.require(args.lab)
@@ -148,7 +143,8 @@ def diagnose(at: Where, *, cni_bin_dir: str, underlay_mtu: int = 1500) -> list[C
         judge_mtu(
             Mtus(
                 underlay=report.facts.underlay_dev,
-                underlay_mtu=report.facts.underlay_mtu,
+                # None when no such link: the plan assumed one (see the `target` check)
+                underlay_mtu=live.get(report.facts.underlay_dev, {}).get("mtu"),
                 underlay_family=address[0].version if address else 4,
                 devices=devices,
                 conflist=gathering.conflist_mtus(raw),
