@@ -10,32 +10,34 @@ import pytest
 
 from netwright.doctor import gathering
 from netwright.doctor.commands import DEFAULT_CNI_BIN_DIR
-from netwright.doctor.running import Where, lines, to_json
-from netwright.doctor.verdicts import (
+from netwright.doctor.node_verdicts import (
     Bird,
-    Check,
-    Conflist,
-    Ipam,
     LinkMtu,
     Mtus,
     Nat,
     PlanDiff,
     PlanItem,
-    PluginAnswer,
-    Reservation,
     Session,
-    Status,
     Sysctls,
     judge_bird,
     judge_bridge_nf,
-    judge_conflist,
     judge_forwarding,
-    judge_ipam,
     judge_mtu,
     judge_nat,
     judge_plan,
-    judge_plugins,
     judge_rp_filter,
+)
+from netwright.doctor.running import Where, lines, to_json
+from netwright.doctor.verdicts import (
+    Check,
+    Conflist,
+    Ipam,
+    PluginAnswer,
+    Reservation,
+    Status,
+    judge_conflist,
+    judge_ipam,
+    judge_plugins,
     worst,
 )
 

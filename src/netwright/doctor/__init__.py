@@ -10,7 +10,7 @@ adapter's sysctl reads, `nft list`), the node's files, host-local's state direct
 BIRD's control socket (`show` commands only), and runs each CNI plugin with
 `CNI_COMMAND=VERSION` only; the plan comparison is `netwright plan`'s, in check mode.
 
-Modules: `verdicts` (pure: measured values in, `Check`s out), `gathering` (the
+Modules: `verdicts` and `node_verdicts` (pure: measured values in, `Check`s out), `gathering` (the
 measuring), `running` (which node, then gather, judge, print), `commands` (the
 argparse registration; imports nothing heavy).
 """

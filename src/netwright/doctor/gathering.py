@@ -21,15 +21,17 @@ import re
 import subprocess
 from typing import TYPE_CHECKING, Any
 
-from netwright.doctor.verdicts import (
+from netwright.doctor.node_verdicts import (
     Bird,
-    Conflist,
     LinkMtu,
     PlanDiff,
     PlanItem,
+    Session,
+)
+from netwright.doctor.verdicts import (
+    Conflist,
     PluginAnswer,
     Reservation,
-    Session,
     parse_ip,
 )
 from netwright.errors import KernelError

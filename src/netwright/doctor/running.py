@@ -21,24 +21,26 @@ from typing import TYPE_CHECKING, Any
 
 from netwright import _console
 from netwright.doctor import gathering
-from netwright.doctor.verdicts import (
-    Check,
-    Ipam,
+from netwright.doctor.node_verdicts import (
     LinkMtu,
     Mtus,
     Nat,
-    Status,
     Sysctls,
     judge_bird,
     judge_bridge_nf,
-    judge_conflist,
     judge_forwarding,
-    judge_ipam,
     judge_mtu,
     judge_nat,
     judge_plan,
-    judge_plugins,
     judge_rp_filter,
+)
+from netwright.doctor.verdicts import (
+    Check,
+    Ipam,
+    Status,
+    judge_conflist,
+    judge_ipam,
+    judge_plugins,
     worst,
 )
 from netwright.errors import NetwrightError
