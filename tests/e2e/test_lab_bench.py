@@ -1,6 +1,6 @@
 """`netwright lab bench` end to end: real labs, real iperf3, real pings, then nothing left.
 
-One bench run (vxlan and host-gw, 1 s per iperf3 run, with a chart) is shared by the
+One bench run (vxlan and host-gw, two iperf3 runs of 1 s per pair, with a chart) is shared by the
 checks of its output; the Ctrl-C test runs its own. Results are checked against
 what the protocols and the kernel say (a 1500-byte veth, the 50 bytes VXLAN adds,
 a PNG's header), and what is left afterwards with `ip netns list` and /proc, never
@@ -92,6 +92,8 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any, str, Path
         ",".join(BENCHED),
         "--seconds",
         "1",
+        "--runs",
+        "2",
         "--name",
         prefix,
         "-o",
@@ -115,7 +117,13 @@ def test_one_entry_per_backend_with_positive_figures(bench: tuple[str, Any, str,
             assert f["baseline"] > 0, (e["backend"], key, f)
             assert f["ratio"] == pytest.approx(f["value"] / f["baseline"], abs=0.001)
         assert e["seconds"] == 1
-        assert len(e["iperf3Servers"]) == 3  # baseline, across nodes, on one node
+        # two runs each: baseline, across nodes, on one node; the figure is their median
+        assert len(e["iperf3Servers"]) == 6
+        runs = e["throughputRuns"]
+        assert all(len(v) == 2 and min(v) > 0 for v in runs.values()), runs
+        tput = e["figures"]["throughputCrossNode"]
+        assert tput["value"] == pytest.approx(sum(runs["crossNode"]) / 2)
+        assert tput["baseline"] == pytest.approx(sum(runs["baseline"]) / 2)
 
 
 def test_the_baseline_is_the_bare_underlay(bench: tuple[str, Any, str, Path]) -> None:
@@ -149,7 +157,7 @@ def test_progress_goes_to_stderr(bench: tuple[str, Any, str, Path]) -> None:
     _, _, stderr, _ = bench
     for backend in BENCHED:
         assert f"measuring ({backend})" in stderr
-    for what in ("iperf3 baseline:", "iperf3 cross-node:", "path mtu cross-node:"):
+    for what in ("iperf3 baseline #1:", "iperf3 cross-node #2:", "path mtu cross-node:"):
         assert stderr.count(what) == len(BENCHED), stderr
 
 
@@ -220,3 +228,20 @@ def test_chart_without_matplotlib_is_one_line_before_any_lab(tmp_path: Path) -> 
     assert "pip install 'netwright[chart]'" in lines[0]
     assert lab_namespaces(prefix) == []
     assert not chart.exists()
+
+
+def test_a_failed_build_removes_what_it_made_and_nothing_else() -> None:
+    prefix = lab_name("f")
+    taken = f"{prefix}-host-gw-n2-p2"  # the last pod namespace `lab up` would make
+    subprocess.run(["ip", "netns", "add", taken], check=True)
+    try:
+        proc = netwright("lab", "bench", "--backends", "host-gw", "--name", prefix)
+        left = lab_namespaces(prefix)
+    finally:
+        subprocess.run(["ip", "netns", "del", taken], check=False)
+        netwright("lab", "down", "--name", f"{prefix}-host-gw")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith(f"netwright: network namespace {taken}")
+    assert "removing what was built" in proc.stderr
+    assert left == [taken]  # the namespace it did not make is still there, nothing else
+    assert _lab_dirs(prefix) == []

@@ -57,10 +57,8 @@ def draw(entries: list[dict[str, Any]], path: str) -> None:
         ax.set_title(title)
         ax.set_xticks(range(len(entries)), [e["backend"] for e in entries])
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
-    seconds = entries[0]["seconds"] if entries else 0
-    fig.suptitle(
-        f"netwright lab bench: 2 nodes, pods next to the underlay baseline (iperf3 {seconds} s)"
-    )
+    runs = f"median of {entries[0]['runs']} x {entries[0]['seconds']} s" if entries else ""
+    fig.suptitle(f"netwright lab bench: pods next to the underlay baseline (iperf3 {runs})")
     fig.tight_layout()
     try:
         fig.savefig(path, format="png", dpi=100)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,9 @@ measure, take it down; then print one table. Every figure is measured between po
 between the two nodes' underlay addresses in the same lab; each cell reads
 "pods / baseline (pods divided by baseline)".
 
-  TCP throughput   one iperf3 TCP run of --seconds, the receiver's Mbit/s.
+  TCP throughput   the receiver's Mbit/s in an iperf3 TCP run of --seconds: the
+                   median of --runs runs, the three pairs taking turns (so that
+                   a burst of other work on the machine hits them alike).
   round trip       the median of 30 pings 10 ms apart, in ms.
   path MTU         the largest IPv4 packet with don't-fragment set that is answered:
                    a binary search over ping sizes, payload + 28 bytes of headers.
@@ -133,6 +136,13 @@ def add_parser(sub: Any, parent: argparse.ArgumentParser) -> None:
         help="length of each iperf3 run, 1 to 60 (default %(default)s)",
     )
     p.add_argument(
+        "--runs",
+        type=_argtypes.int_range(1, 10),
+        default=3,
+        metavar="R",
+        help="iperf3 runs per pair, 1 to 10; the median counts (default %(default)s)",
+    )
+    p.add_argument(
         "--name",
         type=_prefix,
         default="nwb",
@@ -160,7 +170,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         _bench_chart.require()
     try:
-        entries = run_bench(args.backends, seconds=args.seconds, prefix=args.name, say=_console.say)
+        entries = run_bench(
+            args.backends,
+            seconds=args.seconds,
+            runs=args.runs,
+            prefix=args.name,
+            say=_console.say,
+        )
     except KeyboardInterrupt as exc:
         _console.say("lab bench: interrupted; its iperf3 servers are stopped, its labs removed")
         return _console.exit_code(exc)
@@ -192,7 +208,12 @@ def _preflight(names: Sequence[str]) -> None:
 
 
 def run_bench(
-    backends: Sequence[str], *, seconds: int, prefix: str, say: Callable[[str], None]
+    backends: Sequence[str],
+    *,
+    seconds: int,
+    runs: int = 1,
+    prefix: str,
+    say: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     """Build, measure and remove one lab per backend, in order; one entry per backend."""
     names = [f"{prefix}-{b}" for b in backends]
@@ -200,11 +221,13 @@ def run_bench(
     entries = []
     for i, (backend, name) in enumerate(zip(backends, names, strict=True), start=1):
         say(f"lab bench: {backend} ({i} of {len(backends)}), lab {name}")
-        entries.append(_bench_one(backend, name, seconds, say))
+        entries.append(_bench_one(backend, name, seconds, runs, say))
     return entries
 
 
-def _bench_one(backend: str, name: str, seconds: int, say: Callable[[str], None]) -> dict[str, Any]:
+def _bench_one(
+    backend: str, name: str, seconds: int, runs: int, say: Callable[[str], None]
+) -> dict[str, Any]:
     from netwright.lab._bench_probe import Servers  # noqa: PLC0415
     from netwright.lab.lifecycle import down, up  # noqa: PLC0415
 
@@ -216,7 +239,7 @@ def _bench_one(backend: str, name: str, seconds: int, say: Callable[[str], None]
         state = up(name=name, backend=backend, nodes=NODES, pods=PODS, spec=None, say=say)
         timings["up"] = time.perf_counter() - started
         started = time.perf_counter()
-        entry = _measure(state, servers, seconds, say)
+        entry = _measure(state, servers, seconds, runs, say)
         timings["measure"] = time.perf_counter() - started
     except BaseException:
         servers.stop_all()
@@ -235,14 +258,15 @@ def _bench_one(backend: str, name: str, seconds: int, say: Callable[[str], None]
         )
     timings["down"] = time.perf_counter() - started
     say(f"lab {name}: down ({timings['down']:.1f} s)")
-    entry.update(
-        backend=state.backend,
-        lab=name,
-        seconds=seconds,
-        iperf3Servers=servers.started,
-        timings={k: round(v, 2) for k, v in timings.items()},
-    )
-    return {"backend": entry.pop("backend"), **entry}
+    return {
+        "backend": state.backend,
+        "lab": name,
+        "seconds": seconds,
+        "runs": runs,
+        **entry,
+        "iperf3Servers": servers.started,
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+    }
 
 
 def _endpoints(state: LabState) -> dict[str, tuple[Endpoint, Endpoint]]:
@@ -265,7 +289,7 @@ def _endpoints(state: LabState) -> dict[str, tuple[Endpoint, Endpoint]]:
 
 
 def _measure(
-    state: LabState, servers: Servers, seconds: int, say: Callable[[str], None]
+    state: LabState, servers: Servers, seconds: int, runs: int, say: Callable[[str], None]
 ) -> dict[str, Any]:
     from netwright.lab import _bench_probe as probe  # noqa: PLC0415
 
@@ -282,7 +306,8 @@ def _measure(
     jobs += [(f"path mtu {w}", functools.partial(probe.path_mtu, s, d)) for w, (s, d) in named]
     jobs += [(f"round trip {w}", functools.partial(probe.latency, s, d)) for w, (s, d) in named]
     jobs += [
-        (f"iperf3 {w}", functools.partial(probe.throughput, servers, s, d, seconds))
+        (f"iperf3 {w} #{r}", functools.partial(probe.throughput, servers, s, d, seconds))
+        for r in range(1, runs + 1)
         for w, (s, d) in named
     ]
     got = probe.measure_all(jobs, say)
@@ -295,16 +320,16 @@ def _measure(
             "ratio": round(value / baseline, 3) if baseline else None,
         }
 
-    tput = {k: got[f"iperf3 {k}"] for k in ("baseline", "cross-node", "same-node")}
+    tput = {
+        k: [got[f"iperf3 {k} #{r}"] for r in range(1, runs + 1)]
+        for k in ("baseline", "cross-node", "same-node")
+    }
+    mbps = {k: statistics.median(x["mbps"] for x in v) for k, v in tput.items()}
     frame, frame_base = got["frame cross-node"], got["frame baseline"]
     return {
         "figures": {
-            "throughputCrossNode": figure(
-                "Mbit/s", tput["cross-node"]["mbps"], tput["baseline"]["mbps"]
-            ),
-            "throughputSameNode": figure(
-                "Mbit/s", tput["same-node"]["mbps"], tput["baseline"]["mbps"]
-            ),
+            "throughputCrossNode": figure("Mbit/s", mbps["cross-node"], mbps["baseline"]),
+            "throughputSameNode": figure("Mbit/s", mbps["same-node"], mbps["baseline"]),
             "latencyCrossNode": figure(
                 "ms", got["round trip cross-node"], got["round trip baseline"]
             ),
@@ -320,7 +345,8 @@ def _measure(
         "encapsulationOverhead": frame.length - frame_base.length,
         "wireHeaders": {"crossNode": frame.headers, "baseline": frame_base.headers},
         "framePayload": probe.FRAME_PAYLOAD,
-        "retransmits": {_camel(k): v["retransmits"] for k, v in tput.items()},
+        "throughputRuns": {_camel(k): [x["mbps"] for x in v] for k, v in tput.items()},
+        "retransmits": {_camel(k): sum(x["retransmits"] for x in v) for k, v in tput.items()},
         "pairs": {
             k: {"src": f"{s.label} {s.ip}", "dst": f"{d.label} {d.ip}", "srcNetns": s.netns}
             for k, (s, d) in pairs.items()
@@ -356,7 +382,10 @@ def table(entries: list[dict[str, Any]]) -> list[str]:
     header = ["figure: pods / underlay baseline (ratio)"] + [e["backend"] for e in entries]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [
-        f"lab bench: {NODES} nodes, {PODS} pods on each, iperf3 {entries[0]['seconds']} s per run",
+        (
+            f"lab bench: {NODES} nodes, {PODS} pods on each; throughput: the median of "
+            f"{entries[0]['runs']} iperf3 runs of {entries[0]['seconds']} s per pair"
+        ),
         "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
