@@ -315,3 +315,22 @@ def test_bird_stopped(labs: dict[str, dict[str, Any]]) -> None:
         assert time.monotonic() < deadline, "bgp did not converge again after BIRD's restart"
         time.sleep(0.1)
     assert doctor(lab)[0] == 0
+
+
+def test_a_forward_policy_drop(labs: dict[str, dict[str, Any]]) -> None:
+    lab = labs["vxlan"]
+    ns = node(lab, "n2")["netns"]
+    nft = ["ip", "netns", "exec", ns, "nft"]
+    table = "doctortest"
+    _sh(*nft, "add", "table", "ip", table)
+    try:
+        chain = "{ type filter hook forward priority 0; policy drop; }"
+        _sh(*nft, "add", "chain", "ip", table, "FORWARD", chain)
+        code, doc = doctor(lab, node="n2")
+        assert code == 0
+        forwarding = by_name(doc)["forwarding"]
+        assert forwarding["status"] == "WARN"
+        assert f"policy drop in table ip {table} chain FORWARD" in forwarding["measured"]
+    finally:
+        _sh(*nft, "delete", "table", "ip", table)
+    assert by_name(doctor(lab, node="n2")[1])["forwarding"]["status"] == "PASS"

@@ -291,6 +291,17 @@ def test_forwarding_off_fails_with_the_command() -> None:
     assert "sysctl -w net.ipv4.ip_forward=1" in c.todo
 
 
+def test_a_forward_policy_drop_warns() -> None:
+    s = Sysctls(
+        wanted={"net.ipv4.ip_forward": "1"},
+        found={"net.ipv4.ip_forward": "1"},
+        forward_drop=("table ip filter chain FORWARD",),
+    )
+    c = judge_forwarding(s)
+    assert c.status is Status.WARN
+    assert c.measured == "net.ipv4.ip_forward=1; policy drop in table ip filter chain FORWARD"
+
+
 def test_rp_filter_and_bridge_nf() -> None:
     assert judge_rp_filter(_sysctls()).status is Status.PASS
     assert "cni0 2, eth0 1" in judge_rp_filter(_sysctls()).measured

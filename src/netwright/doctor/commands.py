@@ -48,7 +48,8 @@ checks:
   mtu         underlay -> tunnel (VTEP) -> bridge -> conflist mtu -> each pod veth, both ends:
               each as planned and equal along the chain, the tunnel's overhead within the
               underlay's MTU
-  forwarding  net.ipv4.ip_forward (and IPv6 forwarding with IPv6 blocks) on (FAIL when off)
+  forwarding  net.ipv4.ip_forward (and IPv6 forwarding with IPv6 blocks) on (FAIL when off);
+              WARN when an nft chain on the forward hook (iptables' FORWARD) has policy drop
   rp_filter   net.ipv4.conf.all.rp_filter as netwright sets it; the effective value
               (max of all and the device's) of the underlay, bridges and tunnels is shown
   bridge-nf   net.bridge.bridge-nf-call-ip(6)tables on, so bridged pod traffic passes

@@ -292,6 +292,24 @@ def nft_table(netns: str | None, family: str, name: str) -> str | None:
     return str(proc.stdout) if proc.returncode == 0 else None
 
 
+def forward_drop(netns: str | None) -> tuple[str, ...]:
+    """Chains on the forward hook whose policy is drop (iptables-nft's FORWARD among them)."""
+    argv = [*(["ip", "netns", "exec", netns] if netns else []), "nft", "list", "chains"]
+    proc = _run(argv)
+    if proc.returncode != 0:
+        return ()
+    found, table, chain = [], "", ""
+    for line in str(proc.stdout).splitlines():
+        words = line.split()
+        if words[:1] == ["table"] and len(words) >= 3:
+            table = f"table {words[1]} {words[2]}"
+        elif words[:1] == ["chain"] and len(words) >= 2:
+            chain = words[1]
+        elif "hook forward" in line and "policy drop" in line:
+            found.append(f"{table} chain {chain}")
+    return tuple(found)
+
+
 # ---------------------------------------------------------------- BIRD
 
 

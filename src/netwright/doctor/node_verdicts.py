@@ -176,6 +176,8 @@ class Sysctls:
     found: Mapping[str, str | None]
     #: Effective rp_filter (max of conf.all and conf.<dev>) per device that matters.
     rp_filter: Mapping[str, int] = field(default_factory=dict)
+    #: Forward-hook chains whose policy is drop (`table ip filter chain FORWARD`).
+    forward_drop: tuple[str, ...] = ()
 
 
 def judge_forwarding(s: Sysctls) -> Check:
@@ -192,7 +194,16 @@ def judge_forwarding(s: Sysctls) -> Check:
             + "; ".join(f"sysctl -w {n}={s.wanted[n]}" for n in off)
             + " (or `netwright apply`)",
         )
-    return Check(name="forwarding", status=Status.PASS, measured=measured or "nothing to forward")
+    measured = measured or "nothing to forward"
+    if s.forward_drop:
+        return Check(
+            name="forwarding",
+            status=Status.WARN,
+            measured=f"{measured}; policy drop in {', '.join(s.forward_drop)}",
+            todo="forwarded (and, with bridge-nf, bridged) pod traffic is dropped unless a rule"
+            " there accepts it (Docker sets FORWARD to DROP): accept the pools' CIDRs",
+        )
+    return Check(name="forwarding", status=Status.PASS, measured=measured)
 
 
 def judge_rp_filter(s: Sysctls) -> Check:

@@ -160,7 +160,8 @@ def diagnose(at: Where, *, cni_bin_dir: str, underlay_mtu: int = 1500) -> list[C
     wanted = {s.name: s.value for s in state.sysctls}
     rp_devs = [report.facts.underlay_dev, *(link.name for link in state.links)]
     found, rp = gathering.sysctls(at.netns, wanted, [d for d in rp_devs if d in live])
-    values = Sysctls(wanted=wanted, found=found, rp_filter=rp)
+    drops = gathering.forward_drop(at.netns)
+    values = Sysctls(wanted=wanted, found=found, rp_filter=rp, forward_drop=drops)
     checks += [judge_forwarding(values), judge_rp_filter(values), judge_bridge_nf(values)]
 
     # -- BIRD, NAT
