@@ -23,7 +23,7 @@ from pyroute2.netlink.rtnl.ndmsg import ndmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from netwright.errors import KernelError
-from netwright.kernel import _nlcodec as nl
+from netwright.kernel import _netlink as nl
 from netwright.kernel._pyroute2 import Requests
 from netwright.model.state import VxlanLink
 

@@ -362,7 +362,7 @@ def test_failures_name_object_and_errno_and_the_rest_goes_on(node: str, tmp_path
 def test_link_is_never_half_made(
     node: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from netwright.kernel import _nlcodec as nl
+    from netwright.kernel import _netlink as nl
     from netwright.kernel import rtnl
 
     real = rtnl.Session.transact
@@ -548,9 +548,7 @@ def test_removing_a_vtep_counts_what_goes_with_it(node: str, tmp_path: Path) -> 
     report = run(without, target, check=False)
     assert report.ok, report.lines()
     assert run(without, target, check=False).delta.empty
-    summaries = {
-        (c.kind, c.count) for c in report.delta.changes if c.implied and c.summary
-    }
+    summaries = {(c.kind, c.count) for c in report.delta.changes if c.implied and c.summary}
     assert summaries == {("route", 1), ("nexthop", 1), ("neighbour", 1), ("fdb", 1)}
     assert "- 1 route on nwvx.1 (go with their link)" in report.delta.lines()
     assert "nwvx.1" not in {lk["ifname"] for lk in ipj(node, "ip", "link", "show")}

@@ -12,7 +12,7 @@ import pytest
 from _netns import KERNEL, ip, ipj, net, quiet, underlay
 
 from netwright.engine import Target, run
-from netwright.engine._render import LIST_AT_MOST
+from netwright.engine._text import LIST_AT_MOST
 from netwright.model.state import (
     FdbEntry,
     Link,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,6 +32,10 @@ from netwright.model.state import (
     Sysctl,
     VxlanLink,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
 ip = ipaddress.ip_address
 net = ipaddress.ip_network
@@ -657,11 +662,11 @@ def test_route_summaries_must_match_the_nexthops_the_diff_deletes() -> None:
 
 
 def test_the_fast_add_constructor_equals_the_dataclass_one() -> None:
-    from netwright.engine.diffing import Change, Op, _added
+    from netwright.engine.changes import Change, Op, added
 
     r = route("10.64.0.0/24", "172.31.0.1", onlink=True)
     for nhid in (0, 7):
-        fast = _added("route", r.key, r, nhid)
+        fast = added("route", r.key, r, nhid)
         slow = Change(op=Op.ADD, kind="route", key=r.key, after=r, nhid=nhid)
         assert fast == slow
         assert hash(fast) == hash(slow)
@@ -710,25 +715,34 @@ def test_entries_of_departed_peers_are_one_change_per_kind_and_vtep() -> None:
         diff(gone, bad)
 
 
-def test_a_refused_member_fails_its_summary_and_gone_ones_count_as_done() -> None:
+def test_a_refused_member_fails_its_summary_and_gone_ones_count_as_done(tmp_path: Path) -> None:
     import errno as errno_mod
 
-    from netwright.engine.applying import _Applier
-    from netwright.kernel._nlcodec import Failure
+    from netwright.engine.applying.runner import Applier
+    from netwright.kernel._netlink import Failure, Message
+    from netwright.kernel.records import Target
 
     class Session:
-        def route_set_messages(self, routes: RouteSet, *, protocol: int) -> list[str]:
-            return [f"route {i}" for i in range(len(routes.keys))]
+        """Only the bulk path: any other session call fails the test."""
 
-        def nexthop_set_messages(self, nexthops: object) -> list[str]:
-            return ["nexthop 7", "nexthop 8"]
+        target = Target(root=str(tmp_path))
 
-        def transact(self, messages: list[str]) -> list[Failure]:
-            assert messages == ["route 0", "route 1", "route 2", "nexthop 7", "nexthop 8"]
+        def route_set_messages(self, routes: RouteSet, *, protocol: int) -> list[Message]:
+            return [(0, 0, f"route {i}".encode()) for i in range(len(routes.keys))]
+
+        def nexthop_set_messages(self, nexthops: object) -> list[Message]:
+            return [(0, 0, b"nexthop 7"), (0, 0, b"nexthop 8")]
+
+        def transact(self, messages: Sequence[Message]) -> list[Failure]:
+            sent = [payload.decode() for _kind, _flags, payload in messages]
+            assert sent == ["route 0", "route 1", "route 2", "nexthop 7", "nexthop 8"]
             return [
                 Failure(0, errno_mod.ESRCH, ""),  # already gone: fine
                 Failure(2, errno_mod.EPERM, "no"),
             ]
+
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"session.{name}: not expected here")
 
     desired = NodeState(node="n")
     observed = ObservedState(
@@ -737,7 +751,7 @@ def test_a_refused_member_fails_its_summary_and_gone_ones_count_as_done() -> Non
         basis=desired,
     )
     delta = diff(desired, observed)
-    result = _Applier(Session(), delta).run()  # type: ignore[arg-type]
+    result = Applier(Session(), delta).run()
     assert [(c.kind, c.count) for c in result.done] == [("nexthop", 2)]
     assert [(c.kind, c.count) for c, _e in result.failed] == [("route", 3)]
     assert "1 refused, the first" in result.failed[0][1]

@@ -9,12 +9,12 @@ import hashlib
 import ipaddress
 import json
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from netwright.engine import ObservedState, _render, diff
-from netwright.engine.diffing import Change, Delta, Op
+from netwright.engine import ObservedState, _text, diff
+from netwright.engine.changes import Change, Delta, Op
 from netwright.errors import KernelError
 from netwright.kernel import host
 from netwright.kernel.records import EntrySet, LinkRecord, NexthopSet, RouteSet, Target
@@ -22,8 +22,10 @@ from netwright.model.spec import SecretRef, SecretValue
 from netwright.model.state import LINK_ALIAS, File, Link, NodeState, VxlanLink
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
+
+    from netwright.kernel._netlink import Failure, Message
 
 AF_BRIDGE = 7
 BASE = int(ipaddress.IPv4Address("10.64.0.0"))
@@ -109,7 +111,7 @@ def test_summary_folds_in_text_and_lists_each_key_when_verbose_or_few(
     make, key = KINDS[kind]
     delta = Delta(changes=(make(n),))
     lines = delta.lines(verbose=verbose)
-    listed = verbose or n <= _render.LIST_AT_MOST
+    listed = verbose or n <= _text.LIST_AT_MOST
     assert lines[0].startswith(f"- {n:,} ")
     assert lines[0].endswith("(-v lists each)") is not listed
     if listed:
@@ -233,23 +235,26 @@ class _Session:
     def delete_link(self, name: str) -> None:
         raise KernelError(f"link {name}: EBUSY")
 
-    def transact(self, messages: list[object]) -> list[object]:
+    def transact(self, messages: Sequence[Message]) -> list[Failure]:
         self.sent.extend(messages)
         return []
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"session.{name}: not expected here")
 
 
 @pytest.mark.parametrize("refused", [False, True], ids=["link-deleted", "link-refused"])
 def test_what_goes_with_a_link_is_never_sent_and_fails_with_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, refused: bool
 ) -> None:
-    from netwright.engine.applying import _Applier
+    from netwright.engine.applying.runner import Applier
 
     desired, observed = _doomed_vtep(30)
     delta = diff(desired, observed)
     session = _Session(str(tmp_path))
     if not refused:
         monkeypatch.setattr(session, "delete_link", lambda _name: None)
-    result = _Applier(session, delta).run()  # type: ignore[arg-type]
+    result = Applier(session, delta).run()
     assert session.sent == []
     implied = {(c.kind, c.count) for c in delta.changes if c.implied}
     assert len(implied) == 4
@@ -269,7 +274,7 @@ def test_folded_text_builds_no_key_list(monkeypatch: pytest.MonkeyPatch) -> None
     def refuse(_c: Change) -> None:
         raise AssertionError("keys built for a folded summary")
 
-    monkeypatch.setattr(_render, "summary_objects", refuse)
+    monkeypatch.setattr(_text, "summary_objects", refuse)
     changes = tuple(make(5000) for make, _key in KINDS.values())
     assert len(Delta(changes=changes).lines()) == len(changes)
 

@@ -20,17 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from netwright.engine.applying import ApplyResult, Progress, apply, apply_with
-from netwright.engine.diffing import (
-    Change,
-    Conflict,
-    Delta,
-    Op,
-    Ownership,
-    Scope,
-    diff,
-    scoped_basis,
-)
+from netwright.engine.changes import Change, Conflict, Delta, Op
+from netwright.engine.diffing import diff
 from netwright.engine.observing import ObservedState, observe, observe_facts, observe_with
+from netwright.engine.ownership import Ownership
+from netwright.engine.scope import Scope, scoped_basis
 from netwright.kernel import Target, host, open_session, prepare_link_writes
 
 if TYPE_CHECKING:
@@ -180,10 +174,11 @@ def _run_scoped(
     with open_session(target) as session:
         with _collector_paused():
             session.refresh_links()
-            own = Ownership(links=host.load_state(target.root).links)
+            held = host.load_state(target.root)
+            own = Ownership.from_state(held)  # the one policy, for all three steps
             basis, conflicts = scoped_basis(state, session.links(), scope, own)
-            observed = observe_with(session, basis)
-            delta = diff(basis, observed, scope=scope)
+            observed = observe_with(session, basis, state=held, own=own)
+            delta = diff(basis, observed, ownership=own, scope=scope)
         if conflicts:
             delta = dataclasses.replace(delta, conflicts=(*conflicts, *delta.conflicts))
         if check:

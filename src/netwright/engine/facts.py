@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from netwright.engine.diffing import Ownership
+from netwright.engine.ownership import Ownership
 from netwright.kernel import open_session
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from netwright.engine.diffing import Ownership, vanishing_links
+from netwright.engine.ownership import Ownership, vanishing_links
 from netwright.kernel import EntrySet, host, open_session
 from netwright.model.config import NodeFacts
 
@@ -32,10 +32,14 @@ if TYPE_CHECKING:
         NexthopSet,
         RouteRecord,
         RouteSet,
-        Session,
         Target,
     )
+    from netwright.kernel.session import KernelSession
     from netwright.model.state import NodeState
+
+
+#: Stands for "the ownership `ObservedState`'s own fields give" (compared by identity).
+_FROM_STATE = Ownership()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -92,14 +96,35 @@ class ObservedState:
     users: Mapping[str, host.Account] = field(default_factory=dict)
     #: Groups named by desired files that exist on this host.
     groups: frozenset[str] = frozenset()
+    #: The ownership policy the observer read, from netwright's state file; by
+    #: default the one `owned_files` and `pending_links` give (a hand-built value).
+    ownership: Ownership = _FROM_STATE
+
+    def __post_init__(self) -> None:
+        if self.ownership is _FROM_STATE:
+            own = Ownership(files=self.owned_files, links=self.pending_links)
+            object.__setattr__(self, "ownership", own)
 
 
-def observe_with(session: Session, desired: NodeState) -> ObservedState:
-    """Observe through an open session (the engine's `run` shares one with apply)."""
-    # One read of netwright's state file: its files, and what a killed or failed run
-    # left pending (links without their alias yet, BIRD reloads).
-    state = host.load_state(session.target.root)
-    own = Ownership(links=state.links)  # what is netwright's: the policy the diff applies
+def observe_with(
+    session: KernelSession,
+    desired: NodeState,
+    *,
+    state: host.State | None = None,
+    own: Ownership | None = None,
+) -> ObservedState:
+    """Observe through an open session (the engine's `run` shares one with apply).
+
+    `state`: netwright's state file, if the caller read it already; `own`: the
+    ownership policy, if the caller built it already (from that state file). The
+    observed state carries the policy, for the diff to apply.
+    """
+    if state is None:
+        # One read of netwright's state file: its files, and what a killed or failed
+        # run left pending (links without their alias yet, BIRD reloads).
+        state = host.load_state(session.target.root)
+    if own is None:
+        own = Ownership.from_state(state)
     session.refresh_links()
     links = dict(session.links())
     owned = [n for n, r in links.items() if own.link(r)]
@@ -162,6 +187,7 @@ def observe_with(session: Session, desired: NodeState) -> ObservedState:
         bird_pending=state.bird,
         users=users,
         groups=groups,
+        ownership=own,
     )
 
 

@@ -1,7 +1,7 @@
 """Link and address requests, encoded by pyroute2; the session sends them.
 
 Why it exists: issue 4 keeps pyroute2 for links, addresses and everything rare, and
-the `struct` codec (`_nlcodec`) for the objects that come by the thousand. Here
+the `struct` codec (`_netlink`) for the objects that come by the thousand. Here
 pyroute2's request compiler, `IPBatch` (its documented way to get a request's
 bytes without sending it), turns `link("add", ...)`, `link("set", ...)`,
 `addr("del", ...)` into netlink messages exactly as `IPRoute` would send them, its
@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any
 from pyroute2 import IPBatch
 
 from netwright.errors import KernelError
-from netwright.kernel._nlcodec import HDR, NLM_F_ACK, NLM_F_REQUEST
+from netwright.kernel._netlink import HDR, NLM_F_ACK, NLM_F_REQUEST
 
 if TYPE_CHECKING:
     from netwright._types import IPInterface
-    from netwright.kernel._nlcodec import Message
+    from netwright.kernel._netlink import Message
     from netwright.model.state import VxlanLink
 
 #: MTU 0xFFFFFFFF is -1 to `dev_validate_mtu` (and out of range for the kinds that

@@ -31,7 +31,7 @@ from netwright.errors import KernelError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from netwright.kernel.rtnl import Session
+    from netwright.kernel.session import KernelReader, KernelWriter
     from netwright.model.state import File, NftTable
 
 STATE_FILE = "var/lib/netwright/state.json"
@@ -264,7 +264,7 @@ def nft_document(table: NftTable) -> str:
     return f"table {table.family} {table.name} {{\n{marker}{table.body}}}\n"
 
 
-def nft_read(session: Session, family: str, name: str) -> NftRecord | None:
+def nft_read(session: KernelReader, family: str, name: str) -> NftRecord | None:
     ok, out, err = session.nft(f"list table {family} {name}\n")
     if not ok:
         if "No such file or directory" in err:
@@ -275,7 +275,7 @@ def nft_read(session: Session, family: str, name: str) -> NftRecord | None:
 
 
 def nft_replace(
-    session: Session, table: NftTable | None, *, family: str, name: str, exists: bool = True
+    session: KernelWriter, table: NftTable | None, *, family: str, name: str, exists: bool = True
 ) -> None:
     """Replace (or with None, remove) the table in one atomic nftables transaction.
 

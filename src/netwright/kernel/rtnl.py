@@ -3,12 +3,12 @@
 Why it exists: the engine must not know how netlink is spoken. A `Session` reads
 and writes kernel objects in the model's own terms (`netwright.model.state`) and
 reports refusals as `NetlinkRequestError` naming the object and the errno. It is the
-only module, with `_nlcodec.py`, `_pyroute2.py` and `_nftables.py`, that talks to the
+only module, with `_netlink.py`, `_pyroute2.py` and `_nftables.py`, that talks to the
 kernel's networking. Two encoders, one socket: link and address requests (rare, a
 handful per node) are encoded by pyroute2 (`_pyroute2`, imported only when a session
 first writes one: the import alone costs about 100 ms); the objects that come by the
 thousand (routes, nexthop objects, neighbours, fdb) and every dump, links and
-addresses included, go through the `struct` codec (`_nlcodec`), so a no-op run never
+addresses included, go through the `struct` codec (`_netlink`), so a no-op run never
 imports pyroute2. Whatever encoded it, every request goes out on the session's one
 netlink socket, created in the target namespace, in order, with one ack barrier.
 
@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from netwright.errors import KernelError
 from netwright.kernel import _crash, _nftables
-from netwright.kernel import _nlcodec as nl
+from netwright.kernel import _netlink as nl
 from netwright.kernel._netns import entered
 from netwright.kernel.records import (
     AddressRecord,
@@ -487,7 +487,7 @@ class Session:
     """An open connection to one target's kernel: a netlink socket, sysctls, nft.
 
     Use `open_session(target)`. Link and address requests are encoded by pyroute2
-    (`_requests()`, on first use), everything else by `_nlcodec`; all of them go out on
+    (`_requests()`, on first use), everything else by `_netlink`; all of them go out on
     one socket. Name-to-index lookups are cached and refreshed by `refresh_links()`
     (and after any link write).
     """

@@ -1,5 +1,10 @@
 """How changes read: one line per object in `ip`'s own words, and plain JSON.
 
+Why it exists: the plan, the apply report and every front end show changes the
+same way; this module is that one way. It formats, it decides nothing, and it
+imports no other engine module: a change is read through `ChangeView`, the fields
+`netwright.engine.changes.Change` has, so the formatting sits below the diff.
+
 What it must not do: reveal a secret. A file's content is shown as its `content`
 (placeholders, never `materialize()`), and an observed file's old content only
 when the observer could show it (`FileRecord.text` is None otherwise).
@@ -10,7 +15,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from netwright.kernel import host
 from netwright.kernel.records import EntrySet, Nexthop, NexthopSet, RouteSet
@@ -32,8 +37,33 @@ if TYPE_CHECKING:
     from collections.abc import Hashable
 
     from netwright._types import IPAddress
-    from netwright.engine.diffing import Change
     from netwright.kernel.records import NexthopWire, WireKey
+
+
+class ChangeView(Protocol):
+    """What formatting reads of a change: the fields of `changes.Change`."""
+
+    @property
+    def op(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def key(self) -> Hashable: ...
+    @property
+    def before(self) -> Any: ...
+    @property
+    def after(self) -> Any: ...
+    @property
+    def nhid(self) -> int: ...
+    @property
+    def implied(self) -> bool: ...
+    @property
+    def fields(self) -> tuple[str, ...]: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def summary(self) -> bool: ...
+
 
 _SIGN = {"add": "+", "delete": "-", "change": "~"}
 _PLURAL = {"neighbour": "neighbours", "fdb": "fdb entries"}
@@ -198,7 +228,7 @@ def _fdb_object(dev: str, entry: tuple[int, bytes, bytes]) -> dict[str, Any]:
     return {"key": f"fdb {mac} dev {dev} dst {addr}", "dev": dev, "mac": mac, "dst": str(addr)}
 
 
-def summary_objects(c: Change) -> list[dict[str, Any]] | None:
+def summary_objects(c: ChangeView) -> list[dict[str, Any]] | None:
     """Each object a summary change stands for, by its kernel key, in key order.
 
     Built only when asked (`-v`, JSON, or a summary of at most `LIST_AT_MOST`): a
@@ -235,7 +265,7 @@ def _field_value(obj: Any, name: str) -> str:
     return "(none)" if value is None else str(value)
 
 
-def change_line(c: Change) -> str:
+def change_line(c: ChangeView) -> str:
     """The change in one line; a summary's line gives its count, not its objects."""
     sign = _SIGN[str(c.op)]
     if c.implied and c.summary:  # what goes with link `key` (counted, or a set of keys)
@@ -268,7 +298,7 @@ def change_line(c: Change) -> str:
     return line
 
 
-def change_lines(c: Change, *, verbose: bool = False) -> list[str]:
+def change_lines(c: ChangeView, *, verbose: bool = False) -> list[str]:
     """The change's line, plus content lines for files and nft tables.
 
     A summary also lists its objects by key, one indented line each, when
@@ -298,7 +328,7 @@ def change_lines(c: Change, *, verbose: bool = False) -> list[str]:
     return out
 
 
-def _folds(c: Change) -> bool:
+def _folds(c: ChangeView) -> bool:
     """Stands for objects it does not name: a set of keys, or a count of what goes
     with a link (not a file that vanished before its delete, whose change is as bare)."""
     return isinstance(c.before, RouteSet | NexthopSet | EntrySet) or (
@@ -306,7 +336,7 @@ def _folds(c: Change) -> bool:
     )
 
 
-def _summary_lines(c: Change, *, verbose: bool) -> list[str]:
+def _summary_lines(c: ChangeView, *, verbose: bool) -> list[str]:
     line = change_line(c)
     keyed = isinstance(c.before, RouteSet | NexthopSet | EntrySet)
     if not verbose and c.count > LIST_AT_MOST:
@@ -378,7 +408,7 @@ def _json_value(obj: Any) -> Any:
     return str(obj)
 
 
-def change_json(c: Change, *, objects: bool = False) -> dict[str, Any]:
+def change_json(c: ChangeView, *, objects: bool = False) -> dict[str, Any]:
     """The change as plain JSON; with `objects`, a summary lists its objects by key
     under "objects" (null when only counted), as `summary_objects` gives them."""
     out: dict[str, Any] = {
