@@ -224,3 +224,30 @@ def test_anchors_follow_github_slugs() -> None:
     assert _slug("bridge-nf in new namespaces") == "bridge-nf-in-new-namespaces"
     assert _slug("IPv6 metric 0 is stored as 1024") == "ipv6-metric-0-is-stored-as-1024"
     assert _slug("Capabilities and runtimeConfig") == "capabilities-and-runtimeconfig"
+
+
+#: Where nothing may cite the team's notes outside the repository (LAB-NOTES, API.md,
+#: DESIGN.md, STYLE.md, "issue N", "gotcha N"): a reader of the repository has none of them.
+_SELF_CONTAINED = (
+    "README.md",
+    "docs",
+    "crds",
+    "src/netwright/data",
+    "operator",
+    "playbooks",
+    "molecule",
+    "collections/ansible_collections/netwright/fabric/README.md",
+)
+_OUTSIDE = re.compile(r"LAB-NOTES|\b(?:API|DESIGN|STYLE)\.md\b|\bgotchas? \d|\bissue \d")
+
+
+def test_docs_and_deployables_cite_nothing_outside_the_repository() -> None:
+    found = []
+    for top in _SELF_CONTAINED:
+        root = REPO / top
+        for path in [root] if root.is_file() else sorted(root.rglob("*")):
+            if path.is_file() and path.suffix in {".md", ".yaml", ".yml", ".j2", ""}:
+                for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                    if _OUTSIDE.search(line):
+                        found.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert not found, "cites what is not in the repository:\n" + "\n".join(found)
