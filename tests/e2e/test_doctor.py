@@ -334,3 +334,54 @@ def test_a_forward_policy_drop(labs: dict[str, dict[str, Any]]) -> None:
     finally:
         _sh(*nft, "delete", "table", "ip", table)
     assert by_name(doctor(lab, node="n2")[1])["forwarding"]["status"] == "PASS"
+
+
+def _timeless(value: Any) -> Any:
+    """iproute2's JSON without the bridge timers, which count down on their own."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if "timer" not in k}
+    if isinstance(value, list):
+        return [_timeless(v) for v in value]
+    return value
+
+
+def _snapshot(n: dict[str, Any]) -> dict[str, Any]:
+    ns = n["netns"]
+    files = {}
+    for top, _dirs, names in os.walk(n["root"]):
+        for name in names:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            files[path] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    nft = subprocess.run(
+        ["ip", "netns", "exec", ns, "nft", "list", "ruleset"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    sysctls = subprocess.run(
+        ["ip", "netns", "exec", ns, "sysctl", "net.ipv4", "net.bridge"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return {
+        "link": _timeless(_ip("-n", ns, "-d", "link", "show")),
+        "addr": _ip("-n", ns, "addr", "show"),
+        "route": _ip("-n", ns, "route", "show", "table", "all"),
+        "nexthop": _ip("-n", ns, "nexthop", "show"),
+        "nft": nft,
+        "sysctl": [line for line in sysctls.splitlines() if "base_reachable" not in line],
+        "files": files,
+    }
+
+
+@pytest.mark.parametrize("backend", ["bgp", "vxlan"])
+def test_doctor_changes_nothing(labs: dict[str, dict[str, Any]], backend: str) -> None:
+    lab = labs[backend]
+    n1 = node(lab)
+    before = _snapshot(n1)
+    assert doctor(lab)[0] == 0
+    after = _snapshot(n1)
+    for what in before:
+        assert after[what] == before[what], what
