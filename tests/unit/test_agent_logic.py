@@ -7,11 +7,14 @@ from typing import Any
 
 import yaml
 
+from netwright.agent._bird import Session, parse_protocols
 from netwright.agent.deciding import (
+    BGP_NAMED,
     DRIFT_KEPT,
     STAND_IN,
     Outcome,
     agent_status,
+    bgp_summary,
     inputs_key,
     needed_secrets,
     spec_documents,
@@ -177,3 +180,62 @@ def test_only_the_nodes_own_secrets_are_real_the_others_stand_in() -> None:
     }
     assert docs["bgp-a"]["data"] == {"k": "c2VjcmV0"}
     assert docs["bgp-b"]["stringData"] == {"k": STAND_IN}
+
+
+# `show protocols` as BIRD 2.0.12 answers it, codes and continuation marks removed.
+PROTOCOLS = [
+    "Name       Proto      Table      State  Since         Info",
+    "device1    Device     ---        up     17:53:01.000  ",
+    "nw_kernel_v4 Kernel   master4    up     17:53:01.000  ",
+    "node_n2_v4 BGP        ---        up     17:53:03.100  Established   ",
+    "node_n3_v4 BGP        ---        start  17:53:01.000  Active        Socket: Connection refused",
+    "peer_tor_v4 BGP       ---        start  17:53:01.000  Connect       ",
+]
+
+
+def test_bird_protocols_are_read_as_bgp_sessions_with_their_state() -> None:
+    found = parse_protocols(PROTOCOLS)
+    assert [(s.name, s.state, s.established) for s in found] == [
+        ("node_n2_v4", "up", True),
+        ("node_n3_v4", "start", False),
+        ("peer_tor_v4", "start", False),
+    ]
+    assert found[1].info == "Active        Socket: Connection refused"
+
+
+def test_the_bgp_status_counts_sessions_and_names_the_first_that_are_down() -> None:
+    many = [Session(f"node_n{i:04}_v4", "start", "Active") for i in range(500)]
+    summary = bgp_summary([Session("node_up_v4", "up", "Established"), *many])
+    assert (summary["sessions"], summary["established"]) == (501, 1)
+    assert len(summary["notEstablished"]) == BGP_NAMED
+    assert summary["notEstablished"][0] == {
+        "name": "node_n0000_v4",
+        "state": "start",
+        "info": "Active",
+    }
+    assert bgp_summary(None, "BIRD is not answering") == {
+        "sessions": 0,
+        "established": 0,
+        "unavailable": "BIRD is not answering",
+    }
+
+
+def test_a_down_session_flapping_between_bgp_states_writes_no_status() -> None:
+    active = Outcome(
+        generation=1,
+        ok=True,
+        bgp=bgp_summary([Session("node_n3_v4", "start", "Active   Socket: Connection refused")]),
+    )
+    first = agent_status(None, active, NOW)
+    assert first is not None
+    assert first["bgp"]["notEstablished"][0]["name"] == "node_n3_v4"
+    connect = Outcome(
+        generation=1, ok=True, bgp=bgp_summary([Session("node_n3_v4", "start", "Connect")])
+    )
+    assert agent_status(first, connect, LATER) is None
+    up = Outcome(
+        generation=1, ok=True, bgp=bgp_summary([Session("node_n3_v4", "up", "Established")])
+    )
+    after = agent_status(first, up, LATER)
+    assert after is not None
+    assert after["bgp"] == {"sessions": 1, "established": 1, "notEstablished": []}

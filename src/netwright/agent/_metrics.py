@@ -7,6 +7,8 @@
 `netwright_agent_drift_repaired_total`: runs that repaired drift (changes made when
 nothing the agent was given had changed); `netwright_agent_drift_changes_total`: the
 changes those runs made;
+`netwright_agent_bgp_sessions{state}`: the node's BGP sessions, `established` or
+`other`, as BIRD reported them at the last run (bgp nodes only);
 and the API counters of `netwright._metrics.ApiMetrics` under `netwright_agent_`.
 """
 
@@ -26,7 +28,7 @@ APPLY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 6
 
 class AgentMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        from prometheus_client import Counter, Histogram  # noqa: PLC0415
+        from prometheus_client import Counter, Gauge, Histogram  # noqa: PLC0415
 
         self.registry = new_registry() if registry is None else registry
         self.applies = Counter(
@@ -52,6 +54,12 @@ class AgentMetrics:
         self.drift_changes = Counter(
             f"{PREFIX}_drift_changes",
             "Changes made by runs that repaired drift",
+            registry=self.registry,
+        )
+        self.bgp_sessions = Gauge(
+            f"{PREFIX}_bgp_sessions",
+            "The node's BGP sessions as BIRD reports them, by state (established, other)",
+            ["state"],
             registry=self.registry,
         )
         self.api = ApiMetrics(PREFIX, self.registry)

@@ -24,6 +24,8 @@ from netwright.validate import IPBLOCKS_FILE, Document
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from netwright.agent._bird import Session
+
 SPEC_KINDS: dict[str, str] = {
     "backends": "Backend",
     "ippools": "IPPool",
@@ -162,6 +164,27 @@ class Outcome:
     #: The spec could not be used (invalid): the reason and message say so.
     invalid: bool = False
     vtep_mac: str | None = None
+    #: The node's BGP sessions (`bgp_summary`), None when the node runs no BIRD.
+    bgp: Mapping[str, Any] | None = None
+
+
+#: How many sessions that are not Established the status names.
+BGP_NAMED = 20
+
+
+def bgp_summary(sessions: Sequence[Session] | None, unavailable: str = "") -> dict[str, Any]:
+    """The BGP part of the status: counts, and the first sessions that are not Established."""
+    if sessions is None:
+        return {"sessions": 0, "established": 0, "unavailable": unavailable[:1024]}
+    down = sorted((s for s in sessions if not s.established), key=lambda s: s.name)
+    return {
+        "sessions": len(sessions),
+        "established": len(sessions) - len(down),
+        "notEstablished": [
+            {"name": s.name[:253], "state": s.state[:64], "info": s.info[:1024]}
+            for s in down[:BGP_NAMED]
+        ],
+    }
 
 
 def _condition(
@@ -221,7 +244,7 @@ def agent_status(
     ]
     drift = list(current.get("drift") or ())
     if outcome.drift and outcome.lines:
-        drift = [f"{now} repaired: {line}" for line in outcome.lines] + drift
+        drift = [f"{now} repaired: {line}"[:4096] for line in outcome.lines] + drift
     status: dict[str, Any] = {
         "observedGeneration": g,
         "conditions": conditions,
@@ -230,6 +253,8 @@ def agent_status(
     }
     if outcome.vtep_mac:
         status["vtepMAC"] = outcome.vtep_mac
+    if outcome.bgp is not None:
+        status["bgp"] = dict(outcome.bgp)
 
     def comparable(s: Mapping[str, Any]) -> Any:
         conds = sorted(
@@ -243,6 +268,12 @@ def agent_status(
             for c in s.get("conditions") or ()
         )
         rest = {k: v for k, v in s.items() if k != "conditions"}
+        if isinstance(rest.get("bgp"), dict):
+            # A session that is down goes Active, Connect, Active...: its name is news,
+            # its passing state and last error are not (a write per resync otherwise).
+            bgp = dict(rest["bgp"])
+            bgp["notEstablished"] = [n.get("name") for n in bgp.get("notEstablished") or ()]
+            rest["bgp"] = bgp
         rest.setdefault("drift", [])
         rest.setdefault("appliedChanges", 0)
         return conds, json.dumps(rest, sort_keys=True)

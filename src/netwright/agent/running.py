@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import os
@@ -24,10 +25,12 @@ import aiohttp
 import kopf
 
 from netwright._kube import ApiError, Client, api_time, resource_path, resource_version
+from netwright.agent import _bird
 from netwright.agent.deciding import (
     ALL_PLURALS,
     Outcome,
     agent_status,
+    bgp_summary,
     inputs_key,
     needed_secrets,
     spec_documents,
@@ -38,6 +41,7 @@ from netwright.errors import NetwrightError
 from netwright.model.spec import GROUP_VERSION
 from netwright.pipeline import Pipeline
 from netwright.provisioning import Options, provision
+from netwright.render import BIRD_SOCKET, under
 from netwright.validate import validate_documents
 
 if TYPE_CHECKING:
@@ -170,7 +174,24 @@ class Agent:
         started = time.perf_counter()
         outcome = await asyncio.to_thread(self._provision, documents, generation, key)
         self._count(outcome, time.perf_counter() - started)
+        if (config.get("spec") or {}).get("bird") is not None:
+            outcome = dataclasses.replace(outcome, bgp=await asyncio.to_thread(self._bgp))
         await self._report(api, config, outcome)
+
+    def _bgp(self) -> dict[str, Any]:
+        """The node's BGP sessions as its BIRD reports them (blocking: a worker thread)."""
+        socket = under(self.target.root, BIRD_SOCKET)
+        try:
+            found = _bird.sessions(socket)
+        except _bird.BirdUnavailableError as exc:
+            summary = bgp_summary(None, str(exc))
+        else:
+            summary = bgp_summary(found)
+        if self.metrics is not None:
+            up = summary["established"]
+            self.metrics.bgp_sessions.labels("established").set(up)
+            self.metrics.bgp_sessions.labels("other").set(summary["sessions"] - up)
+        return summary
 
     def _count(self, outcome: Outcome, seconds: float) -> None:
         if self.metrics is None:
