@@ -156,6 +156,44 @@ def test_a_deleted_route_is_missing(labs: dict[str, dict[str, Any]]) -> None:
     assert doctor(lab)[0] == 0
 
 
+def test_a_foreign_route_in_the_way_and_an_extra_one(labs: dict[str, dict[str, Any]]) -> None:
+    lab, ns = labs["vxlan"], node(labs["vxlan"])["netns"]
+    route = next(r for r in _ip("-n", ns, "route", "show", "proto", "211"))
+    extra = "10.244.250.0/24"
+    _sh("ip", "-n", ns, "route", "del", route["dst"], "proto", "211")
+    try:
+        _sh("ip", "-n", ns, "route", "add", route["dst"], "dev", "eth0", "proto", "static")
+        _sh("ip", "-n", ns, "route", "add", extra, "dev", "nwvx.1", "proto", "211")
+        code, doc = doctor(lab)
+        assert code == 1
+        routes = by_name(doc)["routes"]
+        assert routes["status"] == "FAIL"
+        assert "1 foreign in the way" in routes["measured"]
+        assert f"- route {extra} dev nwvx.1 proto 211" in routes["details"]
+        foreign = [d for d in routes["details"] if d.startswith("! ")]
+        assert len(foreign) == 1
+        assert f"existing route {route['dst']} dev eth0" in foreign[0]
+        assert routes["todo"].startswith("remove or move the foreign objects")
+    finally:
+        subprocess.run(["ip", "-n", ns, "route", "del", extra, "proto", "211"], check=False)
+        subprocess.run(
+            ["ip", "-n", ns, "route", "del", route["dst"], "proto", "static"], check=False
+        )
+        _sh(
+            "ip",
+            "-n",
+            ns,
+            "route",
+            "replace",
+            route["dst"],
+            "nhid",
+            str(route["nhid"]),
+            "proto",
+            "211",
+        )
+    assert doctor(lab)[0] == 0
+
+
 def test_a_deleted_fdb_entry_is_missing(labs: dict[str, dict[str, Any]]) -> None:
     lab, ns = labs["vxlan"], node(labs["vxlan"])["netns"]
     out = subprocess.run(
