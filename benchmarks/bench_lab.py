@@ -1,21 +1,23 @@
-"""`netwright lab up` per backend, split into its steps, against LAB-NOTES and a same-run baseline.
+"""`netwright lab up` per backend, in steps, against a hand-wired reference and a same-run baseline.
 
 Steps timed (medians over --runs): spec (copy, validate, allocate), underlay + node
 namespaces, provisioning (every node through pipeline + engine), pods (CNI ADD of
 every pod), the whole `up`, and for bgp the convergence: from the first BIRD
 loading netwright's configuration until every node has every remote block as a
 `proto bird` route in its kernel table (polled with `ip route`, never birdc:
-LAB-NOTES gotcha 11).
+docs/troubleshooting.md#bird-stalls-after-a-session-comes-up).
 
 Printed as ratios, since ratios survive a change of machine:
 
-- against LAB-NOTES section 2 and 3 (the hand-wired lab on a machine like this one:
-  1.2 to 1.4 s for vxlan/host-gw, 7.3 s BGP convergence with BIRD's default connect
-  delay; issue 5's goal: bgp converges in under 2 s);
+- against the hand-wired reference lab (`NOTES` below: a lab built by hand with
+  shell commands on a machine like this one, before netwright had one: 1.2 to
+  1.4 s for vxlan/host-gw, 7.3 s BGP convergence with BIRD's default connect delay,
+  0.98 s with `connect delay time 1`) and the project's goal that bgp converges in
+  under 2 s;
 - against a baseline measured in the same run: the same node state (links,
   addresses, routes, neighbours, fdb, sysctls, nft table, files; not BIRD) programmed
-  by hand with one `ip`/`bridge`/`nft` process per command, as LAB-NOTES did, in a
-  throwaway namespace per node. Issue 5's goal: provisioning a node through
+  by hand with one `ip`/`bridge`/`nft` process per command, as the reference lab
+  was, in a throwaway namespace per node. The goal: provisioning a node through
   netwright costs no more than the hand-wired commands (ratio <= 1).
 
 Runs as root only; every lab and namespace it makes is removed, also on failure.
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 #: Seconds to let the kernel finish freeing one run's namespaces before the next.
 SETTLE = 1.0
 
-#: LAB-NOTES section 2 (median of 3, seconds) and section 3.
+#: The hand-wired reference lab (median of 3, seconds): bring-up steps and BGP convergence.
 NOTES = {
     "vxlan": {"underlay": 0.135, "pods": 1.173, "provision": 0.161, "total": 1.395},
     "host-gw": {"underlay": 0.114, "pods": 1.070, "provision": 0.018, "total": 1.216},
@@ -223,7 +225,7 @@ def main() -> None:
             f"{backend:<8} {'spec (copy, validate, alloc)':<28} {med('spec'):>9.3f}s "
             f"{'':>19}  (no hand-wired counterpart; in the total)"
         )
-        row("underlay + 3 nodes", med("underlay"), notes["underlay"], "LAB-NOTES section 2")
+        row("underlay + 3 nodes", med("underlay"), notes["underlay"], "hand-wired reference")
         row(
             "provisioning, 3 nodes",
             med("provision"),
@@ -235,15 +237,19 @@ def main() -> None:
                 "provisioning, 3 nodes",
                 med("provision"),
                 notes["provision"],
-                "LAB-NOTES backend programming only",
+                "hand-wired reference, backend programming only",
             )
-        row("pods (6 x CNI ADD)", med("pods"), notes["pods"], "LAB-NOTES section 2 (shell runtime)")
-        row("total lab up", med("total"), notes["total"], "LAB-NOTES section 2")
+        row(
+            "pods (6 x CNI ADD)", med("pods"), notes["pods"], "hand-wired reference (shell runtime)"
+        )
+        row("total lab up", med("total"), notes["total"], "hand-wired reference")
         if backend == "bgp":
             conv = med("convergence")
-            row("bgp convergence", conv, NOTES_BGP_DEFAULT, "LAB-NOTES, BIRD default connect delay")
-            row("bgp convergence", conv, NOTES_BGP_DELAY1, "LAB-NOTES, connect delay time 1")
-            row("bgp convergence", conv, GOAL_BGP, "issue 5's goal (< 1x)")
+            row(
+                "bgp convergence", conv, NOTES_BGP_DEFAULT, "hand-wired, BIRD default connect delay"
+            )
+            row("bgp convergence", conv, NOTES_BGP_DELAY1, "hand-wired, connect delay time 1")
+            row("bgp convergence", conv, GOAL_BGP, "the goal (< 1x)")
             each = ", ".join(f"{r['convergence']:.3f}" for r in runs)
             print(f"{'':<8} {'':<28} runs: {each} s")
 

@@ -39,6 +39,14 @@ def test_status_json_has_the_api_shape(lab: Lab) -> None:
         assert node["netns"] == f"{lab.name}-n{i}"
         assert node["ip"] == f"172.31.255.{10 + i}"
         assert node["blocks"] == [f"10.244.{i}.0/24"]
+        assert os.path.isdir(node["root"])
+        if lab.backend == "bgp":
+            assert node["birdSocket"] == os.path.join(node["root"], "run", "bird", "bird.ctl")
+            assert os.path.exists(node["birdSocket"])
+        else:
+            assert node["birdSocket"] is None
+    assert s["outside"]["ip"] == "172.31.255.1"
+    assert s["outside"]["sessions"] == []  # the examples have no BGPPeer: no router runs
     assert len(s["pods"]) == 6
     for pod in s["pods"]:
         assert set(pod) >= {"name", "node", "netns", "ips"}
@@ -83,6 +91,8 @@ def test_lab_test_passes(lab: Lab) -> None:
             assert f"vxlan encapsulation {node}" in passed
         if lab.backend == "bgp":
             assert f"bgp {node}" in passed
+        assert f"nat outgoing {node}-p1 -> outside" in passed
+        assert f"no nat pod to pod {node}-p1 -> " in " ".join(passed)
     assert sum(1 for p in passed if p.startswith("path mtu ")) == 3
     assert any(p.startswith("cni del/add ") for p in passed)
     assert any(p.startswith("portmap ") for p in passed)

@@ -160,11 +160,51 @@ def test_the_router_peers_with_every_node_and_learns_every_block(tor: Lab) -> No
         assert bird_routes == {b for m in nodes.values() if m is not n for b in m["blocks"]}
 
 
+NFT_COUNT = """table ip e2e_count {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    tcp dport 15301 ip saddr 10.244.0.0/16 counter
+    tcp dport 15301 ip saddr 172.31.255.0/24 counter
+  }
+}
+"""
+
+
+def _nft_counts(netns: str) -> tuple[int, int]:
+    """Packets to the NAT check's port from the pod pool, and from the underlay."""
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, "nft", "-j", "list", "table", "ip", "e2e_count"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    counts = [
+        x["rule"]["expr"][-1]["counter"]["packets"]
+        for x in json.loads(out)["nftables"]
+        if "rule" in x
+    ]
+    return counts[0], counts[1]
+
+
 def test_lab_test_passes_with_the_router(tor: Lab) -> None:
     nodes = _nodes(tor)
+    ul = _underlay(tor)
     pids_before = {p["what"]: p["pid"] for p in tor.status["processes"]}
-    md5_before = sum(_md5_failures(ns) for ns in [_underlay(tor), *lab_namespaces(tor.name)])
-    proc, verdicts = _lab_test(tor)
+    md5_before = sum(_md5_failures(ns) for ns in [ul, *lab_namespaces(tor.name)])
+    # The outside's own kernel counts who connects to the NAT check's listener. The
+    # router knows routes to the pools here, so un-NATed pods would get through too.
+    subprocess.run(
+        ["ip", "netns", "exec", ul, "nft", "-f", "-"], input=NFT_COUNT, text=True, check=True
+    )
+    try:
+        proc, verdicts = _lab_test(tor)
+        from_pods, from_nodes = _nft_counts(ul)
+    finally:
+        subprocess.run(
+            ["ip", "netns", "exec", ul, "nft", "delete", "table", "ip", "e2e_count"], check=True
+        )
+    assert from_pods == 0
+    assert from_nodes >= 3 * 3  # three pods' handshakes, data and close, at least
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not [k for k, v in verdicts.items() if v.startswith("FAIL")], proc.stdout
     for node in nodes:
