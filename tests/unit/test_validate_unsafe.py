@@ -22,7 +22,7 @@ from netwright.model.config import NodeFacts
 from netwright.model.spec import Backend, BackendType
 from netwright.plan import plan_node
 from netwright.render import peers_of, render_node, under
-from netwright.render.rendering import _tunnel_name
+from netwright.render.tunnels import tunnel_name
 from netwright.validate.names import TUNNEL_PREFIXES
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ def test_a_bridge_name_taken_by_another_device_is_refused(
 def test_every_derived_tunnel_name_is_reserved() -> None:
     """Bridges may not start with TUNNEL_PREFIXES: that must cover every name render derives."""
     for kind in BackendType:
-        name = _tunnel_name(Backend(name="any", type=kind))
+        name = tunnel_name(Backend(name="any", type=kind))
         if kind in (BackendType.VXLAN, BackendType.IPIP, BackendType.WIREGUARD):
             assert name.startswith(TUNNEL_PREFIXES), name
             assert len(name.encode()) <= 15, name

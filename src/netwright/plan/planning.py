@@ -33,8 +33,8 @@ from netwright.model.state import (
     bridge_mac,
     vtep_mac,
 )
-from netwright.render.rendering import BIRD_CONFIG, BIRD_SOCKET, CNI_DIR, under
-from netwright.validate.checks import file_name_problem
+from netwright.render import BIRD_CONFIG, BIRD_SOCKET, CNI_DIR, under
+from netwright.validate.names import file_name_problem
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

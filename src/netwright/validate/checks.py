@@ -19,12 +19,6 @@ from typing import TYPE_CHECKING
 
 from netwright.model.spec import BackendType, ClusterSpec
 from netwright.validate.document import listing
-from netwright.validate.names import (
-    file_name_problem,
-    interface_name_problem,
-    interface_name_rule,
-    reserved_device,
-)
 from netwright.validate.reading import IPBLOCKS_FILE
 from netwright.validate.unsafe import check_unsafe_networks, check_unsafe_peers, check_unsafe_pools
 
@@ -35,23 +29,6 @@ if TYPE_CHECKING:
     from netwright.errors import Issue
     from netwright.model.spec import IPPool, Node
     from netwright.validate.document import Located
-
-__all__ = [
-    "check_backends",
-    "check_blocks",
-    "check_capacity",
-    "check_cluster",
-    "check_networks",
-    "check_node_addresses",
-    "check_peers",
-    "check_pools",
-    # The name rules of `names`, for render and plan, which still import them from here.
-    "file_name_problem",
-    "interface_name_problem",
-    "interface_name_rule",
-    "reserved_device",
-    "selected_nodes",
-]
 
 #: Characters a BIRD quoted string cannot hold (a BGP password is written into one).
 _BIRD_UNSAFE = ('"', "\\", "\n", "\r")
