@@ -28,6 +28,8 @@ BENCHED = ("vxlan", "host-gw")
 FIGURES = (
     "throughputCrossNode",
     "throughputSameNode",
+    "perCpuCrossNode",
+    "perCpuSameNode",
     "latencyCrossNode",
     "latencySameNode",
     "pathMtuCrossNode",

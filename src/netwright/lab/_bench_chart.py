@@ -18,6 +18,7 @@ from netwright.lab import LabError
 #: (figure key, panel title): one panel per kind of figure, pods next to the baseline.
 PANELS = (
     (("throughputCrossNode", "throughputSameNode"), "TCP throughput (Mbit/s)"),
+    (("perCpuCrossNode", "perCpuSameNode"), "TCP per CPU second of iperf3 (Mbit)"),
     (("latencyCrossNode", "latencySameNode"), "round trip, median (ms)"),
     (("pathMtuCrossNode", "pathMtuSameNode"), "path MTU (bytes)"),
     (("wireFrameCrossNode",), "frame of the same ping on the wire (bytes)"),
@@ -44,8 +45,9 @@ def draw(entries: list[dict[str, Any]], path: str) -> None:
     mpl.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-    for ax, (keys, title) in zip(axes.flat, PANELS, strict=True):
+    fig, axes = plt.subplots(3, 2, figsize=(12, 12))
+    axes.flat[-1].set_visible(False)  # five panels
+    for ax, (keys, title) in zip(axes.flat, PANELS, strict=False):
         series = [(k, "value", _label(k)) for k in keys] + [(keys[0], "baseline", BASELINE)]
         width = 0.8 / len(series)
         fmt = "{:.3f}" if keys[0].startswith("latency") else "{:.0f}"

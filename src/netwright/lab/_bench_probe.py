@@ -168,6 +168,7 @@ def throughput(servers: Servers, src: Endpoint, dst: Endpoint, seconds: int) -> 
         if doc.get("error") or proc.returncode != 0:
             raise LabError(f"iperf3 {src.label} -> {dst.label}: {doc.get('error')}")
         end = doc["end"]
+        cpu = end["cpu_utilization_percent"]
         server.wait(5)  # `-1`: the server ends after its one test
     finally:
         servers.stop(server)
@@ -175,6 +176,9 @@ def throughput(servers: Servers, src: Endpoint, dst: Endpoint, seconds: int) -> 
         "mbps": round(end["sum_received"]["bits_per_second"] / 1e6, 1),
         "bytes": int(end["sum_received"]["bytes"]),
         "retransmits": int(end["sum_sent"].get("retransmits", 0)),
+        # CPU time of the two iperf3 processes (and the kernel work done on their
+        # behalf), as a percentage of the run's length.
+        "cpuPercent": round(cpu["host_total"] + cpu["remote_total"], 1),
     }
 
 
@@ -315,5 +319,8 @@ def _show(value: Any) -> str:
     if isinstance(value, Frame):
         return f"{value.length} bytes, {value.headers}"
     if isinstance(value, dict) and "mbps" in value:
-        return f"{value['mbps']:.0f} Mbit/s, {value['retransmits']} retransmits"
+        return (
+            f"{value['mbps']:.0f} Mbit/s, {value['retransmits']} retransmits, "
+            f"iperf3 CPU {value['cpuPercent']:.0f}%"
+        )
     return str(value)

@@ -41,6 +41,8 @@ NODES, PODS = 2, 2
 FIGURES = (
     ("throughputCrossNode", "TCP throughput, pod to pod across nodes", "Mbit/s"),
     ("throughputSameNode", "TCP throughput, pod to pod on one node", "Mbit/s"),
+    ("perCpuCrossNode", "TCP per CPU second, across nodes", "Mbit"),
+    ("perCpuSameNode", "TCP per CPU second, on one node", "Mbit"),
     ("latencyCrossNode", "round trip (median), across nodes", "ms"),
     ("latencySameNode", "round trip (median), on one node", "ms"),
     ("pathMtuCrossNode", "path MTU, across nodes", "bytes"),
@@ -58,6 +60,10 @@ between the two nodes' underlay addresses in the same lab; each cell reads
   TCP throughput   the receiver's Mbit/s in an iperf3 TCP run of --seconds: the
                    median of --runs runs, the three pairs taking turns (so that
                    a burst of other work on the machine hits them alike).
+  TCP per CPU      the same runs' megabits per second of CPU time used by the
+  second           iperf3 client and server (iperf3's own accounting, kernel work
+                   done on their behalf included): the cost of a byte, which
+                   stays put when other work on the machine slows every run.
   round trip       the median of 30 pings 10 ms apart, in ms.
   path MTU         the largest IPv4 packet with don't-fragment set that is answered:
                    a binary search over ping sizes, payload + 28 bytes of headers.
@@ -325,11 +331,17 @@ def _measure(
         for k in ("baseline", "cross-node", "same-node")
     }
     mbps = {k: statistics.median(x["mbps"] for x in v) for k, v in tput.items()}
+    per_cpu = {
+        k: round(statistics.median(x["mbps"] * 100 / max(x["cpuPercent"], 1) for x in v))
+        for k, v in tput.items()
+    }
     frame, frame_base = got["frame cross-node"], got["frame baseline"]
     return {
         "figures": {
             "throughputCrossNode": figure("Mbit/s", mbps["cross-node"], mbps["baseline"]),
             "throughputSameNode": figure("Mbit/s", mbps["same-node"], mbps["baseline"]),
+            "perCpuCrossNode": figure("Mbit", per_cpu["cross-node"], per_cpu["baseline"]),
+            "perCpuSameNode": figure("Mbit", per_cpu["same-node"], per_cpu["baseline"]),
             "latencyCrossNode": figure(
                 "ms", got["round trip cross-node"], got["round trip baseline"]
             ),
@@ -346,6 +358,7 @@ def _measure(
         "wireHeaders": {"crossNode": frame.headers, "baseline": frame_base.headers},
         "framePayload": probe.FRAME_PAYLOAD,
         "throughputRuns": {_camel(k): [x["mbps"] for x in v] for k, v in tput.items()},
+        "cpuPercentRuns": {_camel(k): [x["cpuPercent"] for x in v] for k, v in tput.items()},
         "retransmits": {_camel(k): sum(x["retransmits"] for x in v) for k, v in tput.items()},
         "pairs": {
             k: {"src": f"{s.label} {s.ip}", "dst": f"{d.label} {d.ip}", "srcNetns": s.netns}
