@@ -264,7 +264,7 @@ def test_the_password_is_only_in_the_bird_configs(tor: Lab) -> None:
     assert holding["outside/bird.conf"] == 0o600
     assert holding["spec/network.yaml"] == 0o600  # the lab's copy of the spec it was given
     for path in nodes:
-        assert holding[path] & 0o007 == 0  # the engine's mode: 0640 root:bird (API.md)
+        assert holding[path] & 0o007 == 0  # the engine's: 0640 root:bird (docs/api.md)
     assert os.stat(os.path.join(tor.state_dir, "spec")).st_mode & 0o777 == 0o700
 
 

@@ -11,9 +11,11 @@ What it must not do: touch anything outside its own namespaces and state directo
 start. Everything it makes is recorded in its state file before or as it is made,
 so that `down` can always clean up, even after a failed `up`.
 
-Modules: `state` (the state file), `topology` (namespaces, underlay), `cni` (a small
-libcni-like runtime), `bird` (one BIRD per node for bgp), `lifecycle` (`up`/`down`),
-`checks` (`lab test`), `commands` (the argparse registration; imports nothing heavy).
+Modules: `state` (the state file), `specdir` (the lab's copy of the spec),
+`topology` (namespaces, underlay), `outside` (the underlay's own address and the
+top-of-rack BIRD there), `cni` (a small libcni-like runtime), `bird` (one BIRD per
+node for bgp), `lifecycle` (`up`/`down`), `checks` (`lab test`, one module per
+section), `commands` (the argparse registration; imports nothing heavy).
 """
 
 from __future__ import annotations

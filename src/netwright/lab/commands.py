@@ -1,7 +1,7 @@
 """`netwright lab up|test|status|down`: the argparse registration and the exit codes.
 
 Why it exists: `cli.py` registers the lab with one call (`add_parser`), and this
-module turns the lab's outcomes into output and exit codes (`API.md`: 0 ok, 1 a
+module turns the lab's outcomes into output and exit codes (docs/api.md: 0 ok, 1 a
 check failed or the lab could not be built). Progress goes to stderr, results to
 stdout.
 
@@ -75,7 +75,12 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def status_json(state: LabState, *, bgp: bool) -> dict[str, Any]:
-    """`API.md`'s shape (name, backend, nodes, pods) plus the lab's own fields."""
+    """The documented shape (docs/api.md: name, backend, nodes, pods) plus the lab's own fields.
+
+    Each node lists its root and BIRD socket, and `outside` the outside address, its
+    router's socket and sessions (with their state when `bgp`), for tools such as
+    `netwright doctor --lab`; passwords appear only as `<secret ...>` references.
+    """
     out: dict[str, Any] = {
         "name": state.name,
         "backend": state.backend,
@@ -109,11 +114,15 @@ def status_json(state: LabState, *, bgp: bool) -> dict[str, Any]:
         "timings": {k: round(v, 4) for k, v in state.timings.items()},
     }
     if bgp and state.processes:
-        from netwright.lab.lifecycle import bgp_sessions  # noqa: PLC0415
+        from netwright.lab.lifecycle import bgp_sessions, router_sessions  # noqa: PLC0415
 
         sessions = bgp_sessions(state)
         for node in out["nodes"]:
             node["bgpSessions"] = sessions.get(node["name"], [])
+        if out["outside"] is not None and out["outside"]["birdSocket"]:
+            states = router_sessions(state)
+            for s in out["outside"]["sessions"]:
+                s["state"] = states.get(s["protocol"], "unknown")
     return out
 
 
@@ -158,6 +167,18 @@ def _print_status(state: LabState, *, bgp: bool) -> None:
         )
         for s in n.get("bgpSessions", []):
             print(f"    bgp {s['name']:<14} {s['state']:<6} {s['info']}")
+    o = doc["outside"]
+    if o is not None:
+        print(
+            f"  outside {o['ip']} in {o['netns']}"
+            + (f" ({o['note']})" if o["note"] else "")
+            + (f", router BIRD {o['birdSocket']}" if o["birdSocket"] else ", no router")
+        )
+        for s in o["sessions"]:
+            print(
+                f"    router {s['protocol']:<14} AS {s['routerAS']} <-> {s['node']} "
+                f"AS {s['nodeAS']} {s.get('state', '')}"
+            )
     for p in doc["pods"]:
         ports = " ".join(
             f"{m['hostPort']}->{m['containerPort']}/{m['protocol']}" for m in p["portMappings"]

@@ -401,3 +401,16 @@ def bgp_sessions(state: LabState) -> dict[str, list[dict[str, str]]]:
             continue
         out[n.name] = [s._asdict() for s in found]
     return out
+
+
+def router_sessions(state: LabState) -> dict[str, str]:
+    """The top-of-rack BIRD's sessions by protocol name: `birdc show protocols`' info column."""
+    from netwright.lab import bird  # noqa: PLC0415
+
+    o = state.outside
+    if o is None or not o.bird_socket or not os.path.exists(o.bird_socket):
+        return {}
+    try:
+        return {s.name: s.info for s in bird.sessions(o.bird_socket)}
+    except LabError as exc:
+        return {s.protocol: f"unknown ({exc})" for s in o.sessions}

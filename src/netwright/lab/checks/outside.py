@@ -257,10 +257,13 @@ def graceful_restart(
     bird.graceful_restart_stop(proc, control.socket)
     t0 = time.perf_counter()
     limit = s.restart_time + 5.0
-    while time.perf_counter() - t0 < limit and set(node.blocks) & set(_router_routes(state)):
-        time.sleep(0.05)
-    held = time.perf_counter() - t0
-    bird.launch(state, proc, config=control.config, socket=control.socket, recover=True)
+    try:
+        while time.perf_counter() - t0 < limit and set(node.blocks) & set(_router_routes(state)):
+            time.sleep(0.05)
+        held = time.perf_counter() - t0
+    finally:
+        # Whatever happened, the node gets its BIRD back (recorded under the same entry).
+        bird.launch(state, proc, config=control.config, socket=control.socket, recover=True)
     back = _wait(
         lambda: _states(o.bird_socket).get(s.protocol, "").startswith("Established"),
         RECONVERGE_TIMEOUT,
@@ -273,8 +276,12 @@ def graceful_restart(
         f"BIRD of {s.node} left with `graceful restart`; the router kept "
         f"{', '.join(node.blocks)} for {held:.2f} s (restart time {s.restart_time} s"
         + (", then dropped them)" if held < limit else ", and still had them)")
-        + f"; restarted with -R: Established after {back if back is None else round(back, 2)} s,"
-        f" every node and the router converged {converged:.2f} s later",
+        + "; restarted with -R: "
+        + (
+            f"Established again after {back:.2f} s, every route back {converged:.2f} s later"
+            if back is not None
+            else f"NOT Established again within {RECONVERGE_TIMEOUT:.0f} s"
+        ),
     )
 
 
