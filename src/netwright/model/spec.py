@@ -83,7 +83,7 @@ class Node:
     source: Source = NO_SOURCE
 
     def address(self, version: int) -> IPAddress | None:
-        """The node's first InternalIP of that family (`API.md`, Nodes and addresses)."""
+        """The node's first InternalIP of that family (docs/api.md#node-v1)."""
         for a in self.addresses:
             if a.version == version:
                 return a
@@ -241,7 +241,7 @@ class BGPPeer:
 
 
 def block_name(pool: str, cidr: IPNetwork) -> str:
-    """`API.md`: IPBlock names replace `.`, `:` and `/` of the CIDR with `-`."""
+    """docs/api.md#ipblock: IPBlock names replace `.`, `:` and `/` of the CIDR with `-`."""
     text = str(cidr)
     return f"{pool}." + text.replace(".", "-").replace(":", "-").replace("/", "-")
 

@@ -4,7 +4,7 @@ These are plain values keyed the way the kernel keys them (`key` on every
 type), so the engine can diff desired against observed without knowing
 anything about the spec. Only objects netwright owns appear here; ownership
 markers (route protocol, link alias, nft table name) are constants below and
-fixed by `API.md`.
+fixed by docs/api.md#constants.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from netwright._types import IPAddress, IPInterface, IPNetwork
     from netwright.model.spec import SecretValue
 
-#: Routing protocol number on every route netwright installs (`API.md`).
+#: Routing protocol number on every route netwright installs (docs/api.md#constants).
 RT_PROTO_NETWRIGHT = 211
 #: `ifalias` on every link netwright creates.
 LINK_ALIAS = "netwright"
@@ -30,7 +30,7 @@ RT_TABLE_MAIN = 254
 
 
 def vtep_mac(node_ip: IPAddress) -> str:
-    """The VTEP MAC derived from the node's underlay address (`API.md`, Constants).
+    """The VTEP MAC derived from the node's underlay address (docs/api.md#constants).
 
     `0e:6e:` (locally administered, unicast) followed by the IPv4 address as
     4 bytes; for an IPv6 underlay, the first 4 bytes of the SHA-256 of its 16.

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from netwright.model.config import NatOutgoing, NodeConfig, NodeFacts, Peer, PoolRouting, Tunnel
 
 #: Mode, owner and group of BIRD's configuration: it may hold BGP passwords, and
-#: Debian's bird runs as user `bird` (DESIGN.md, Secrets).
+#: Debian's bird runs as user `bird` (docs/architecture.md#secrets).
 BIRD_MODE = 0o640
 BIRD_GROUP = "bird"
 CONFLIST_MODE = 0o644
@@ -128,7 +128,7 @@ def _remote_blocks(
     - vxlan: route to the block via its network address on the VTEP, `onlink`
       (the VTEP holds only a /32), a permanent neighbour for that address with
       the peer's VTEP MAC, and one fdb entry per peer and VTEP sending that MAC
-      to the peer's underlay address (flannel's scheme, LAB-NOTES gotcha 10).
+      to the peer's underlay address (flannel's scheme; docs/troubleshooting.md#vxlan-vtep-details).
     - vxlan with `directRouting`, when the peer sits in this node's underlay
       subnet and has an address of the block's family: a host-gw route instead.
     - host-gw: route via the peer's address of the block's family on the
@@ -186,7 +186,8 @@ def _remote_blocks(
 
 def _sysctls(config: NodeConfig) -> tuple[Sysctl, ...]:
     # Set explicitly: a new namespace inherits these from the root namespace
-    # (LAB-NOTES gotcha 8), and a node without pods must still forward.
+    # (docs/troubleshooting.md#sysctls-inherited-from-the-root-namespace), and a
+    # node without pods must still forward.
     out = [
         Sysctl(name="net.ipv4.ip_forward", value="1"),
         Sysctl(name="net.ipv4.conf.all.rp_filter", value="1"),

@@ -111,7 +111,8 @@ def _compile_root(
 
 
 # The two core/v1 kinds a spec directory holds, with the fields netwright reads typed
-# (`API.md`); the rest is preserved as the API server would, but must be JSON.
+# (docs/api.md#node-v1, docs/api.md#secret-v1); the rest is preserved as the API
+# server would, but must be JSON.
 _STRING: Final = {"type": "string"}
 _V1_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     "Node": {

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from netwright.errors import Issue
     from netwright.validate.document import Document
 
-#: When `blockSize` is absent (`API.md`): 26 for IPv4, 122 for IPv6.
+#: When `blockSize` is absent (docs/api.md#ippool): 26 for IPv4, 122 for IPv6.
 DEFAULT_BLOCK_SIZE = {4: 26, 6: 122}
 #: The longest block that still holds a gateway and a pod: a /30 or a /126.
 LONGEST_USABLE_BLOCK = {4: 30, 6: 126}
@@ -102,7 +102,9 @@ def build_selector(raw: Any) -> Selector:
 
 
 def build_node(doc: Document, issues: list[Issue]) -> Node | None:
-    """A v1 Node: only `metadata.name`, `metadata.labels` and InternalIPs are read (`API.md`).
+    """A v1 Node: only `metadata.name`, `metadata.labels` and InternalIPs are read.
+
+    See docs/api.md#node-v1.
 
     The document has passed the core/v1 schema (`_schema.CrdSchemas.validate_core`), so
     its fields have their types; what is checked here is checked again all the same.

@@ -130,7 +130,7 @@ class Document:
     def issue(
         self, path: str, message: str, *, kind: str | None = None, line: int | None = None
     ) -> Issue:
-        """An issue at `path` of this document, in the `API.md` format, on one line."""
+        """An issue at `path` of this document, on one line (docs/api.md#error-format)."""
         if line is None:
             line = self.line_of(path) if path else self.line
         return Issue(

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-#: The one file `allocate --write` owns, at the top of a spec directory (`API.md`).
+#: The one file `allocate --write` owns, at the top of a spec directory
+#: (docs/api.md#spec-directory).
 IPBLOCKS_FILE = "ipblocks.yaml"
 
 #: The largest spec file read; a spec of 10,000 nodes takes about 4 MiB.
