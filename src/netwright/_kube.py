@@ -167,3 +167,12 @@ class Client:
 
     async def delete(self, path: str) -> dict[str, Any]:
         return await self.request("DELETE", path)
+
+
+def liveness_endpoint(port: int) -> str | None:
+    """kopf's liveness endpoint on `port` (all addresses, `/healthz`); None for port 0.
+
+    kopf answers it (200) while its event loop runs its watches; the processes stop
+    themselves when their own loop ends, so a live endpoint means a working process.
+    """
+    return f"http://0.0.0.0:{port}/healthz" if port else None

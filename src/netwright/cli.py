@@ -293,6 +293,14 @@ def _api_args(p: argparse.ArgumentParser) -> None:
         metavar="PORT",
         help="serve Prometheus metrics on this port at /metrics (default 0: off)",
     )
+    p.add_argument(
+        "--health-port",
+        type=_argtypes.int_range(0, 65535),
+        default=0,
+        metavar="PORT",
+        help="answer liveness probes on this port at /healthz while the process watches "
+        "and works (default 0: off)",
+    )
 
 
 def _output(p: argparse.ArgumentParser, choices: Sequence[str] = ("text", "yaml", "json")) -> None:

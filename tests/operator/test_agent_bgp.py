@@ -18,12 +18,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import test_controller as tc
 import yaml
+from test_metrics import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -140,7 +142,9 @@ def start_bird(netns: str, root: Path, router_id: str) -> int:
     return found
 
 
-def start_agent(plane: ControlPlane, node: str, netns: str, root: Path, log: Path) -> Any:
+def start_agent(
+    plane: ControlPlane, node: str, netns: str, root: Path, *, log: Path, health_port: int
+) -> Any:
     with open(log, "ab") as out:
         return subprocess.Popen(
             [
@@ -158,6 +162,8 @@ def start_agent(plane: ControlPlane, node: str, netns: str, root: Path, log: Pat
                 str(RESYNC),
                 "--kubeconfig",
                 str(plane.kubeconfig),
+                "--health-port",
+                str(health_port),
             ],
             env={k: v for k, v in os.environ.items() if k != "KUBECONFIG"},
             stdout=out,
@@ -200,12 +206,15 @@ def test_bgp_agents_render_their_mesh_from_the_peers_and_report_the_sessions(
     n1_config = tc.items(cluster, "nodenetworkconfigs")["n1"]
     assert "config" not in n1_config["spec"]["bird"]  # the mesh is the agent's to render
 
-    logs = {}
+    logs, health = {}, {}
     for node, netns in two_nodes.items():
         root = tmp_path / node
         stopped_by_pid.append(start_bird(netns, root, ADDRESSES[node]))
         logs[node] = tmp_path / f"agent-{node}.log"
-        stopped_by_pid.append(start_agent(control_plane, node, netns, root, logs[node]))
+        health[node] = free_port()
+        stopped_by_pid.append(
+            start_agent(control_plane, node, netns, root, log=logs[node], health_port=health[node])
+        )
 
     def bgp(node: str) -> dict[str, Any]:
         status = tc.items(cluster, "nodenetworkconfigs")[node].get("status") or {}
@@ -224,6 +233,9 @@ def test_bgp_agents_render_their_mesh_from_the_peers_and_report_the_sessions(
     except AssertionError:
         raise AssertionError("\n".join(p.read_text() for p in logs.values())) from None
     assert found["sessions"] == 2
+    for port in health.values():  # the agents' liveness probes answer
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            assert resp.status == 200
     assert "10.244.1.0/24" in bird_routes(two_nodes["n2"])
 
     # A node that joins gets a session in n1's BIRD, without a write to n1's object.

@@ -109,3 +109,30 @@ def test_the_controller_serves_its_reconciles_and_writes(
     assert total(after, "netwright_controller_api_writes_total", resource="ipblocks") >= 3
     assert total(after, "netwright_controller_api_writes_total", resource="nodenetworkconfigs") == 3
     assert total(after, "netwright_controller_api_errors_total") == 0
+
+
+def test_the_controller_answers_liveness_probes_on_its_health_port(
+    cluster: Client, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    del cluster
+    port = free_port()
+    controller = Controller(
+        control_plane,
+        "health",
+        tmp_path / "controller.log",
+        args=("--no-leader-election", "--health-port", str(port)),
+    )
+    try:
+        controller.ready()
+
+        def answer() -> int | None:
+            try:
+                url = f"http://127.0.0.1:{port}/healthz"
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    return int(resp.status)
+            except OSError:
+                return None
+
+        assert wait_for("/healthz", answer, 10) == 200
+    finally:
+        controller.stop()

@@ -28,6 +28,7 @@ import yaml
 from _apiserver import ApiError
 
 from conftest import REPO, wait_established
+from netwright.cli import build_parser
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -144,7 +145,17 @@ def test_crds_then_operator_are_accepted_and_every_object_exists(
     pod = live["spec"]["template"]["spec"]
     assert pod["hostNetwork"] is True
     agent = next(c for c in pod["containers"] if c["name"] == "agent")
-    assert agent["args"] == ["agent", "--node=$(NODE_NAME)"]
+    assert agent["args"][:2] == ["agent", "--node=$(NODE_NAME)"]
+    # The arguments are ones netwright takes, and the probe asks the port it serves.
+    args = build_parser().parse_args([a.replace("$(NODE_NAME)", "n1") for a in agent["args"]])
+    ports = {p["name"]: p["containerPort"] for p in agent["ports"]}
+    assert ports["health"] == args.health_port != 0
+    assert agent["livenessProbe"]["httpGet"] == {
+        "path": "/healthz",
+        "port": "health",
+        "host": "127.0.0.1",
+        "scheme": "HTTP",
+    }
     assert agent["env"][0]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     for container in [*pod["containers"], *pod.get("initContainers", [])]:
         security = container["securityContext"]
@@ -154,6 +165,12 @@ def test_crds_then_operator_are_accepted_and_every_object_exists(
     deployment = next(d for d in operator_applied if d["kind"] == "Deployment")
     controller = api.get(object_path(deployment, PLURALS))["spec"]["template"]["spec"]
     assert controller["containers"][0]["args"][0] == "controller"
+    args = build_parser().parse_args(
+        [a.replace("$(POD_NAME)", "p") for a in controller["containers"][0]["args"]]
+    )
+    ports = {p["name"]: p["containerPort"] for p in controller["containers"][0]["ports"]}
+    assert ports["health"] == args.health_port != 0
+    assert controller["containers"][0]["livenessProbe"]["httpGet"]["port"] == "health"
     assert "--no-leader-election" not in controller["containers"][0]["args"]
     assert controller["securityContext"]["runAsNonRoot"] is True
     # Applied again: accepted, and nothing changes.

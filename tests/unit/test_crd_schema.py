@@ -469,7 +469,8 @@ ACCEPTS = [
         "natOutgoing": {"sources": ["10.244.0.0/16"], "exclude": ["10.244.0.0/16"]},
     }, edit={"status": {"observedGeneration": 1, "conditions": [CONDITION],
                         "vtepMAC": "0e:6e:ac:1f:ff:0b",
-                        "bgpSessions": [{"peer": "tor-a", "state": "Established"}],
+                        "bgp": {"sessions": 2, "established": 1, "notEstablished": [
+                        {"name": "peer_tor_a_v4", "state": "start", "info": "Active"}]},
                         "drift": ["route 10.244.2.0/24 missing"], "appliedChanges": 3}}),
 ]
 

@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import kopf
 
-from netwright._kube import ApiError, Client, api_time, resource_path, resource_version
+from netwright._kube import (
+    ApiError,
+    Client,
+    api_time,
+    liveness_endpoint,
+    resource_path,
+    resource_version,
+)
 from netwright.agent import _bird
 from netwright.agent.deciding import (
     ALL_PLURALS,
@@ -340,14 +347,18 @@ def _stop_operator(task: asyncio.Task[None]) -> None:
     signal.raise_signal(signal.SIGTERM)
 
 
-async def serve(agent: Agent, *, prefer_kubeconfig: bool = False) -> None:
+async def serve(agent: Agent, *, prefer_kubeconfig: bool = False, health_port: int = 0) -> None:
     registry = kopf.OperatorRegistry()
     register(registry, agent, prefer_kubeconfig=prefer_kubeconfig)
     loop = asyncio.create_task(agent.run(), name="netwright-agent")
     loop.add_done_callback(_stop_operator)
     try:
         await kopf.operator(
-            registry=registry, settings=_settings(), clusterwide=True, standalone=True
+            registry=registry,
+            settings=_settings(),
+            clusterwide=True,
+            standalone=True,
+            liveness_endpoint=liveness_endpoint(health_port),
         )
     finally:
         loop.cancel()
@@ -381,5 +392,5 @@ def run(args: argparse.Namespace) -> int:
         resync=args.resync_interval,
         metrics=metrics,
     )
-    asyncio.run(serve(agent, prefer_kubeconfig=bool(args.kubeconfig)))
+    asyncio.run(serve(agent, prefer_kubeconfig=bool(args.kubeconfig), health_port=args.health_port))
     return 0

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import kopf
 
-from netwright._kube import Client
+from netwright._kube import Client, liveness_endpoint
 from netwright.controller.electing import LEASE_NAME, Elector
 from netwright.controller.handlers import register, settings
 from netwright.controller.reconciling import Reconciler
@@ -29,6 +29,7 @@ async def serve(
     lease_duration: int = 15,
     prefer_kubeconfig: bool = False,
     metrics_port: int = 0,
+    health_port: int = 0,
 ) -> None:
     """Until SIGTERM or SIGINT: kopf watches, the reconciler decides and writes.
 
@@ -70,6 +71,7 @@ async def serve(
             settings=settings(),
             clusterwide=True,
             standalone=True,
+            liveness_endpoint=liveness_endpoint(health_port),
         )
     finally:
         for task in tasks:
@@ -128,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             lease_duration=args.lease_duration,
             prefer_kubeconfig=bool(args.kubeconfig),
             metrics_port=args.metrics_port,
+            health_port=args.health_port,
         )
     )
     return 0
