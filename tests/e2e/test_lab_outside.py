@@ -344,7 +344,7 @@ def test_the_outside_moves_when_a_node_holds_the_first_address(tmp_path: Path) -
         lab = _up(name, str(spec))
         outside = lab.status["outside"]
         assert outside["ip"] == "172.31.255.254"
-        assert "172.31.255.1 is node address" in outside["note"]
+        assert "172.31.255.1 is a node's address" in outside["note"]
         assert "outside 172.31.255.254" in lab.up.stderr
         addrs = _ip(_underlay(lab), "addr", "show", "dev", "br0")[0]["addr_info"]
         assert [a["local"] for a in addrs] == ["172.31.255.254"]

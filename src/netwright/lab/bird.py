@@ -220,3 +220,30 @@ def wait_routes(expected: Mapping[str, set[str]], timeout: float, interval: floa
                 f"bgp did not converge within {timeout:.0f} s; missing proto bird routes: {missing}"
             )
         time.sleep(interval)
+
+
+def node_sessions(state: LabState) -> dict[str, list[dict[str, str]]]:
+    """Per node, its BGP sessions as its BIRD reports them (`birdc -s <socket> show protocols`)."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for n in state.nodes:
+        socket = n.bird_socket or os.path.join(n.root, "run", "bird", "bird.ctl")
+        if not os.path.exists(socket):
+            continue
+        try:
+            found = sessions(socket)
+        except LabError as exc:
+            out[n.name] = [{"name": "?", "state": "unknown", "since": "", "info": str(exc)}]
+            continue
+        out[n.name] = [s._asdict() for s in found]
+    return out
+
+
+def router_session_states(state: LabState) -> dict[str, str]:
+    """The top-of-rack BIRD's sessions by protocol name: `birdc show protocols`' info column."""
+    o = state.outside
+    if o is None or not o.bird_socket or not os.path.exists(o.bird_socket):
+        return {}
+    try:
+        return {s.name: s.info for s in sessions(o.bird_socket)}
+    except LabError as exc:
+        return {s.protocol: f"unknown ({exc})" for s in o.sessions}

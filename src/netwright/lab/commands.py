@@ -114,13 +114,13 @@ def status_json(state: LabState, *, bgp: bool) -> dict[str, Any]:
         "timings": {k: round(v, 4) for k, v in state.timings.items()},
     }
     if bgp and state.processes:
-        from netwright.lab.lifecycle import bgp_sessions, router_sessions  # noqa: PLC0415
+        from netwright.lab.bird import node_sessions, router_session_states  # noqa: PLC0415
 
-        sessions = bgp_sessions(state)
+        sessions = node_sessions(state)
         for node in out["nodes"]:
             node["bgpSessions"] = sessions.get(node["name"], [])
         if out["outside"] is not None and out["outside"]["birdSocket"]:
-            states = router_sessions(state)
+            states = router_session_states(state)
             for s in out["outside"]["sessions"]:
                 s["state"] = states.get(s["protocol"], "unknown")
     return out

@@ -32,13 +32,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from netwright.lab import LabError
+from netwright.lab import LabError, bird, outside, specdir, topology
+from netwright.lab.cni import CNI_PATH, Attachment, Runtime
 from netwright.lab.state import STATE_ROOT, LabState, NodeRecord, Outside, PodRecord, lab_dir
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from netwright.lab.cni import Attachment, Runtime
     from netwright.model.config import NodeFacts
     from netwright.model.state import NodeState
     from netwright.pipeline import Pipeline
@@ -70,8 +70,6 @@ def load_pipeline(state: LabState) -> Pipeline:
 
 
 def attachment(pod: PodRecord) -> Attachment:
-    from netwright.lab.cni import Attachment  # noqa: PLC0415
-
     caps: dict[str, Any] = {"portMappings": pod.port_mappings} if pod.port_mappings else {}
     return Attachment(
         container_id=pod.container_id, pod=pod.name, pod_netns=pod.netns, capability_args=caps
@@ -79,8 +77,6 @@ def attachment(pod: PodRecord) -> Attachment:
 
 
 def runtime(state: LabState, node: NodeRecord) -> Runtime:
-    from netwright.lab.cni import Runtime  # noqa: PLC0415
-
     return Runtime(
         node_netns=node.netns,
         conf_dir=os.path.join(node.root, "etc", "cni", "net.d"),
@@ -95,8 +91,6 @@ def pod_ips(result: dict[str, Any]) -> list[str]:
 def _preflight(backend: str) -> None:
     if os.geteuid() != 0:
         raise LabError("the lab needs root (it makes network namespaces)")
-    from netwright.lab.cni import CNI_PATH  # noqa: PLC0415
-
     if not os.path.exists(os.path.join(CNI_PATH, "bridge")):
         raise LabError(f"no CNI plugins in {CNI_PATH}: apt-get install containernetworking-plugins")
     if backend == "bgp" and shutil.which("bird") is None:
@@ -148,7 +142,6 @@ def _build(
     state: LabState, *, nodes: int | None, pods: int, spec: str | None, say: Callable[[str], None]
 ) -> None:
     from netwright.engine import Target, prepare_link_writes  # noqa: PLC0415 - fail early
-    from netwright.lab import bird, outside, specdir, topology  # noqa: PLC0415
     from netwright.provisioning import provision  # noqa: PLC0415
 
     t_all = time.perf_counter()
@@ -317,8 +310,6 @@ def bird_text(pipeline: Pipeline, state: LabState, node: NodeRecord) -> str:
 
 
 def add_pods(state: LabState, per_node: int, say: Callable[[str], None]) -> None:
-    from netwright.lab import topology  # noqa: PLC0415
-
     records: list[PodRecord] = []
     for n in state.nodes:
         for k in range(1, per_node + 1):
@@ -359,8 +350,6 @@ def add_pods(state: LabState, per_node: int, say: Callable[[str], None]) -> None
 
 def down(state: LabState, *, say: Callable[[str], None]) -> list[str]:
     """Remove everything in the state file; returns the problems (empty: all gone)."""
-    from netwright.lab import bird, topology  # noqa: PLC0415
-
     problems = bird.stop(state.processes)
     problems += topology.delete_netns(state.namespaces, say)
     if not problems:
@@ -380,37 +369,3 @@ def prune_state_root() -> None:
             os.rmdir(d)  # only when empty: another lab may still live there
         except OSError:
             break
-
-
-def bird_socket(node: NodeRecord) -> str:
-    return os.path.join(node.root, "run", "bird", "bird.ctl")
-
-
-def bgp_sessions(state: LabState) -> dict[str, list[dict[str, str]]]:
-    """Per node, its BGP sessions as BIRD reports them (`birdc -s <socket> show protocols`)."""
-    from netwright.lab import bird  # noqa: PLC0415
-
-    out: dict[str, list[dict[str, str]]] = {}
-    for n in state.nodes:
-        if not os.path.exists(bird_socket(n)):
-            continue
-        try:
-            found = bird.sessions(bird_socket(n))
-        except LabError as exc:
-            out[n.name] = [{"name": "?", "state": "unknown", "since": "", "info": str(exc)}]
-            continue
-        out[n.name] = [s._asdict() for s in found]
-    return out
-
-
-def router_sessions(state: LabState) -> dict[str, str]:
-    """The top-of-rack BIRD's sessions by protocol name: `birdc show protocols`' info column."""
-    from netwright.lab import bird  # noqa: PLC0415
-
-    o = state.outside
-    if o is None or not o.bird_socket or not os.path.exists(o.bird_socket):
-        return {}
-    try:
-        return {s.name: s.info for s in bird.sessions(o.bird_socket)}
-    except LabError as exc:
-        return {s.protocol: f"unknown ({exc})" for s in o.sessions}

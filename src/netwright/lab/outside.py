@@ -54,7 +54,7 @@ def choose_address(
         return first, ""
     for candidate in reversed(hosts):
         if candidate not in taken:
-            return candidate, f"{first} is node address, so the outside is {candidate}"
+            return candidate, f"{first} is a node's address, so the outside is {candidate}"
     raise LabError(f"the underlay {prefix} has no address left for the outside")
 
 
@@ -148,8 +148,13 @@ def router_config(
                 "in the spec"
             )
         if password is not None:
-            escaped = password.replace("\\", "\\\\").replace('"', '\\"')
-            lines.append(f'  password "{escaped}";')
+            # BIRD 2's string literal is `"[^"\n]*"`: no escapes, so these cannot be said.
+            if '"' in password or "\n" in password:
+                raise LabError(
+                    f"BGPPeer {s.peer}: the password in {s.password_ref} holds a '\"' or a line "
+                    "break, which a BIRD 2 configuration cannot hold"
+                )
+            lines.append(f'  password "{password}";')
         lines += ["  ipv4 { import all; export none; };", "}"]
     return "\n".join(lines) + "\n"
 

@@ -16,8 +16,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from netwright.lab._proc import ip_json, ns_run
+from netwright.lab.bird import node_sessions
 from netwright.lab.checks.results import FAIL, PASS
-from netwright.lab.lifecycle import bgp_sessions
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -121,7 +121,7 @@ def bgp(
     configs: Mapping[str, str],
 ) -> None:
     """Every session the node's config opens is Established; remote blocks via their owner."""
-    sessions = bgp_sessions(state)
+    sessions = node_sessions(state)
     bgp_nodes = [n for n in state.nodes if plans[n.name].bird is not None]
     by_ip = {n.ip: n.name for n in state.nodes}
     if state.outside is not None:
