@@ -558,7 +558,7 @@ def test_removing_a_vtep_counts_what_goes_with_it(node: str, tmp_path: Path) -> 
 
 def test_departed_peers_routes_are_deleted_before_their_nexthops(node: str, tmp_path: Path) -> None:
     from netwright.engine import observe
-    from netwright.kernel.rtnl import route_wire_key
+    from netwright.kernel._wire import route_wire_key
 
     target = Target(netns=node, root=str(tmp_path))
     peers = [(net(f"10.64.{i}.0/24"), ip(f"172.31.255.{20 + i}")) for i in range(4)]

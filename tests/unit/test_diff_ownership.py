@@ -551,7 +551,7 @@ def test_stale_owned_objects_go_even_with_synced_ones() -> None:
     ids=["v4", "v4-table-metric", "v6-metric-0", "v6-metric", "default"],
 )
 def test_wire_key_in_one_step_matches_route_key(r: Route) -> None:
-    from netwright.kernel.rtnl import route_wire_key, route_wire_key_of
+    from netwright.kernel._wire import route_wire_key, route_wire_key_of
 
     assert route_wire_key_of(r) == route_wire_key(r.key)
 

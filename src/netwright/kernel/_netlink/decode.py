@@ -12,7 +12,7 @@ are the engine's business).
 from __future__ import annotations
 
 import socket
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from netwright.kernel._netlink.constants import (
     BE16,
@@ -74,6 +74,16 @@ def attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
 # ---------------------------------------------------------------- decoded records
 # Named tuples, not dataclasses: a dump yields thousands, and a frozen dataclass's
 # __init__ (one object.__setattr__ per field) cost three times the parse itself.
+
+
+def field_numbers(record: type[tuple[Any, ...]], *names: str) -> tuple[int, ...]:
+    """Where fields `names` sit in a record type: what the fast path reads by number.
+
+    `FastParser.match_run` and `columns` take field numbers (they read tuples in C);
+    callers name the fields, and a renamed or reordered field fails here, at import.
+    """
+    fields: tuple[str, ...] = record._fields  # type: ignore[attr-defined]
+    return tuple(fields.index(name) for name in names)
 
 
 class RawRoute(NamedTuple):

@@ -1,0 +1,142 @@
+"""A session's core: its socket, its target's links, its parsers, its pyroute2 encoder.
+
+Why it exists: `rtnl.Session` is built from parts, one module each (`_nexthops`,
+`_routes`, `_entries` read the bulk objects; `rtnl` writes), and all of them need
+this: the netlink socket bound to the target's namespace, the link table (names
+to indices, refreshed after any link write), and the dump parsers. The parsers
+belong to the session: their learnt layouts live as long as it does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+from typing import TYPE_CHECKING, Any
+
+from netwright.kernel import _netlink as nl
+from netwright.kernel._netns import entered
+from netwright.kernel._wire import mac as _mac
+from netwright.kernel.records import (
+    LinkRecord,
+    NetlinkRequestError,
+    Target,
+)
+from netwright.model.state import Link, VxlanLink
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from netwright.kernel._pyroute2 import Requests
+
+
+def _link_record(raw: nl.RawLink, names: dict[int, str]) -> LinkRecord:
+    vxlan = None
+    vx = raw.vxlan
+    if vx is not None:
+        vxlan = VxlanLink(
+            vni=vx.vni,
+            port=vx.port,
+            local=ipaddress.ip_address(vx.local) if vx.local else ipaddress.IPv4Address(0),
+            dev=names.get(vx.link) if vx.link else None,
+            learning=vx.learning,
+        )
+    link = Link(
+        name=raw.name,
+        kind=raw.kind,
+        mtu=raw.mtu,
+        mac=_mac(raw.address),
+        up=bool(raw.flags & nl.IFF_UP),
+        vxlan=vxlan,
+    )
+    return LinkRecord(index=raw.ifindex, alias=raw.alias, link=link, master=raw.master)
+
+
+class SessionBase:
+    """An open connection to one target's kernel: a netlink socket, sysctls, nft.
+
+    Use `open_session(target)`. Link and address requests are encoded by pyroute2
+    (`_requests()`, on first use), everything else by `_netlink`; all of them go out on
+    one socket. Name-to-index lookups are cached and refreshed by `refresh_links()`
+    (and after any link write).
+    """
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        with entered(target.netns):
+            # Created inside the namespace, the socket stays bound to it.
+            self._nl = nl.Socket()
+        self._links: dict[str, LinkRecord] | None = None
+        self._names: dict[int, str] = {}
+        self._nft: Any = None
+        self._compiler: Requests | None = None
+        #: Dump parsers by kind, made on first use: their layouts are learnt once per session.
+        self._parsers: dict[str, nl.FastParser] = {}
+
+    def close(self) -> None:
+        if self._nft is not None:
+            with contextlib.suppress(Exception):
+                self._nft.close()
+        if self._compiler is not None:
+            with contextlib.suppress(Exception):
+                self._compiler.close()
+        self._nl.close()
+
+    def _requests(self) -> Requests:
+        """pyroute2's encoder for link and address requests, imported on first use."""
+        if self._compiler is None:
+            from netwright.kernel._pyroute2 import Requests  # noqa: PLC0415 - pyroute2: ~100 ms
+
+            self._compiler = Requests()
+        return self._compiler
+
+    def _request(self, what: str, message: nl.Message) -> None:
+        """Send one request and wait for its answer; a refusal raises NetlinkRequestError."""
+        for failure in self.transact([message]):
+            raise NetlinkRequestError(what, failure.errno, failure.message)
+
+    def _dump(self, kind: int, payload: bytes, what: str) -> list[tuple[bytes, int, int]]:
+        try:
+            return self._nl.dump(kind, payload, what=what)
+        except OSError as exc:
+            raise NetlinkRequestError(what, exc.errno or 0) from exc
+
+    # ------------------------------------------------------------------ links
+
+    def links(self) -> dict[str, LinkRecord]:
+        if self._links is None:
+            self.refresh_links()
+        assert self._links is not None
+        return self._links
+
+    def refresh_links(self) -> None:
+        parse = nl.parse_link
+        raw = [
+            parse(d, o, e)
+            for d, o, e in self._dump(nl.RTM_GETLINK, nl.link_dump_request(), "dump links")
+        ]
+        names = {r.ifindex: r.name for r in raw}
+        self._links = {r.name: _link_record(r, names) for r in raw}
+        self._names = names
+
+    def index(self, dev: str) -> int:
+        rec = self.links().get(dev)
+        if rec is None:
+            raise NetlinkRequestError(f"link {dev}", errno.ENODEV)
+        return rec.index
+
+    def _parser(self, kind: str) -> nl.FastParser:
+        """The session's parser for `kind` ("route", "nexthop", "neighbour")."""
+        found = self._parsers.get(kind)
+        if found is None:
+            make = {"route": nl.route_parser, "nexthop": nl.nexthop_parser}.get(
+                kind, nl.neighbour_parser
+            )
+            found = self._parsers[kind] = make()
+        return found
+
+    def transact(self, messages: Sequence[nl.Message]) -> list[nl.Failure]:
+        try:
+            return self._nl.transact(messages)
+        except OSError as exc:
+            raise NetlinkRequestError("netlink batch", exc.errno or 0) from exc

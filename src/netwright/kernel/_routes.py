@@ -1,0 +1,424 @@
+"""A session's reads of routes: the dump, as far as netwright's routes are concerned.
+
+Why it exists: at thousands of peers a no-op must not build a Python object per
+kernel object: each dumped route is looked up by its wire key among the desired
+routes and compared field by field in wire form (bytes, ifindex). Equal ones are
+reported by their index in the desired sequence (`RouteView.synced`); only the
+rest become records for the diff. Routes through nexthop objects dump with
+RTA_NH_ID (plus compat gateway and oif while `nexthop_compat_mode` is 1); the
+nexthop table is the truth for them, so gateway, device and onlink are taken from
+the object, not from the compat copy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import operator
+import socket
+from typing import TYPE_CHECKING, Any
+
+from netwright.kernel import _netlink as nl
+from netwright.kernel._nexthops import (
+    _NH_FLAGS,
+    _NH_GATEWAY,
+    _NH_ID,
+    _NH_OIF,
+    NexthopReads,
+    _owned_nexthop,
+)
+from netwright.kernel._wire import DESIRED, route_nh_keys, route_wire_forms
+from netwright.kernel._wire import ip as _ip
+from netwright.kernel._wire import known_ip as _known_ip
+from netwright.kernel.records import (
+    NetlinkRequestError,
+    Nexthop,
+    NexthopRecord,
+    NexthopSet,
+    RouteRecord,
+    RouteSet,
+    RouteView,
+)
+from netwright.model.state import Route
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+
+    from netwright._types import IPAddress
+    from netwright.kernel._wire import WireRoute
+    from netwright.kernel.records import WireKey
+
+
+RTM_F_CLONED = 0x200
+#: RawRoute fields a desired route fixes (`RouteReads._unsynced_routes`).
+_ROUTE_SIG = nl.field_numbers(
+    nl.RawRoute, "family", "dst", "dst_len", "table", "metric", "tos", "protocol", "type", "src"
+)
+_RAW_FLAGS, _RAW_NHID = nl.field_numbers(nl.RawRoute, "flags", "nhid")
+#: RawRoute fields `_departing_runs` reads: protocol, tos, flags, nexthop id, the wire key.
+_DEPARTING_FIELDS = nl.field_numbers(
+    nl.RawRoute, "protocol", "tos", "flags", "nhid", "family", "table", "dst", "dst_len", "metric"
+)
+#: A RawRoute's wire key (`WireKey`): family, table, dst, dst_len, metric.
+_WIRE_KEY = operator.itemgetter(
+    *nl.field_numbers(nl.RawRoute, "family", "table", "dst", "dst_len", "metric")
+)
+
+
+def _departing_runs(
+    parse: nl.FastParser,
+    runs: Sequence[nl.Run],
+    *,
+    protocol: int,
+    owned_nh: Mapping[int, nl.RawNexthop],
+) -> tuple[list[nl.Run], list[nl.Run], list[int], list[WireKey]]:
+    """Split off the runs of routes that all depart with their nexthop, unparsed.
+
+    With no route desired, every route of `protocol` through one of `owned_nh` (of
+    a family, ToS and flags `Session.routes`' loop keeps) departs: removing 5,000
+    peers, that is every dumped route. A run made only of those is read across in C
+    (`FastParser.columns`), giving each route's nexthop id and wire key and no
+    record. Returns (the other runs, the runs taken, their nexthop ids, their keys).
+    """
+    other: list[nl.Run] = []
+    taken: list[nl.Run] = []
+    nhids: list[int] = []
+    keys: list[WireKey] = []
+    inet = {socket.AF_INET, socket.AF_INET6}
+    for run in runs:
+        cols = parse.columns(run, _DEPARTING_FIELDS)
+        if cols is not None:
+            proto, tos, flags, nhid, family, table, dst, dst_len, metric = cols
+            if (
+                proto.count(protocol) == len(proto)
+                and not any(tos)
+                and not any(map(RTM_F_CLONED.__and__, flags))
+                and inet.issuperset(family)
+                and owned_nh.keys() >= set(nhid)
+            ):
+                taken.append(run)
+                nhids.extend(nhid)
+                keys.extend(zip(family, table, dst, dst_len, metric, strict=True))
+                continue
+        other.append(run)
+    return other, taken, nhids, keys
+
+
+def _same_route(
+    want: WireRoute, raw: nl.RawRoute, nexthops: dict[int, nl.RawNexthop], index: dict[str, int]
+) -> bool:
+    """Is `raw` (at want's key, unicast) the desired route? Compared in wire form.
+
+    A route through a nexthop object takes gateway, device and onlink from that
+    object (the compat copies in the route are ignored), which must be netwright's.
+    """
+    if raw.nhid:
+        nh = nexthops.get(raw.nhid)
+        if nh is None:
+            return False
+        gateway, oif, flags = nh.gateway, nh.oif, nh.flags
+    else:
+        gateway, oif, flags = raw.gateway, raw.oif, raw.flags
+    _i, want_gw, want_dev, want_onlink, want_src = want
+    if gateway != want_gw or bool(flags & nl.RTNH_F_ONLINK) != want_onlink:
+        return False
+    if want_dev is not None and oif != index.get(want_dev):
+        return False
+    return raw.src == want_src
+
+
+class RouteReads(NexthopReads):
+    """Routes and the nexthop objects they use (`routes`)."""
+
+    def routes(
+        self, *, protocol: int, desired: Sequence[Route], vanishing: Collection[str] = ()
+    ) -> RouteView:
+        """Routes and nexthop objects, as far as netwright's are concerned.
+
+        Routes of `protocol` equal to the desired route at their key are only
+        counted (`RouteView.synced`); the other routes of `protocol`, and routes of
+        any protocol at a desired key (for conflicts), become records. Nexthop
+        objects of `protocol` that no synced route uses become records; the ids of
+        all of them, and those that routes of other protocols use, are listed.
+        Routes and nexthops of `protocol` on a `vanishing` device (one the engine
+        deletes, taking them along) at no desired key are kept by key only, per
+        device (`RouteView.vanishing`): plan names them, apply sends nothing.
+        """
+        links = self.links()
+        index = {name: rec.index for name, rec in links.items()}
+        raw_nh, matched = self._raw_nexthops(protocol, desired, index)
+        try:
+            runs = self._nl.dump_runs(
+                nl.RTM_GETROUTE, nl.RTMSG.pack(0, 0, 0, 0, 0, 0, 0, 0, 0), what="dump routes"
+            )
+        except OSError as exc:
+            raise NetlinkRequestError("dump routes", exc.errno or 0) from exc
+        owned_nh = {
+            r.id: r
+            for r in raw_nh or ()
+            if r.protocol == protocol and r.gateway and r.oif and not r.group and not r.blackhole
+        }
+        wire = route_wire_forms(desired)
+        doomed = {index[d]: d for d in vanishing if d in index}
+        records: list[nl.RawRoute] = []
+        synced: dict[int, int] = {}
+        taken: list[nl.Run] = []
+        gone_nhids: list[int] = []
+        gone_keys: list[WireKey] = []
+        if not desired and not doomed:
+            runs, taken, gone_nhids, gone_keys = _departing_runs(
+                self._parser("route"), runs, protocol=protocol, owned_nh=owned_nh
+            )
+        rest = self._unsynced_routes(
+            runs,
+            protocol=protocol,
+            desired=desired,
+            owned_nh=owned_nh,
+            matched=matched,
+            index=index,
+            synced=synced,
+        )
+        # The matched nexthops' records, where anything below may look at them: a
+        # no-op (every matched nexthop used by a synced route, no route of
+        # `protocol` left, no link going) needs none.
+        if matched and (
+            doomed
+            or not matched.keys() <= set(synced.values())
+            or any(r.protocol == protocol for r in rest)
+        ):
+            for nhid, key in matched.items():
+                owned_nh[nhid] = _owned_nexthop(nhid, key, protocol, index)
+            owned_nh = dict(sorted(owned_nh.items()))  # in id order, as the kernel dumps
+        doomed_nh = (
+            {nhid: doomed[r.oif] for nhid, r in owned_nh.items() if r.oif in doomed}
+            if doomed
+            else {}
+        )
+        # What goes with a vanishing device, by key: its routes' wire keys (appended
+        # below, where a route is found at no desired key on it) and its nexthops.
+        on_gone: dict[str, list[WireKey]] = {}
+        if taken and not {r.nhid for r in rest if r.protocol != protocol}.isdisjoint(gone_nhids):
+            # A foreign route shares one of those nexthops, which must stay: sort
+            # those routes one by one after all.
+            rest.extend(self._parser("route").parse_runs(taken))
+            taken, gone_nhids, gone_keys = [], [], []
+        foreign_nh: set[int] = set()
+        through: dict[int, list[nl.RawRoute]] = {}
+        inet = (socket.AF_INET, socket.AF_INET6)
+        raw: nl.RawRoute
+        for raw in rest:
+            if raw.family not in inet or raw.flags & RTM_F_CLONED or raw.tos:
+                continue
+            want = wire.get((raw.family, raw.table, raw.dst, raw.dst_len, raw.metric))
+            i = None if want is None else want[0]
+            if raw.protocol != protocol:
+                if raw.nhid:
+                    foreign_nh.add(raw.nhid)
+                if i is None:
+                    continue
+            elif i is None:
+                if doomed:
+                    going = doomed_nh.get(raw.nhid) if raw.nhid else doomed.get(raw.oif)
+                    if going is not None:
+                        on_gone.setdefault(going, []).append(_WIRE_KEY(raw))
+                        continue
+                if raw.nhid in owned_nh:
+                    through.setdefault(raw.nhid, []).append(raw)
+                    continue
+            elif want is not None and raw.type == nl.RTN_UNICAST:
+                # `_same_route`, inlined: a no-op runs this once per desired route.
+                nhid = raw.nhid
+                if nhid:
+                    nh = owned_nh.get(nhid)
+                    same = (
+                        nh is not None
+                        and nh.gateway == want[1]
+                        and bool(nh.flags & nl.RTNH_F_ONLINK) == want[3]
+                        and (want[2] is None or nh.oif == index.get(want[2]))
+                        and raw.src == want[4]
+                    )
+                else:
+                    same = _same_route(want, raw, owned_nh, index)
+                if same:
+                    synced[i] = nhid
+                    continue
+            records.append(raw)
+        # Routes at no desired key through a netwright nexthop: if the diff will
+        # delete that nexthop (no desired route can keep it: none uses it, none
+        # has its gateway, device and onlink flag to share it; no foreign route
+        # uses it), they are kept as wire keys only (one `RouteSet`), else
+        # recorded. Those `_departing_runs` took are wire keys already.
+        leaving = set(gone_nhids)
+        leaving_keys = gone_keys
+        if through:
+            at_desired = {nhid for nhid in synced.values() if nhid}
+            for raw in records:
+                wire_key = (raw.family, raw.table, raw.dst, raw.dst_len, raw.metric)
+                if raw.nhid and raw.protocol == protocol and wire_key in wire:
+                    at_desired.add(raw.nhid)
+            shareable = {
+                (r.gateway.packed, index.get(r.dev), r.onlink)
+                for r in desired
+                if r.gateway is not None and r.dev is not None
+            }
+            for nhid, raws in through.items():
+                nh = owned_nh[nhid]
+                key = (nh.gateway, nh.oif, bool(nh.flags & nl.RTNH_F_ONLINK))
+                if nhid in foreign_nh or nhid in at_desired or key in shareable:
+                    records.extend(raws)
+                else:
+                    leaving.add(nhid)
+                    leaving_keys.extend(
+                        (r.family, r.table, r.dst, r.dst_len, r.metric) for r in raws
+                    )
+        departing = None
+        if leaving_keys:
+            departing = RouteSet(
+                nexthops=frozenset(leaving),
+                keys=tuple(leaving_keys),
+                vias=self._nexthop_vias(owned_nh, sorted(leaving)),
+            )
+        gone_with: dict[tuple[str, str], RouteSet | NexthopSet] = {}
+        if doomed_nh or on_gone:
+            nh_on: dict[str, list[int]] = {}
+            for nhid, dev in doomed_nh.items():  # in id order, as `owned_nh` is
+                nh_on.setdefault(dev, []).append(nhid)
+            sets = {
+                dev: NexthopSet(ids=frozenset(ids), vias=self._nexthop_vias(owned_nh, ids))
+                for dev, ids in nh_on.items()
+            }
+            for dev, nh_set in sets.items():
+                gone_with[dev, "nexthop"] = nh_set
+            none = NexthopSet(ids=frozenset())
+            for dev, keys in on_gone.items():
+                nh_set = sets.get(dev, none)
+                gone_with[dev, "route"] = RouteSet(
+                    nexthops=nh_set.ids, keys=tuple(keys), vias=nh_set.vias
+                )
+        used = set(synced.values())
+        needed = {raw.nhid for raw in records if raw.nhid}
+        gone_nh = departing.nexthops if departing is not None else frozenset()
+        # Nexthops with no record needed: those synced routes use (unless a
+        # recorded route uses them too), those leaving with their routes, and
+        # those going with their link (`gone_with`; unless a recorded route uses
+        # them): 5,000 of them on a deleted VTEP cost 5,000 records and addresses.
+        skip = (used - needed) | gone_nh | (doomed_nh.keys() - needed)
+        wanted_nh = list(itertools.filterfalse(skip.__contains__, owned_nh))
+        gateways = (
+            {r.gateway.packed: r.gateway for r in desired if r.gateway is not None}
+            if wanted_nh
+            else {}
+        )
+        nexthops = {
+            nhid: Nexthop(
+                id=nhid,
+                gateway=_known_ip(gateways, r.gateway),
+                dev=self._names.get(r.oif, str(r.oif)),
+                onlink=bool(r.flags & nl.RTNH_F_ONLINK),
+            )
+            for nhid, r in ((nhid, owned_nh[nhid]) for nhid in wanted_nh)
+            if r.gateway is not None
+        }
+        return RouteView(
+            records=tuple(self._route_record(raw, nexthops) for raw in records),
+            synced=synced,
+            nexthops=None
+            if raw_nh is None
+            else tuple(
+                NexthopRecord(nexthop=nh, id=nh.id, protocol=protocol)
+                for nh in nexthops.values()
+                if nh.id not in used and nh.id not in doomed_nh
+            ),
+            nexthop_ids=frozenset(map(_NH_ID, raw_nh or ())).union(matched),
+            foreign_nexthop_users=frozenset(foreign_nh),
+            vanishing=gone_with,
+            departing=departing,
+        )
+
+    def _unsynced_routes(
+        self,
+        runs: Sequence[nl.Run],
+        *,
+        protocol: int,
+        desired: Sequence[Route],
+        owned_nh: dict[int, nl.RawNexthop],
+        matched: dict[int, Any],
+        index: dict[str, int],
+        synced: dict[int, int],
+    ) -> list[nl.RawRoute]:
+        """The dumped routes, less those found equal to their desired route here.
+
+        The no-op fast path, per run of same-layout messages: a route whose wire
+        key, ToS, protocol, type and source are a desired route's, through an
+        owned nexthop whose gateway, device (by name, so the comparison holds
+        for any link indices) and flags are exactly that route's
+        (`_ROUTE_SIG`, `_route_nh_keys`), is entered in `synced` without a record.
+        Each such match is one the full comparison (`routes`' loop, `_same_route`)
+        also finds equal; a run with anything else at a desired key, or a cloned
+        route, is parsed whole and left to that loop.
+        """
+        parse = self._parser("route")
+        if not desired:  # nothing can be synced: no table to build, no key to look up
+            return parse.parse_runs(runs)
+        sig = DESIRED.get(
+            "route-sig",
+            (desired, protocol),
+            lambda: {
+                (fam, dst, dst_len, table, metric, 0, protocol, nl.RTN_UNICAST, w[4]): w[0]
+                for (fam, table, dst, dst_len, metric), w in route_wire_forms(desired).items()
+            },
+        )
+        want_nh = route_nh_keys(desired)
+        names = {ifindex: name for name, ifindex in index.items()}
+        nhs = owned_nh.values()
+        nh_key = dict(matched)  # `_raw_nexthops` matched these by the same key
+        nh_key.update(
+            zip(
+                owned_nh,
+                zip(
+                    map(_NH_GATEWAY, nhs),
+                    map(names.get, map(_NH_OIF, nhs)),
+                    map(_NH_FLAGS, nhs),
+                    strict=True,
+                ),
+                strict=True,
+            )
+        )
+        out: list[nl.RawRoute] = []
+        for run in runs:
+            split = parse.match_run(run, _ROUTE_SIG, sig, (_RAW_FLAGS, _RAW_NHID))
+            if split is not None:
+                hits, alsos, rest = split
+                if not hits:
+                    out.extend(rest)
+                    continue
+                flags, nhids = zip(*alsos, strict=True)
+                if not any(map(RTM_F_CLONED.__and__, flags)) and list(
+                    map(nh_key.get, nhids)
+                ) == list(map(want_nh.__getitem__, hits)):
+                    synced.update(zip(hits, nhids, strict=True))
+                    out.extend(rest)
+                    continue
+            out.extend(parse.parse_runs([run]))
+        return out
+
+    def _route_record(self, raw: nl.RawRoute, nexthops: dict[int, Nexthop]) -> RouteRecord:
+        nh = nexthops.get(raw.nhid) if raw.nhid else None
+        if nh is not None:
+            gateway: IPAddress | None = nh.gateway
+            dev: str | None = nh.dev
+            onlink = nh.onlink
+        else:
+            gateway = _ip(raw.gateway) if raw.gateway else None
+            dev = self._names.get(raw.oif) if raw.oif else None
+            onlink = bool(raw.flags & nl.RTNH_F_ONLINK)
+        route = Route(
+            dst=ipaddress.ip_network((raw.dst, raw.dst_len)),
+            gateway=gateway,
+            dev=dev,
+            onlink=onlink,
+            table=raw.table,
+            metric=raw.metric,
+            src=_ip(raw.src) if raw.src else None,
+        )
+        return RouteRecord(route=route, protocol=raw.protocol, type=raw.type, nhid=raw.nhid)
