@@ -28,48 +28,37 @@ What makes it hard, and the rules that answer it:
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
+from netwright.controller._claims import Blocks, claimed, count_blocks
+from netwright.controller._objects import (
+    ALL_PLURALS,
+    SPEC_KINDS,
+    STAND_IN,
+    Snapshot,
+    covers,
+    node_document,
+    spec_document,
+    stand_in_secrets,
+    what_matters,
+)
+from netwright.controller._status import (
+    Note,
+    StatusWrite,
+    blocked,
+    conditions_equal,
+    issue_text,
+    object_statuses,
+    ready_status,
+    status_notes,
+)
 from netwright.documents import ipblock_document, node_network_config
 from netwright.errors import AllocationError, Issue
 from netwright.model.config import NodeFacts
-from netwright.model.spec import GROUP_VERSION, IPBlock, block_name
+from netwright.model.spec import IPBlock, block_name
 from netwright.pipeline import Pipeline
 from netwright.validate import IPBLOCKS_FILE, Document, validate_documents
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
-
-#: The kinds users write, by plural (the resource the controller watches and reports on).
-SPEC_KINDS: dict[str, str] = {
-    "backends": "Backend",
-    "ippools": "IPPool",
-    "networks": "Network",
-    "bgppeers": "BGPPeer",
-}
-#: Every plural the controller keeps in its snapshot (`nodes` are core v1 Nodes).
-ALL_PLURALS = (*SPEC_KINDS, "ipblocks", "nodenetworkconfigs", "nodes")
-
-READY = "Ready"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Snapshot:
-    """The objects the controller has seen, by plural, then name: raw API dicts."""
-
-    objects: Mapping[str, Mapping[str, Mapping[str, Any]]]
-
-    def of(self, plural: str) -> Mapping[str, Mapping[str, Any]]:
-        return self.objects.get(plural, {})
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class StatusWrite:
-    plural: str
-    name: str
-    status: dict[str, Any]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -81,17 +70,6 @@ class ConfigWrite:
     resource_version: str | None
     #: The blocks to create once this write succeeded (never before: the claim comes first).
     blocks: tuple[dict[str, Any], ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Note:
-    """A Kubernetes Event to post: about which object, why, and what was done."""
-
-    kind: str
-    name: str
-    reason: str
-    message: str
-    warning: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,150 +97,6 @@ class Decision:
         )
 
 
-# -- objects as the validator reads them -----------------------------------------------
-
-
-def spec_document(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A netwright object as a user wrote it: without status and server-set metadata."""
-    meta = obj.get("metadata", {})
-    metadata: dict[str, Any] = {"name": meta.get("name", "")}
-    if meta.get("labels"):
-        metadata["labels"] = dict(meta["labels"])
-    doc: dict[str, Any] = {
-        "apiVersion": obj.get("apiVersion", GROUP_VERSION),
-        "kind": obj.get("kind", ""),
-        "metadata": metadata,
-    }
-    if "spec" in obj:
-        doc["spec"] = obj["spec"]
-    return doc
-
-
-def node_document(node: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A core Node as the spec reads it (name, labels, InternalIPs), or None while it has
-    no InternalIP (pending: the kubelet has not reported its addresses yet)."""
-    addresses = [
-        {"type": "InternalIP", "address": a["address"]}
-        for a in node.get("status", {}).get("addresses") or ()
-        if a.get("type") == "InternalIP" and a.get("address")
-    ]
-    if not addresses:
-        return None
-    meta = node.get("metadata", {})
-    metadata: dict[str, Any] = {"name": meta.get("name", "")}
-    if meta.get("labels"):
-        metadata["labels"] = dict(meta["labels"])
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": metadata,
-        "status": {"addresses": addresses},
-    }
-
-
-def what_matters(plural: str, obj: Mapping[str, Any]) -> Any:
-    """The part of an object that decisions depend on: a change elsewhere (a kubelet's
-    heartbeat in a Node's status, an agent's NodeNetworkConfig status, the controller's
-    own status writes) needs no new decision. The snapshot still keeps the whole object
-    (its resourceVersion is what the next write of it must carry)."""
-    meta = obj.get("metadata", {})
-    if plural == "nodes":
-        return node_document(obj)
-    if plural in ("ipblocks", "nodenetworkconfigs"):
-        return obj.get("spec")
-    status = obj.get("status") or {}
-    return (
-        meta.get("generation"),
-        meta.get("labels"),
-        obj.get("spec"),
-        status.get("observedGeneration"),
-    )
-
-
-def _block(pool: str, cidr: str, node: str) -> IPBlock | None:
-    try:
-        return IPBlock(pool=pool, cidr=ipaddress.ip_network(cidr), node=node)
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Blocks:
-    """The blocks the allocation starts from: real IPBlocks, plus the claims they allow."""
-
-    real: dict[str, IPBlock]  # by name, blocks of known pools
-    counted: dict[str, IPBlock]  # by name: real ones (one per node and pool) + valid claims
-    #: Real blocks that are a node's second of a pool (never made by this code; repaired).
-    extra: tuple[str, ...]
-    #: Real blocks of pools that no longer exist: freed.
-    orphaned: tuple[str, ...]
-    contested: frozenset[str]
-
-
-def claimed(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(pool, cidr) of every block a NodeNetworkConfig claims."""
-    return [
-        (b.get("pool", ""), b.get("cidr", ""))
-        for b in config.get("spec", {}).get("blocks") or ()
-        if isinstance(b, dict)
-    ]
-
-
-def count_blocks(snapshot: Snapshot) -> Blocks:
-    pools = set(snapshot.of("ippools"))
-    nodes = set(snapshot.of("nodes"))
-    real: dict[str, IPBlock] = {}
-    orphaned: list[str] = []
-    for name, obj in sorted(snapshot.of("ipblocks").items()):
-        spec = obj.get("spec", {})
-        block = _block(spec.get("pool", ""), spec.get("cidr", ""), spec.get("node", ""))
-        if block is None or block.pool not in pools:
-            orphaned.append(name)
-            continue
-        real[name] = block
-    claims_of = {
-        node: {(pool, cidr) for pool, cidr in claimed(obj)}
-        for node, obj in snapshot.of("nodenetworkconfigs").items()
-    }
-    # One real block per node and pool: the one its claim names, else the lowest address.
-    by_node_pool: dict[tuple[str, str], list[IPBlock]] = {}
-    for block in real.values():
-        by_node_pool.setdefault((block.node, block.pool), []).append(block)
-    counted: dict[str, IPBlock] = {}
-    extra: list[str] = []
-    for (node, pool), blocks in by_node_pool.items():
-        mine = claims_of.get(node, set())
-        blocks.sort(key=lambda b: ((b.pool, str(b.cidr)) not in mine, int(b.cidr[0])))
-        counted[blocks[0].name] = blocks[0]
-        if node in claims_of:  # repaired only once the node's claim says which one it keeps
-            extra += [b.name for b in blocks[1:]]
-        del pool
-    # Claims not yet backed by an IPBlock, by CIDR: the lowest node name's counts.
-    candidates: dict[str, list[IPBlock]] = {}
-    for node, claims in claims_of.items():
-        if node not in nodes:
-            continue
-        for pool, cidr in claims:
-            block = _block(pool, cidr, node)
-            if block is None or pool not in pools or block.name in real:
-                continue
-            if (node, pool) in by_node_pool:
-                continue  # a real block of this pool wins over the claim
-            candidates.setdefault(block.name, []).append(block)
-    contested: set[str] = set()
-    for name, blocks in candidates.items():
-        blocks.sort(key=lambda b: b.node)
-        counted[name] = blocks[0]
-        contested.update(b.node for b in blocks[1:])
-    return Blocks(
-        real=real,
-        counted=counted,
-        extra=tuple(sorted(extra)),
-        orphaned=tuple(orphaned),
-        contested=frozenset(contested),
-    )
-
-
 def documents(snapshot: Snapshot, blocks: Blocks) -> list[Document]:
     """The snapshot as the validator's documents; IPBlocks where a spec directory keeps them."""
     out: list[Document] = []
@@ -282,182 +116,21 @@ def documents(snapshot: Snapshot, blocks: Blocks) -> list[Document]:
     return out
 
 
-#: What stands for a BGP password the controller never reads (see `stand_in_secrets`).
-STAND_IN = "netwright-controller-reads-no-secret"
-
-
-def stand_in_secrets(snapshot: Snapshot) -> list[dict[str, Any]]:
-    """A Secret document for every BGPPeer's `passwordSecretRef`, with a stand-in value.
-
-    The controller reads no Secret (it needs no such permission): what it renders holds
-    passwords only as placeholders with their references, and the node agent reads the
-    real value where its node needs it. The stand-in only lets the validator's "is the
-    Secret there" check pass, and never appears in anything written.
-    """
-    keys: dict[tuple[str, str], dict[str, str]] = {}
-    for obj in snapshot.of("bgppeers").values():
-        ref = obj.get("spec", {}).get("passwordSecretRef") or {}
-        if isinstance(ref, dict) and ref.get("namespace") and ref.get("name") and ref.get("key"):
-            keys.setdefault((ref["namespace"], ref["name"]), {})[ref["key"]] = STAND_IN
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"namespace": namespace, "name": name},
-            "stringData": data,
-        }
-        for (namespace, name), data in sorted(keys.items())
-    ]
-
-
-def covers(current: Any, desired: Any) -> bool:
-    """`current` says all `desired` says: equal, but for keys only `current` has (the
-    defaults the API server's schema fills in, such as a route's `directRouting`)."""
-    if isinstance(desired, dict):
-        return isinstance(current, dict) and all(
-            k in current and covers(current[k], v) for k, v in desired.items()
-        )
-    if isinstance(desired, list):
-        return (
-            isinstance(current, list)
-            and len(current) == len(desired)
-            and all(covers(c, d) for c, d in zip(current, desired, strict=True))
-        )
-    return bool(current == desired) and type(current) is type(desired)
-
-
-# -- status --------------------------------------------------------------------------
-
-
-def conditions_equal(a: Iterable[Mapping[str, Any]], b: Iterable[Mapping[str, Any]]) -> bool:
-    """Equal but for `lastTransitionTime` (a condition that did not change keeps its time)."""
-
-    def key(items: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        return sorted(
-            (
-                c.get("type"),
-                c.get("status"),
-                c.get("reason"),
-                c.get("message"),
-                c.get("observedGeneration"),
-            )
-            for c in items
-        )
-
-    return key(a) == key(b)
-
-
-def ready_status(
-    obj: Mapping[str, Any], *, ready: bool, reason: str, message: str, now: str
-) -> dict[str, Any] | None:
-    """The object's new status (its `Ready` condition), or None when it already says so."""
-    generation = obj.get("metadata", {}).get("generation", 0)
-    old = obj.get("status") or {}
-    previous = {c.get("type"): c for c in old.get("conditions") or ()}
-    status = "True" if ready else "False"
-    before = previous.get(READY)
-    since = (
-        before["lastTransitionTime"]
-        if before and before.get("status") == status and before.get("lastTransitionTime")
-        else now
-    )
-    condition = {
-        "type": READY,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "observedGeneration": generation,
-        "lastTransitionTime": since,
-    }
-    others = [c for t, c in previous.items() if t != READY]
-    conditions = [condition, *others]
-    if old.get("observedGeneration") == generation and conditions_equal(
-        old.get("conditions") or (), conditions
-    ):
-        return None
-    return {"observedGeneration": generation, "conditions": conditions}
-
-
-def issue_text(issue: Issue) -> str:
-    """The line `netwright validate` prints, without the file (an API object has none)."""
-    return str(replace(issue, file="", line=0))
-
-
-def _statuses(
-    snapshot: Snapshot, issues: Iterable[Issue], now: str, *, fallback: tuple[str, str] | None
-) -> list[StatusWrite]:
-    """Ready=False for every object named by an issue, Ready=True for the others (or the
-    `fallback` reason and message for them when something else is wrong)."""
-    by_object: dict[tuple[str, str], list[str]] = {}
-    for issue in issues:
-        by_object.setdefault((issue.kind, issue.name), []).append(issue_text(issue))
-    out = []
-    for plural, kind in SPEC_KINDS.items():
-        for name, obj in sorted(snapshot.of(plural).items()):
-            problems = by_object.get((kind, name))
-            if problems:
-                reason = "OutOfSpace" if "out of space" in problems[0] else "Invalid"
-                status = ready_status(
-                    obj, ready=False, reason=reason, message="; ".join(problems), now=now
-                )
-            elif fallback is not None:
-                status = ready_status(
-                    obj, ready=False, reason=fallback[0], message=fallback[1], now=now
-                )
-            else:
-                status = ready_status(obj, ready=True, reason="Valid", message="valid", now=now)
-            if status is not None:
-                out.append(StatusWrite(plural=plural, name=name, status=status))
-    return out
-
-
-def status_notes(statuses: Iterable[StatusWrite]) -> list[Note]:
-    """A Warning Event for every status write that says the object is not Ready."""
-    notes = []
-    for write in statuses:
-        ready = write.status["conditions"][0]
-        if ready["status"] != "True":
-            notes.append(
-                Note(
-                    kind=SPEC_KINDS[write.plural],
-                    name=write.name,
-                    reason=ready["reason"],
-                    message=ready["message"],
-                    warning=True,
-                )
-            )
-    return notes
-
-
-# -- the decision --------------------------------------------------------------------
-
-
-def _blocked(issues: list[Issue]) -> tuple[str, str]:
-    names = sorted({f"{i.kind}/{i.name}" for i in issues if i.kind})
-    return (
-        "Blocked",
-        (
-            f"no IPBlock or NodeNetworkConfig is written while {', '.join(names) or 'the spec'} "
-            f"{'is' if len(names) == 1 else 'are'} invalid"
-        ),
-    )
-
-
 def decide(snapshot: Snapshot, now: str, facts: NodeFacts | None = None) -> Decision:
     """Every write that makes the API match the spec the snapshot holds; none if it does."""
     blocks = count_blocks(snapshot)
     spec, issues = validate_documents(documents(snapshot, blocks))
     if spec is None:
-        invalid = _statuses(snapshot, issues, now, fallback=_blocked(issues))
+        invalid = object_statuses(snapshot, issues, now, fallback=blocked(issues))
         return Decision(
             statuses=tuple(invalid), notes=tuple(status_notes(invalid)), issues=tuple(issues)
         )
     try:
         pipeline = Pipeline.from_spec(spec)
     except AllocationError as exc:
-        short = _statuses(snapshot, exc.issues, now, fallback=_blocked(list(exc.issues)))
+        short = object_statuses(snapshot, exc.issues, now, fallback=blocked(list(exc.issues)))
         return Decision(statuses=tuple(short), notes=tuple(status_notes(short)), issues=exc.issues)
-    statuses = _statuses(snapshot, (), now, fallback=None)
+    statuses = object_statuses(snapshot, (), now, fallback=None)
     notes: list[Note] = status_notes(statuses)
     facts = facts or NodeFacts()
     allocation = pipeline.allocation
@@ -522,6 +195,7 @@ def decide(snapshot: Snapshot, now: str, facts: NodeFacts | None = None) -> Deci
 __all__ = [
     "ALL_PLURALS",
     "SPEC_KINDS",
+    "STAND_IN",
     "Blocks",
     "ConfigWrite",
     "Decision",
@@ -529,10 +203,17 @@ __all__ = [
     "Snapshot",
     "StatusWrite",
     "block_name",
+    "claimed",
+    "conditions_equal",
     "count_blocks",
+    "covers",
     "decide",
+    "documents",
+    "issue_text",
     "node_document",
     "ready_status",
     "spec_document",
+    "stand_in_secrets",
+    "status_notes",
     "what_matters",
 ]
