@@ -202,7 +202,12 @@ def wrong_password(r: Recorder, state: LabState, pipeline: Pipeline) -> None:
     )
     try:
         bird.configure(o.bird_socket)
-        seen: set[str] = set()
+        # The reconfigured protocol restarts asynchronously: watch from when it went down.
+        went_down = _wait(
+            lambda: not _states(o.bird_socket).get(s.protocol, "").startswith("Established"),
+            RECONVERGE_TIMEOUT,
+        )
+        seen: set[str] = set() if went_down is not None else {"Established"}
         started = time.perf_counter()
         while time.perf_counter() - started < WRONG_PASSWORD_WINDOW:
             seen.add(_states(o.bird_socket).get(s.protocol, "?").split()[0] or "?")
