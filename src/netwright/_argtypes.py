@@ -87,6 +87,16 @@ def directory(text: str) -> str:
     return text
 
 
+def proc_sys(text: str) -> str:
+    """Where sysctls live: /proc/sys, or a directory holding a mount of it at `net/`."""
+    path = os.path.abspath(text) if text else ""
+    if not path or not os.path.isdir(os.path.join(path, "net")):
+        raise argparse.ArgumentTypeError(
+            f"{text}: holds no net/ directory (mount the host's /proc/sys/net at {text}/net)"
+        )
+    return path
+
+
 def root_path(text: str) -> str:
     """A node root: made absolute (rendered files name paths under it)."""
     if not text or "\0" in text:

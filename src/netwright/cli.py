@@ -165,7 +165,7 @@ def _engine(args: argparse.Namespace, *, check: bool) -> int:
             report = provision(
                 pipeline,
                 args.node,
-                Target(netns=args.netns, root=args.root),
+                Target(netns=args.netns, root=args.root, proc_sys=args.proc_sys),
                 check=check,
                 options=options,
                 say=_err,
@@ -262,6 +262,15 @@ def _node_args(p: argparse.ArgumentParser, *, live: bool) -> None:
             type=_argtypes.netns_name,
             metavar="NS",
             help="work in this named network namespace, not the current one",
+        )
+        p.add_argument(
+            "--proc-sys",
+            type=_argtypes.proc_sys,
+            default="/proc/sys",
+            metavar="PATH",
+            help="read and write sysctls under PATH instead of /proc/sys: a writable mount of "
+            "the host's /proc/sys/net at PATH/net, where /proc/sys is read-only (an "
+            "unprivileged container)",
         )
         p.add_argument(
             "--underlay",

@@ -147,7 +147,14 @@ def test_crds_then_operator_are_accepted_and_every_object_exists(
     agent = next(c for c in pod["containers"] if c["name"] == "agent")
     assert agent["args"][:2] == ["agent", "--node=$(NODE_NAME)"]
     # The arguments are ones netwright takes, and the probe asks the port it serves.
-    args = build_parser().parse_args([a.replace("$(NODE_NAME)", "n1") for a in agent["args"]])
+    # (--proc-sys names the container's mount of the host's /proc/sys/net: here, /proc/sys.)
+    mounts = {m["mountPath"]: m["name"] for m in agent["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    proc_sys = next(a.partition("=")[2] for a in agent["args"] if a.startswith("--proc-sys="))
+    assert volumes[mounts[f"{proc_sys}/net"]]["hostPath"]["path"] == "/proc/sys/net"
+    args = build_parser().parse_args(
+        [a.replace("$(NODE_NAME)", "n1").replace(proc_sys, "/proc/sys") for a in agent["args"]]
+    )
     ports = {p["name"]: p["containerPort"] for p in agent["ports"]}
     assert ports["health"] == args.health_port != 0
     assert agent["livenessProbe"]["httpGet"] == {

@@ -31,6 +31,13 @@ CASES = {
         ["plan", MISSING, "--node", "n1", "--underlay-mtu", "1e3"],
         "netwright plan: argument --underlay-mtu: '1e3' is not a whole number",
     ),
+    "proc-sys-without-net": (
+        ["agent", "--node", "n1", "--proc-sys", "/nonexistent/host-proc-sys"],
+        (
+            "netwright agent: argument --proc-sys: /nonexistent/host-proc-sys: holds no net/"
+            " directory (mount the host's /proc/sys/net at /nonexistent/host-proc-sys/net)"
+        ),
+    ),
     "netns-with-slash": (
         ["apply", MISSING, "--node", "n1", "--netns", "../etc"],
         (

@@ -385,7 +385,7 @@ def run(args: argparse.Namespace) -> int:
         logger.info("metrics on port %d (/metrics)", server.server_port)
     agent = Agent(
         node=args.node,
-        target=Target(netns=args.netns, root=args.root),
+        target=Target(netns=args.netns, root=args.root, proc_sys=args.proc_sys),
         options=Options(
             underlay_dev=args.underlay, underlay_mtu=args.underlay_mtu, wait_lock=args.wait_lock
         ),

@@ -27,11 +27,17 @@ class Target:
     """Where the engine acts: a network namespace (None: the current one) and a root path.
 
     `root` prefixes netwright's own state (`<root>/var/lib/netwright/state.json`);
-    the paths of desired files already carry it (`File.path`).
+    the paths of desired files already carry it (`File.path`). `proc_sys` is where
+    the sysctls are read and written: `/proc/sys`, or a writable mount of it where
+    `/proc/sys` is read-only (an unprivileged container: see docs/troubleshooting.md,
+    "read-only /proc/sys in unprivileged containers"). The files under it answer for
+    the namespace of whoever opens them, so the target's namespace is still the one
+    changed.
     """
 
     netns: str | None = None
     root: str = "/"
+    proc_sys: str = "/proc/sys"
 
     def __str__(self) -> str:
         where = f"netns {self.netns}" if self.netns else "the current network namespace"

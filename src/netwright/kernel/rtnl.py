@@ -318,10 +318,16 @@ class Session(RouteReads, EntryReads):
 
     # ------------------------------------------------------------------ namespace-local files
 
+    def _sysctl_file(self, path: str) -> str:
+        """`/proc/sys/<name>` under the target's `proc_sys` (a mount of it, or itself)."""
+        if self.target.proc_sys == "/proc/sys" or not path.startswith("/proc/sys/"):
+            return path
+        return self.target.proc_sys.rstrip("/") + "/" + path.removeprefix("/proc/sys/")
+
     def read_sysctl(self, path: str) -> str | None:
         with entered(self.target.netns):
             try:
-                with open(path, encoding="ascii") as f:
+                with open(self._sysctl_file(path), encoding="ascii") as f:
                     return f.read().strip()
             except FileNotFoundError:
                 return None
@@ -329,10 +335,14 @@ class Session(RouteReads, EntryReads):
     def write_sysctl(self, path: str, value: str) -> None:
         with entered(self.target.netns):
             try:
-                with open(path, "w", encoding="ascii") as f:
+                with open(self._sysctl_file(path), "w", encoding="ascii") as f:
                     f.write(value)
             except OSError as exc:
                 name = path.removeprefix("/proc/sys/").replace("/", ".")
+                if exc.errno == errno.EROFS:
+                    name += (
+                        f" ({self.target.proc_sys} is read-only: give --proc-sys a writable mount)"
+                    )
                 raise NetlinkRequestError(f"sysctl {name}", exc.errno or 0) from exc
 
     def nft(self, script: str) -> tuple[bool, str, str]:
