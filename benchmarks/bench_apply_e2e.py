@@ -8,7 +8,7 @@ second throwaway namespace, so it has carrier) holds the node's address.
 Baseline, measured in the same run: the node's 5,000 routes to the other nodes'
 blocks added by one `ip -batch` as plain routes (as `bench_engine.py` does). Printed
 as ratios to it: the first apply, a no-op apply, and `plan` of that no-op.
-Issue 4's goals: first apply <= 3x, no-op <= 2.5x.
+The goals: first apply <= 3x, no-op <= 2.5x.
 
 Runs as root only; every namespace it makes is deleted (also on failure); no packet
 is sent. Usage: python benchmarks/bench_apply_e2e.py [--nodes 5001] [--runs 3]

@@ -1,6 +1,6 @@
 """One node programmed for N remote nodes (host-gw, vxlan): the engine against `ip -batch`.
 
-Baseline, measured in the same run on the same kernel, as LAB-NOTES section 5 did:
+Baseline, measured in the same run on the same kernel:
 the same objects added as plain routes with one `ip -batch` (routes, neighbours) plus
 one `bridge -batch` (fdb); then the counts are checked; then the same entries deleted
 with one `ip -batch` plus one `bridge -batch`. The node's own links (eth0, and the
@@ -14,13 +14,13 @@ VTEP for vxlan, created outside the timing) stay. Rows, each a ratio to its base
   baseline's delete of the same entries.
 - teardown (vxlan only, printed as an extra row): the full removal, desired state
   empty, so the VTEP is deleted and takes its entries along, against `ip link del`
-  of the VTEP holding the same N peers' entries (LAB-NOTES "del, bulk").
+  of the VTEP holding the same N peers' entries.
 
 Then each cost at the largest N over the smallest (growth; 5 = linear for 1k -> 5k).
 Every figure is a median over `--runs` runs, times largest N / N (at most 5) for
 the smaller sizes, whose few milliseconds vary the most between runs.
 
-Issue 4's goals: first apply <= 1x, no-op <= 0.25x, removal <= 1x, growth <= 6.
+The goals: first apply <= 1x, no-op <= 0.25x, removal <= 1x, growth <= 6.
 
 Runs as root only, in throwaway namespaces it deletes (also on failure); no packet
 is sent. Usage: python benchmarks/bench_engine.py [--sizes 1000 5000] [--runs 3]

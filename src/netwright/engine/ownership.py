@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Ownership:
-    """What netwright may change or delete on a node (docs/architecture.md, ownership).
+    """What netwright may change or delete on a node (docs/architecture.md,
+    "Ownership on the host").
 
     Routes and nexthop objects of its protocol; links carrying its alias, and
     links without any alias that its state file lists as being created, by name and

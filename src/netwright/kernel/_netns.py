@@ -3,10 +3,11 @@
 Why: every socket, `/proc/sys/net` file and child process the kernel package makes
 for a `Target` must live in that target's namespace. `setns(2)` on the *calling
 thread* does that for the price of two system calls, where `ip netns exec` costs
-about 2.7 ms per call (LAB-NOTES gotcha 14) and pyroute2's own `netns=` forks a
-helper per socket. Sockets keep the namespace they were created in; `/proc/sys/net`
-lookups and `fork()` use the calling thread's namespace (checked on this kernel:
-a sysctl written while entered is visible with `ip netns exec`, not in the root).
+about 2.7 ms per call (docs/troubleshooting.md, "ip netns exec is slow") and
+pyroute2's own `netns=` forks a helper per socket. Sockets keep the namespace they
+were created in; `/proc/sys/net` lookups and `fork()` use the calling thread's
+namespace (checked on this kernel: a sysctl written while entered is visible with
+`ip netns exec`, not in the root).
 
 What it must not do: create a namespace (a typo in `--netns` must be an error, never
 a new empty namespace), or leave the thread inside the target when anything fails.

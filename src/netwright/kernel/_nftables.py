@@ -4,7 +4,7 @@ Why it exists: `nft -f` as a process costs 2.6 ms to add a table and 16 ms to
 replace one on this VM, `nft list table` 2 ms; through libnftables (the library the
 `nft` program is a front end of, same parser, same netlink batch, same output) the
 same scripts take 0.05 to 1.2 ms. A lab node's whole provisioning budget is about
-13 ms (LAB-NOTES section 5's hand-wired commands, bench_lab.py).
+13 ms (the same steps wired by hand, benchmarks/bench_lab.py).
 
 What it must not do: outlive its namespace binding, or hide a failure. The context
 is created while the thread is inside the target namespace and every command runs

@@ -1,6 +1,6 @@
 """Link and address requests, encoded by pyroute2; the session sends them.
 
-Why it exists: issue 4 keeps pyroute2 for links, addresses and everything rare, and
+Why it exists: netwright keeps pyroute2 for links, addresses and everything rare, and
 the `struct` codec (`_netlink`) for the objects that come by the thousand. Here
 pyroute2's request compiler, `IPBatch` (its documented way to get a request's
 bytes without sending it), turns `link("add", ...)`, `link("set", ...)`,
@@ -21,8 +21,8 @@ A process that knows it will write links can pay early (`prepare_link_writes`).
 
 What it must not do: send, read or decide anything; be imported at module level
 anywhere in netwright (only `netwright.kernel` may import pyroute2, and only when a
-write needs it: `STYLE.md` section 1); hide a request pyroute2 cannot encode (that
-is a `KernelError` naming the object).
+write needs it: docs/architecture.md, "The import contracts"); hide a request
+pyroute2 cannot encode (that is a `KernelError` naming the object).
 
 The hard case: pyroute2's synchronous API drives an event loop of its own, which
 cannot run inside a thread whose loop is already running (an async handler, say):

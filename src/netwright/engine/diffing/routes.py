@@ -2,18 +2,19 @@
 
 Why it exists: routes are the bulk of a node (one per peer) and the subtle part.
 Routes with a gateway go through nexthop objects (see docs/troubleshooting.md,
-"routes with a gateway and the fib_info hash": plain routes cost O(n^2) at
-thousands of peers). Nexthop ids are chosen here, never reused from foreign
-objects; an existing netwright nexthop with the same gateway, device and onlink
-flag is shared; one that no remaining route uses is deleted last (after routes
-moved off it). The routes at no desired key through such nexthops are deleted
-explicitly before them, as one summary change (`RouteSet`, from the observer): a
-nexthop delete that takes routes along makes the kernel walk the whole FIB once
-per nexthop, O(n^2) at thousands of peers (5,000: 102 ms, against 62 ms for routes
-first, then nexthops). Routes that reach the diff as records through such a
-nexthop are still implied deletes. A nexthop that a foreign route uses is never
-deleted. An equal route that is plain, not by nexthop, is left alone. An IPv6
-route's metric 0 is stored as 1024 (`Route.key` normalises it).
+"Route adds slow down with thousands of gateways": plain routes cost O(n^2) at
+thousands of peers). Nexthop ids are chosen here, never reused from foreign objects;
+an existing netwright nexthop with the same gateway, device and onlink flag is
+shared; one that no remaining route uses is deleted last (after routes moved off
+it). The routes at no desired key through such nexthops are deleted explicitly
+before them, as one summary change (`RouteSet`, from the observer): a nexthop delete
+that takes routes along makes the kernel walk the whole FIB once per nexthop
+(docs/troubleshooting.md, "Deleting a nexthop walks the whole FIB"), O(n^2) at
+thousands of peers (5,000: 102 ms, against 62 ms for routes first, then nexthops).
+Routes that reach the diff as records through such a nexthop are still implied
+deletes. A nexthop that a foreign route uses is never deleted. An equal route that
+is plain, not by nexthop, is left alone. An IPv6 route's metric 0 is stored as 1024
+(`Route.key` normalises it).
 """
 
 from __future__ import annotations
