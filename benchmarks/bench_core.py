@@ -39,7 +39,7 @@ from netwright.model.config import NodeFacts
 from netwright.pipeline import Pipeline
 from netwright.render import ClusterIndex
 from netwright.validate import load_spec
-from netwright.validate.reading import iter_spec_files
+from netwright.validate.reading import walk_spec_files
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -90,7 +90,9 @@ def best(repeat: int, fn: Callable[[], object]) -> float:
 
 
 def baseline_load(root: Path) -> None:
-    for full, _ in iter_spec_files(str(root)):
+    for full, _, not_read in walk_spec_files(str(root)):
+        if not_read is not None:
+            continue
         with open(full, encoding="utf-8") as stream:
             list(yaml.load_all(stream, Loader=yaml.CSafeLoader))
 

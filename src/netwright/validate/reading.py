@@ -13,14 +13,9 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from netwright.errors import Issue
 from netwright.validate.document import one_line
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
 
 #: The one file `allocate --write` owns, at the top of a spec directory
 #: (docs/api.md#spec-directory).
@@ -111,17 +106,6 @@ def _symlink_problem(full: str, name: str, root: str) -> str | None:
             "(the files they lead to are read where they are)"
         )
     return "" if _spec_name(name) else None
-
-
-def iter_spec_files(directory: str) -> Iterator[tuple[str, str]]:
-    """Every `*.yaml`/`*.yml` under `directory`, sorted, skipping dot-directories.
-
-    Yields (path as the user would name it, path relative to the directory);
-    paths that cannot be walked are left out (`walk_spec_files` reports them).
-    """
-    for full, relpath, problem in walk_spec_files(directory):
-        if problem is None:
-            yield full, relpath
 
 
 def _reason(exc: OSError) -> str:
