@@ -50,6 +50,7 @@ _CAPABILITIES: Mapping[str, Mapping[str, bool]] = {
 def networks(
     ix: ClusterIndex, node: Node, own_by_pool: Mapping[str, IPBlock], facts: NodeFacts
 ) -> tuple[tuple[Bridge, ...], tuple[Conflist, ...]]:
+    """The bridges and conflists of the Networks that select the node and hold one of its blocks."""
     bridges: list[Bridge] = []
     conflists: list[Conflist] = []
     data_dir = under(facts.root, CNI_DATA_DIR)

@@ -49,6 +49,10 @@ def overhead(backend: BackendType, underlay_version: int) -> int:
 
 
 def tunnel_name(backend: Backend) -> str:
+    """The tunnel device of a Backend: `nwvx.<vni>`, or `nwip.`/`nwwg.` and a hash of its name.
+
+    `validate.names.TUNNEL_PREFIXES` reserves these prefixes: no spec may name a device so.
+    """
     if backend.type is BackendType.VXLAN:
         vni = (backend.vxlan or _VXLAN_DEFAULTS).vni
         return f"nwvx.{vni}"  # at most 13 characters: IFNAMSIZ allows 15
@@ -59,6 +63,7 @@ def tunnel_name(backend: Backend) -> str:
 def tunnels_and_routing(
     ix: ClusterIndex, node: Node, own: Sequence[IPBlock], facts: NodeFacts
 ) -> tuple[tuple[Tunnel, ...], tuple[PoolRouting, ...]]:
+    """A tunnel device per tunnel Backend of the node's blocks, and how each pool routes."""
     tunnel_blocks: dict[str, tuple[Backend, list[IPBlock]]] = {}
     routing: list[PoolRouting] = []
     for block in own:
