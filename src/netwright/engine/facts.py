@@ -47,10 +47,3 @@ def observe_addresses(target: Target) -> tuple[HeldAddress, ...]:
         )
         for a in records
     )
-
-
-def link_mtu(target: Target, dev: str) -> int | None:
-    """The MTU of link `dev` on `target`, None if there is no such link."""
-    with open_session(target) as session:
-        record = session.links().get(dev)
-    return None if record is None else record.link.mtu or 1500

@@ -19,6 +19,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from netwright.kernel import _netlink as nl
+from netwright.kernel._departing import RTM_F_CLONED, departing_runs, through_kept_or_leaving
 from netwright.kernel._nexthops import (
     _NH_FLAGS,
     _NH_GATEWAY,
@@ -42,66 +43,22 @@ from netwright.kernel.records import (
 from netwright.model.state import Route
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping, Sequence
+    from collections.abc import Collection, Sequence
 
     from netwright._types import IPAddress
     from netwright.kernel._wire import WireRoute
     from netwright.kernel.records import WireKey
 
 
-RTM_F_CLONED = 0x200
 #: RawRoute fields a desired route fixes (`RouteReads._unsynced_routes`).
 _ROUTE_SIG = nl.field_numbers(
     nl.RawRoute, "family", "dst", "dst_len", "table", "metric", "tos", "protocol", "type", "src"
 )
 _RAW_FLAGS, _RAW_NHID = nl.field_numbers(nl.RawRoute, "flags", "nhid")
-#: RawRoute fields `_departing_runs` reads: protocol, tos, flags, nexthop id, the wire key.
-_DEPARTING_FIELDS = nl.field_numbers(
-    nl.RawRoute, "protocol", "tos", "flags", "nhid", "family", "table", "dst", "dst_len", "metric"
-)
 #: A RawRoute's wire key (`WireKey`): family, table, dst, dst_len, metric.
 _WIRE_KEY = operator.itemgetter(
     *nl.field_numbers(nl.RawRoute, "family", "table", "dst", "dst_len", "metric")
 )
-
-
-def _departing_runs(
-    parse: nl.FastParser,
-    runs: Sequence[nl.Run],
-    *,
-    protocol: int,
-    owned_nh: Mapping[int, nl.RawNexthop],
-) -> tuple[list[nl.Run], list[nl.Run], list[int], list[WireKey]]:
-    """Split off the runs of routes that all depart with their nexthop, unparsed.
-
-    With no route desired, every route of `protocol` through one of `owned_nh` (of
-    a family, ToS and flags `Session.routes`' loop keeps) departs: removing 5,000
-    peers, that is every dumped route. A run made only of those is read across in C
-    (`FastParser.columns`), giving each route's nexthop id and wire key and no
-    record. Returns (the other runs, the runs taken, their nexthop ids, their keys).
-    """
-    other: list[nl.Run] = []
-    taken: list[nl.Run] = []
-    nhids: list[int] = []
-    keys: list[WireKey] = []
-    inet = {socket.AF_INET, socket.AF_INET6}
-    for run in runs:
-        cols = parse.columns(run, _DEPARTING_FIELDS)
-        if cols is not None:
-            proto, tos, flags, nhid, family, table, dst, dst_len, metric = cols
-            if (
-                proto.count(protocol) == len(proto)
-                and not any(tos)
-                and not any(map(RTM_F_CLONED.__and__, flags))
-                and inet.issuperset(family)
-                and owned_nh.keys() >= set(nhid)
-            ):
-                taken.append(run)
-                nhids.extend(nhid)
-                keys.extend(zip(family, table, dst, dst_len, metric, strict=True))
-                continue
-        other.append(run)
-    return other, taken, nhids, keys
 
 
 def _same_route(
@@ -166,7 +123,7 @@ class RouteReads(NexthopReads):
         gone_nhids: list[int] = []
         gone_keys: list[WireKey] = []
         if not desired and not doomed:
-            runs, taken, gone_nhids, gone_keys = _departing_runs(
+            runs, taken, gone_nhids, gone_keys = departing_runs(
                 self._parser("route"), runs, protocol=protocol, owned_nh=owned_nh
             )
         rest = self._unsynced_routes(
@@ -243,34 +200,22 @@ class RouteReads(NexthopReads):
                     synced[i] = nhid
                     continue
             records.append(raw)
-        # Routes at no desired key through a netwright nexthop: if the diff will
-        # delete that nexthop (no desired route can keep it: none uses it, none
-        # has its gateway, device and onlink flag to share it; no foreign route
-        # uses it), they are kept as wire keys only (one `RouteSet`), else
-        # recorded. Those `_departing_runs` took are wire keys already.
-        leaving = set(gone_nhids)
-        leaving_keys = gone_keys
+        leaving, leaving_keys = set(gone_nhids), gone_keys
         if through:
-            at_desired = {nhid for nhid in synced.values() if nhid}
-            for raw in records:
-                wire_key = (raw.family, raw.table, raw.dst, raw.dst_len, raw.metric)
-                if raw.nhid and raw.protocol == protocol and wire_key in wire:
-                    at_desired.add(raw.nhid)
-            shareable = {
-                (r.gateway.packed, index.get(r.dev), r.onlink)
-                for r in desired
-                if r.gateway is not None and r.dev is not None
-            }
-            for nhid, raws in through.items():
-                nh = owned_nh[nhid]
-                key = (nh.gateway, nh.oif, bool(nh.flags & nl.RTNH_F_ONLINK))
-                if nhid in foreign_nh or nhid in at_desired or key in shareable:
-                    records.extend(raws)
-                else:
-                    leaving.add(nhid)
-                    leaving_keys.extend(
-                        (r.family, r.table, r.dst, r.dst_len, r.metric) for r in raws
-                    )
+            kept, more, more_keys = through_kept_or_leaving(
+                through,
+                records=records,
+                synced=synced,
+                desired=desired,
+                wire=wire,
+                index=index,
+                owned_nh=owned_nh,
+                foreign_nh=foreign_nh,
+                protocol=protocol,
+            )
+            records.extend(kept)
+            leaving |= more
+            leaving_keys.extend(more_keys)
         departing = None
         if leaving_keys:
             departing = RouteSet(
@@ -278,6 +223,40 @@ class RouteReads(NexthopReads):
                 keys=tuple(leaving_keys),
                 vias=self._nexthop_vias(owned_nh, sorted(leaving)),
             )
+        gone_with = self._gone_with(doomed_nh, on_gone, owned_nh)
+        used = set(synced.values())
+        gone_nh = departing.nexthops if departing is not None else frozenset()
+        nexthops = self._nexthops_recorded(
+            owned_nh,
+            records=records,
+            used=used,
+            leaving=gone_nh,
+            doomed=set(doomed_nh),
+            desired=desired,
+        )
+        return RouteView(
+            records=tuple(self._route_record(raw, nexthops) for raw in records),
+            synced=synced,
+            nexthops=None
+            if raw_nh is None
+            else tuple(
+                NexthopRecord(nexthop=nh, id=nh.id, protocol=protocol)
+                for nh in nexthops.values()
+                if nh.id not in used and nh.id not in doomed_nh
+            ),
+            nexthop_ids=frozenset(map(_NH_ID, raw_nh or ())).union(matched),
+            foreign_nexthop_users=frozenset(foreign_nh),
+            vanishing=gone_with,
+            departing=departing,
+        )
+
+    def _gone_with(
+        self,
+        doomed_nh: dict[int, str],
+        on_gone: dict[str, list[WireKey]],
+        owned_nh: dict[int, nl.RawNexthop],
+    ) -> dict[tuple[str, str], RouteSet | NexthopSet]:
+        """What goes with each vanishing device, by key: its nexthops, its routes."""
         gone_with: dict[tuple[str, str], RouteSet | NexthopSet] = {}
         if doomed_nh or on_gone:
             nh_on: dict[str, list[int]] = {}
@@ -295,21 +274,34 @@ class RouteReads(NexthopReads):
                 gone_with[dev, "route"] = RouteSet(
                     nexthops=nh_set.ids, keys=tuple(keys), vias=nh_set.vias
                 )
-        used = set(synced.values())
+        return gone_with
+
+    def _nexthops_recorded(
+        self,
+        owned_nh: dict[int, nl.RawNexthop],
+        *,
+        records: list[nl.RawRoute],
+        used: set[int],
+        leaving: frozenset[int],
+        doomed: set[int],
+        desired: Sequence[Route],
+    ) -> dict[int, Nexthop]:
+        """The owned nexthops that need a record, as `Nexthop`s by id.
+
+        None for those synced routes use (unless a recorded route uses them too),
+        nor for those `leaving` with their routes, nor for those going with their
+        link (`doomed`, unless a recorded route uses them): 5,000 of them on a
+        deleted VTEP would cost 5,000 records and addresses.
+        """
         needed = {raw.nhid for raw in records if raw.nhid}
-        gone_nh = departing.nexthops if departing is not None else frozenset()
-        # Nexthops with no record needed: those synced routes use (unless a
-        # recorded route uses them too), those leaving with their routes, and
-        # those going with their link (`gone_with`; unless a recorded route uses
-        # them): 5,000 of them on a deleted VTEP cost 5,000 records and addresses.
-        skip = (used - needed) | gone_nh | (doomed_nh.keys() - needed)
+        skip = (used - needed) | leaving | (doomed - needed)
         wanted_nh = list(itertools.filterfalse(skip.__contains__, owned_nh))
         gateways = (
             {r.gateway.packed: r.gateway for r in desired if r.gateway is not None}
             if wanted_nh
             else {}
         )
-        nexthops = {
+        return {
             nhid: Nexthop(
                 id=nhid,
                 gateway=_known_ip(gateways, r.gateway),
@@ -319,21 +311,6 @@ class RouteReads(NexthopReads):
             for nhid, r in ((nhid, owned_nh[nhid]) for nhid in wanted_nh)
             if r.gateway is not None
         }
-        return RouteView(
-            records=tuple(self._route_record(raw, nexthops) for raw in records),
-            synced=synced,
-            nexthops=None
-            if raw_nh is None
-            else tuple(
-                NexthopRecord(nexthop=nh, id=nh.id, protocol=protocol)
-                for nh in nexthops.values()
-                if nh.id not in used and nh.id not in doomed_nh
-            ),
-            nexthop_ids=frozenset(map(_NH_ID, raw_nh or ())).union(matched),
-            foreign_nexthop_users=frozenset(foreign_nh),
-            vanishing=gone_with,
-            departing=departing,
-        )
 
     def _unsynced_routes(
         self,
