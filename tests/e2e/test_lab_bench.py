@@ -247,3 +247,20 @@ def test_a_failed_build_removes_what_it_made_and_nothing_else() -> None:
     assert "removing what was built" in proc.stderr
     assert left == [taken]  # the namespace it did not make is still there, nothing else
     assert _lab_dirs(prefix) == []
+
+
+def test_the_text_table_puts_each_figure_next_to_its_baseline(
+    bench: tuple[str, Any, str, Path],
+) -> None:
+    from netwright.lab._bench_table import table
+
+    _, entries, _, _ = bench
+    lines = table(entries, nodes=2, pods=2)
+    assert lines[1].split()[-2:] == list(BENCHED)
+    rows = lines[2 : 2 + len(FIGURES)]
+    for row in rows:  # a cell per backend: "value / baseline (ratio)"
+        assert row.count(" / ") == len(BENCHED), row
+    frame = next(line for line in rows if line.startswith("frame of a 1000-byte ping"))
+    cells = frame.split("(bytes)")[1].split()
+    assert cells == ["1092", "/", "1042", "(1.05)", "1042", "/", "1042", "(1)"]
+    assert lines[2 + len(FIGURES)].split()[-2:] == ["+50", "+0"]

@@ -6,7 +6,8 @@ For each backend in turn, the bench builds a lab with the lab's own `up` (two no
 two pods on each), measures pod to pod across the nodes and on one node, measures
 the same between the two nodes' underlay addresses as the baseline, tears the lab
 down with `down`, and prints one comparison (`-o json`: one entry per backend).
-The measurements are in `_bench_probe`, the chart in `_bench_chart`.
+The measurements are in `_bench_probe`, the table in `_bench_table`, the chart in
+`_bench_chart`.
 
 What it must not do: touch a lab it did not build (every lab name is checked free
 first; a lab that exists is an error, left unchanged), leave a lab, a namespace or an
@@ -37,19 +38,6 @@ if TYPE_CHECKING:
 
 BACKENDS = ("vxlan", "host-gw", "bgp")
 NODES, PODS = 2, 2
-#: (JSON key, what the table calls it, unit): every figure, in table order.
-FIGURES = (
-    ("throughputCrossNode", "TCP throughput, pod to pod across nodes", "Mbit/s"),
-    ("throughputSameNode", "TCP throughput, pod to pod on one node", "Mbit/s"),
-    ("perCpuCrossNode", "TCP per CPU second, across nodes", "Mbit"),
-    ("perCpuSameNode", "TCP per CPU second, on one node", "Mbit"),
-    ("latencyCrossNode", "round trip (median), across nodes", "ms"),
-    ("latencySameNode", "round trip (median), on one node", "ms"),
-    ("pathMtuCrossNode", "path MTU, across nodes", "bytes"),
-    ("pathMtuSameNode", "path MTU, on one node", "bytes"),
-    ("wireFrameCrossNode", "frame of a 1000-byte ping on the wire", "bytes"),
-)
-
 HELP = """\
 For each backend, build a lab (2 nodes, 2 pods on each, the packaged example spec),
 measure, take it down; then print one table. Every figure is measured between pods
@@ -189,7 +177,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.output == "json":
         _console.write(json.dumps(entries, indent=2))
     else:
-        for line in table(entries):
+        from netwright.lab._bench_table import table  # noqa: PLC0415
+
+        for line in table(entries, nodes=NODES, pods=PODS):
             _console.write(line)
     if args.chart:
         from netwright.lab import _bench_chart  # noqa: PLC0415
@@ -370,39 +360,3 @@ def _measure(
 def _camel(what: str) -> str:
     head, _, tail = what.partition("-")
     return head + tail.title()
-
-
-def _cell(f: dict[str, Any]) -> str:
-    def num(x: float) -> str:
-        return f"{x:.3f}" if f["unit"] == "ms" else f"{x:.0f}"
-
-    ratio = f"{f['ratio']:.3g}" if f["ratio"] is not None else "-"
-    return f"{num(f['value'])} / {num(f['baseline'])} ({ratio})"
-
-
-def table(entries: list[dict[str, Any]]) -> list[str]:
-    """The comparison as text lines: one row per figure, one column per backend."""
-    if not entries:
-        return []
-    rows = [
-        [f"{title} ({unit})"] + [_cell(e["figures"][key]) for e in entries]
-        for key, title, unit in FIGURES
-    ]
-    rows.append(
-        ["encapsulation overhead (bytes/packet)"]
-        + [f"{e['encapsulationOverhead']:+d}" for e in entries]
-    )
-    header = ["figure: pods / underlay baseline (ratio)"] + [e["backend"] for e in entries]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [
-        (
-            f"lab bench: {NODES} nodes, {PODS} pods on each; throughput: the median of "
-            f"{entries[0]['runs']} iperf3 runs of {entries[0]['seconds']} s per pair"
-        ),
-        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
-    ]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.append("headers around the ping on the wire:")
-    lines.append(f"  {'underlay baseline':<17} {entries[0]['wireHeaders']['baseline']}")
-    lines += [f"  {e['backend']:<17} {e['wireHeaders']['crossNode']}" for e in entries]
-    return lines
