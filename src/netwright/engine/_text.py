@@ -305,7 +305,7 @@ def change_lines(c: ChangeView, *, verbose: bool = False) -> list[str]:
     `verbose` or when it stands for at most `LIST_AT_MOST`; otherwise its line
     says that `-v` lists them. Verbosity never shows more of a file.
     """
-    if _folds(c):
+    if folds(c):
         return _summary_lines(c, verbose=verbose)
     out = [change_line(c)]
     if (
@@ -328,7 +328,7 @@ def change_lines(c: ChangeView, *, verbose: bool = False) -> list[str]:
     return out
 
 
-def _folds(c: ChangeView) -> bool:
+def folds(c: ChangeView) -> bool:
     """Stands for objects it does not name: a set of keys, or a count of what goes
     with a link (not a file that vanished before its delete, whose change is as bare)."""
     return isinstance(c.before, RouteSet | NexthopSet | EntrySet) or (
@@ -348,85 +348,3 @@ def _summary_lines(c: ChangeView, *, verbose: bool) -> list[str]:
         return [line]
     sign = _SIGN[str(c.op)]
     return [line, *(f"    {sign} {o['key']}" for o in objects)]
-
-
-def _json_value(obj: Any) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, RouteSet):
-        return {"nexthops": len(obj.nexthops), "routes": len(obj.keys)}
-    if isinstance(obj, EntrySet):
-        return {"dev": obj.dev, "entries": len(obj.entries)}
-    if isinstance(obj, NexthopSet):
-        return {"nexthops": len(obj.ids)}
-    if isinstance(obj, File):
-        return {
-            "path": obj.path,
-            "content": obj.content,
-            "mode": f"{obj.mode:04o}",
-            "owner": obj.owner,
-            "group": obj.group,
-        }
-    if isinstance(obj, host.FileRecord):
-        return {
-            "path": obj.path,
-            "content": obj.text,
-            "mode": f"{obj.mode:04o}",
-            "owner": obj.owner,
-            "group": obj.group,
-        }
-    if isinstance(obj, NftTable | host.NftRecord):
-        return {"family": obj.family, "name": obj.name, "text": obj.text}
-    if isinstance(obj, Link):
-        vx = obj.vxlan
-        return {
-            "name": obj.name,
-            "kind": obj.kind,
-            "mtu": obj.mtu,
-            "mac": obj.mac,
-            "up": obj.up,
-            "vxlan": None
-            if vx is None
-            else {
-                "vni": vx.vni,
-                "port": vx.port,
-                "local": str(vx.local),
-                "dev": vx.dev,
-                "learning": vx.learning,
-            },
-        }
-    if hasattr(obj, "__dataclass_fields__"):
-        out = {}
-        for name in obj.__dataclass_fields__:
-            if name == "secrets":
-                continue
-            value = getattr(obj, name)
-            out[name] = (
-                value if isinstance(value, bool | int | str) or value is None else str(value)
-            )
-        return out
-    return str(obj)
-
-
-def change_json(c: ChangeView, *, objects: bool = False) -> dict[str, Any]:
-    """The change as plain JSON; with `objects`, a summary lists its objects by key
-    under "objects" (null when only counted), as `summary_objects` gives them."""
-    out: dict[str, Any] = {
-        "op": str(c.op),
-        "kind": c.kind,
-        "key": key_text(c.kind, c.key),
-        "text": change_line(c),
-        "before": _json_value(c.before),
-        "after": _json_value(c.after),
-    }
-    if c.fields:
-        out["fields"] = list(c.fields)
-    if c.nhid:
-        out["nhid"] = c.nhid
-    if c.implied:
-        out["implied"] = True
-    if c.summary:
-        out["count"] = c.count
-        if objects and _folds(c):
-            out["objects"] = summary_objects(c)
-    return out

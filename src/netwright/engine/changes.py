@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from netwright.engine import _text
+from netwright.engine import _json, _text
 from netwright.kernel.records import EntrySet, NexthopSet, RouteSet
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ class Delta:
         """Plain JSON; every summary change lists its objects by key ("objects")."""
         return {
             "summary": self.summary(),
-            "changes": [_text.change_json(c, objects=True) for c in self.changes],
+            "changes": [_json.change_json(c, objects=True) for c in self.changes],
             "conflicts": [
                 {"kind": c.kind, "key": _text.key_text(c.kind, c.key), "message": str(c)}
                 for c in self.conflicts

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from netwright.engine import _text
+from netwright.engine import _json
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -58,7 +58,7 @@ class ApplyResult:
         return {
             "ok": self.ok,
             "done": len(self.done),
-            "failed": [{"change": _text.change_json(c), "error": e} for c, e in self.failed],
+            "failed": [{"change": _json.change_json(c), "error": e} for c, e in self.failed],
             "conflicts": [str(c) for c in self.conflicts],
             "notes": list(self.notes),
         }
