@@ -1,6 +1,6 @@
 """`netwright doctor`: the argparse registration and the help that explains each check.
 
-Why it exists: `cli.py` registers the command with one call (`add_parser`); the
+Why it exists: `netwright.cli.parser` registers the command with one call (`add_parser`); the
 help text, which is the doctor's manual, lives beside the code it describes.
 
 What it must not do: import anything heavy at module level: `netwright validate`

@@ -1,6 +1,6 @@
 """`netwright lab up|test|status|down`: the argparse registration and the exit codes.
 
-Why it exists: `cli.py` registers the lab with one call (`add_parser`), and this
+Why it exists: `netwright.cli.parser` registers the lab with one call (`add_parser`), and this
 module turns the lab's outcomes into output and exit codes (docs/api.md: 0 ok, 1 a
 check failed or the lab could not be built). Progress goes to stderr, results to
 stdout.
