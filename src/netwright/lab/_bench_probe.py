@@ -6,7 +6,7 @@ a destination `Endpoint` (a namespace and an address), the same way for a pod pa
 and for the underlay baseline between two node namespaces:
 
 - `throughput`: one iperf3 TCP run (`-t SECONDS`), the receiver's bits per second;
-- `latency`: the median round trip of a burst of pings;
+- `latency`: the round trips of a burst of pings;
 - `path_mtu`: the largest ping with don't-fragment set that gets an answer, plus its
   28 bytes of IPv4 and ICMP headers (a binary search);
 - `wire_frame`: the size of the frame a ping of a fixed payload becomes on the
@@ -182,8 +182,8 @@ def throughput(servers: Servers, src: Endpoint, dst: Endpoint, seconds: int) -> 
     }
 
 
-def latency(src: Endpoint, dst: Endpoint, count: int = 30) -> float:
-    """The median round trip (ms) of `count` pings 10 ms apart."""
+def latency(src: Endpoint, dst: Endpoint, count: int = 30) -> list[float]:
+    """The round trips (ms) of `count` pings 10 ms apart (those answered: at least half)."""
     proc = ns_run(
         src.netns, "ping", "-n", "-c", str(count), "-i", "0.01", "-W", "1", dst.ip, check=False
     )
@@ -193,7 +193,7 @@ def latency(src: Endpoint, dst: Endpoint, count: int = 30) -> float:
             f"ping {src.label} -> {dst.label}: {len(times)} of {count} replied "
             f"({proc.stderr.strip() or 'no reply'})"
         )
-    return round(statistics.median(times), 4)
+    return times
 
 
 def _df_ping(src: Endpoint, dst: Endpoint, payload: int) -> tuple[bool, int | None]:
@@ -318,6 +318,8 @@ def measure_all(
 def _show(value: Any) -> str:
     if isinstance(value, Frame):
         return f"{value.length} bytes, {value.headers}"
+    if isinstance(value, list):
+        return f"median {statistics.median(value):.3f} ms of {len(value)} replies"
     if isinstance(value, dict) and "mbps" in value:
         return (
             f"{value['mbps']:.0f} Mbit/s, {value['retransmits']} retransmits, "

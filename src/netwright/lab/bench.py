@@ -52,7 +52,8 @@ between the two nodes' underlay addresses in the same lab; each cell reads
   second           iperf3 client and server (iperf3's own accounting, kernel work
                    done on their behalf included): the cost of a byte, which
                    stays put when other work on the machine slows every run.
-  round trip       the median of 30 pings 10 ms apart, in ms.
+  round trip       the median of --runs bursts of 30 pings 10 ms apart, in ms
+                   (a burst before each round of iperf3 runs).
   path MTU         the largest IPv4 packet with don't-fragment set that is answered:
                    a binary search over ping sizes, payload + 28 bytes of headers.
   frame on wire    a ping of 1000 bytes as the underlay switch port receives it,
@@ -300,12 +301,14 @@ def _measure(
         ("frame cross-node", functools.partial(probe.wire_frame, ul, port, *cross)),
     ]
     jobs += [(f"path mtu {w}", functools.partial(probe.path_mtu, s, d)) for w, (s, d) in named]
-    jobs += [(f"round trip {w}", functools.partial(probe.latency, s, d)) for w, (s, d) in named]
-    jobs += [
-        (f"iperf3 {w} #{r}", functools.partial(probe.throughput, servers, s, d, seconds))
-        for r in range(1, runs + 1)
-        for w, (s, d) in named
-    ]
+    for r in range(1, runs + 1):  # rounds: a busy spell of the machine hits every pair
+        jobs += [
+            (f"round trip {w} #{r}", functools.partial(probe.latency, s, d)) for w, (s, d) in named
+        ]
+        jobs += [
+            (f"iperf3 {w} #{r}", functools.partial(probe.throughput, servers, s, d, seconds))
+            for w, (s, d) in named
+        ]
     got = probe.measure_all(jobs, say)
 
     def figure(unit: str, value: float, baseline: float) -> dict[str, Any]:
@@ -325,6 +328,12 @@ def _measure(
         k: round(statistics.median(x["mbps"] * 100 / max(x["cpuPercent"], 1) for x in v))
         for k, v in tput.items()
     }
+    rtt = {
+        k: round(
+            statistics.median(t for r in range(1, runs + 1) for t in got[f"round trip {k} #{r}"]), 4
+        )
+        for k in ("baseline", "cross-node", "same-node")
+    }
     frame, frame_base = got["frame cross-node"], got["frame baseline"]
     return {
         "figures": {
@@ -332,12 +341,8 @@ def _measure(
             "throughputSameNode": figure("Mbit/s", mbps["same-node"], mbps["baseline"]),
             "perCpuCrossNode": figure("Mbit", per_cpu["cross-node"], per_cpu["baseline"]),
             "perCpuSameNode": figure("Mbit", per_cpu["same-node"], per_cpu["baseline"]),
-            "latencyCrossNode": figure(
-                "ms", got["round trip cross-node"], got["round trip baseline"]
-            ),
-            "latencySameNode": figure(
-                "ms", got["round trip same-node"], got["round trip baseline"]
-            ),
+            "latencyCrossNode": figure("ms", rtt["cross-node"], rtt["baseline"]),
+            "latencySameNode": figure("ms", rtt["same-node"], rtt["baseline"]),
             "pathMtuCrossNode": figure(
                 "bytes", got["path mtu cross-node"], got["path mtu baseline"]
             ),
