@@ -973,10 +973,11 @@ def test_removal_fast_path_agrees_with_the_full_parse(
             m.setattr(nl.FastParser, "columns", lambda *_a, **_k: None)
             m.setattr(nl.FastParser, "match_run", lambda *_a, **_k: None)
             slow = observe(Target(netns=ns), nothing)
-        for name in ("routes", "nexthops", "nexthop_ids", "foreign_nexthop_users",
-                     "synced_routes", "vanishing"):  # fmt: skip
+        for name in ("routes", "nexthops", "nexthop_ids", "foreign_nexthop_users"):
             assert getattr(fast, name) == getattr(slow, name), name
-        f, s = fast.departing_routes, slow.departing_routes
+        for name in ("synced_routes", "vanishing"):
+            assert getattr(fast.unrecorded, name) == getattr(slow.unrecorded, name), name
+        f, s = fast.unrecorded.departing_routes, slow.unrecorded.departing_routes
         if f is None or s is None:
             assert f is s
         else:
@@ -990,8 +991,8 @@ def test_removal_fast_path_agrees_with_the_full_parse(
 
     assert run(desired, Target(netns=ns), check=False).ok
     fast = both()
-    assert fast.departing_routes is not None  # type: ignore[attr-defined]
-    assert len(fast.departing_routes.keys) == 40  # type: ignore[attr-defined]
+    assert fast.unrecorded.departing_routes is not None  # type: ignore[attr-defined]
+    assert len(fast.unrecorded.departing_routes.keys) == 40  # type: ignore[attr-defined]
     assert not fast.routes  # type: ignore[attr-defined]
     report = run(nothing, Target(netns=ns), check=False)
     assert report.result is not None
@@ -1090,20 +1091,22 @@ def test_no_op_fast_paths_agree_with_the_full_comparison(
             ],
         )
         slow = observe(Target(netns=ns), desired)
-    assert fast.synced_routes
-    assert fast.synced_neighbours
-    assert fast.synced_fdb
-    for name in ("routes", "nexthops", "nexthop_ids", "foreign_nexthop_users", "neighbours", "fdb",
-                 "synced_routes", "synced_neighbours", "synced_fdb", "vanishing", "departing_routes", "departing_entries"):  # fmt: skip
+    assert fast.unrecorded.synced_routes
+    assert fast.unrecorded.synced_neighbours
+    assert fast.unrecorded.synced_fdb
+    for name in ("routes", "nexthops", "nexthop_ids", "foreign_nexthop_users", "neighbours", "fdb"):
         assert getattr(fast, name) == getattr(slow, name), name
-    assert len(fast.synced_routes) < len(desired.routes)
-    assert len(fast.synced_neighbours) < len(desired.neighbours)
-    assert len(fast.synced_fdb) < len(desired.fdb)
+    for name in ("synced_routes", "synced_neighbours", "synced_fdb", "vanishing",
+                 "departing_routes", "departing_entries"):  # fmt: skip
+        assert getattr(fast.unrecorded, name) == getattr(slow.unrecorded, name), name
+    assert len(fast.unrecorded.synced_routes) < len(desired.routes)
+    assert len(fast.unrecorded.synced_neighbours) < len(desired.neighbours)
+    assert len(fast.unrecorded.synced_fdb) < len(desired.fdb)
     # The kernel's own account: a synced route is there with its destination and
     # protocol 211, through a nexthop with the desired gateway.
     kernel_routes = {r["dst"]: r for r in ipj(ns, "ip", "route", "show", "proto", "211")}
     kernel_nh = {n["id"]: n for n in ipj(ns, "ip", "nexthop", "show")}
-    for i, nhid in fast.synced_routes.items():
+    for i, nhid in fast.unrecorded.synced_routes.items():
         want = desired.routes[i]
         got = kernel_routes[str(want.dst)]
         assert got["nhid"] == nhid
@@ -1114,9 +1117,10 @@ def test_no_op_fast_paths_agree_with_the_full_comparison(
     assert not report.result.failed
     assert len(report.delta.conflicts) == 1  # the foreign route at 10.64.30.0/24
     again = observe(Target(netns=ns), desired)
-    assert len(again.synced_routes) == len(desired.routes) - 1  # the foreign one stays in the way
-    assert len(again.synced_neighbours) == len(desired.neighbours)
-    assert len(again.synced_fdb) == len(desired.fdb)
+    # The foreign one stays in the way.
+    assert len(again.unrecorded.synced_routes) == len(desired.routes) - 1
+    assert len(again.unrecorded.synced_neighbours) == len(desired.neighbours)
+    assert len(again.unrecorded.synced_fdb) == len(desired.fdb)
 
 
 def test_a_long_lived_parser_keeps_learning_layouts() -> None:
@@ -1227,16 +1231,17 @@ def test_nexthop_fast_path_agrees_with_the_full_parse(
         with monkeypatch.context() as m:
             m.setattr(nl.FastParser, "match_run", lambda *_a, **_k: None)
             slow = observe(Target(netns=ns), desired)
-        for name in ("routes", "nexthops", "nexthop_ids", "foreign_nexthop_users",
-                     "synced_routes", "vanishing", "departing_routes"):  # fmt: skip
+        for name in ("routes", "nexthops", "nexthop_ids", "foreign_nexthop_users"):
             assert getattr(fast, name) == getattr(slow, name), name
+        for name in ("synced_routes", "vanishing", "departing_routes"):
+            assert getattr(fast.unrecorded, name) == getattr(slow.unrecorded, name), name
         return fast, slow
 
     noop, _ = both(state(40))
     kernel_ids = {n["id"] for n in ipj(ns, "ip", "nexthop", "show")}
     assert noop.nexthop_ids == kernel_ids  # type: ignore[attr-defined]
     assert 77 in noop.foreign_nexthop_users  # type: ignore[attr-defined]
-    assert len(noop.synced_routes) == 40  # type: ignore[attr-defined]
+    assert len(noop.unrecorded.synced_routes) == 40  # type: ignore[attr-defined]
     assert [r.id for r in noop.nexthops] == [78, 79]  # type: ignore[attr-defined]
     both(state(30, moved=100))  # peers left, gateways moved: the matched ones are needed
     report = run(state(30, moved=100), Target(netns=ns), check=False)

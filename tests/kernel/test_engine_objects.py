@@ -574,8 +574,10 @@ def test_departed_peers_routes_are_deleted_before_their_nexthops(node: str, tmp_
     left = NodeState(node="n", routes=(every.routes[0], shared))
     seen = observe(target, left)
     # The fast path's keys are those of the routes the full parse would record.
-    assert seen.departing_routes is not None
-    assert set(seen.departing_routes.keys) == {route_wire_key(r.key) for r in every.routes[1:]}
+    assert seen.unrecorded.departing_routes is not None
+    assert set(seen.unrecorded.departing_routes.keys) == {
+        route_wire_key(r.key) for r in every.routes[1:]
+    }
     assert not {r.route.key for r in seen.routes} & {r.key for r in every.routes[1:]}
     report = run(left, target, check=False)
     assert report.ok, report.lines()
@@ -630,11 +632,11 @@ def test_departed_peers_vtep_entries_go_in_one_batch_per_kind(node: str, tmp_pat
     one = with_peers(peers[:1])
     seen = observe(target, one)
     # The fast path's entries are the ones the full records would name.
-    assert {(e.kind, e.dev, len(e.entries)) for e in seen.departing_entries} == {
+    assert {(e.kind, e.dev, len(e.entries)) for e in seen.unrecorded.departing_entries} == {
         ("neighbour", "nwvx.1", 2),
         ("fdb", "nwvx.1", 2),
     }
-    assert {e[1] for e in seen.departing_entries[0].entries} == {
+    assert {e[1] for e in seen.unrecorded.departing_entries[0].entries} == {
         b.network_address.packed for b, _u in peers[1:]
     }
     assert all(not r.permanent for r in seen.neighbours)  # multicast entries, say

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from netwright.engine import ObservedState, Ownership, diff
+from netwright.engine import ObservedState, Ownership, Unrecorded, diff
 from netwright.kernel import host
 from netwright.kernel.records import (
     AddressRecord,
@@ -466,15 +466,17 @@ def _vtep_state() -> NodeState:
     )
 
 
-def _synced(desired: NodeState, vtep: Link = VX, **kw: object) -> ObservedState:
+def _synced(desired: NodeState, vtep: Link = VX, **kw: Any) -> ObservedState:
     return ObservedState(
         links={"eth0": ETH0, "nwvx.1": owned(vtep)},
         nexthop_ids=frozenset({7, 8}),
-        synced_routes={0: 7, 1: 8},
-        synced_neighbours=frozenset({0, 1}),
-        synced_fdb=frozenset({0, 1}),
-        basis=desired,
-        **kw,  # type: ignore[arg-type]
+        unrecorded=Unrecorded(
+            synced_routes={0: 7, 1: 8},
+            synced_neighbours=frozenset({0, 1}),
+            synced_fdb=frozenset({0, 1}),
+            basis=desired,
+        ),
+        **kw,
     )
 
 
@@ -560,8 +562,14 @@ def test_what_goes_with_a_deleted_link_is_summarised() -> None:
     desired = NodeState(node="n")
     observed = ObservedState(
         links={"eth0": ETH0, "nwvx.1": owned(VX)},
-        vanishing={("nwvx.1", "route"): 5000, ("nwvx.1", "neighbour"): 5000, ("nwvx.1", "fdb"): 4},
-        basis=desired,
+        unrecorded=Unrecorded(
+            vanishing={
+                ("nwvx.1", "route"): 5000,
+                ("nwvx.1", "neighbour"): 5000,
+                ("nwvx.1", "fdb"): 4,
+            },
+            basis=desired,
+        ),
     )
     delta = diff(desired, observed)
     assert [(c.kind, str(c.op), c.implied, c.count) for c in delta.changes] == [
@@ -584,8 +592,7 @@ def test_summaries_must_match_the_links_the_diff_deletes() -> None:
     desired = NodeState(node="n", links=(VX,))
     observed = ObservedState(
         links={"eth0": ETH0, "nwvx.1": owned(VX)},
-        vanishing={("nwvx.1", "route"): 3},
-        basis=desired,
+        unrecorded=Unrecorded(vanishing={("nwvx.1", "route"): 3}, basis=desired),
     )
     with pytest.raises(ValueError, match="vanishing"):
         diff(desired, observed)
@@ -604,8 +611,10 @@ def test_routes_through_deleted_nexthops_go_first_as_one_summary() -> None:
     desired = NodeState(node="n")
     observed = ObservedState(
         links={"eth0": ETH0},
-        departing_routes=_departed({7, 8}, "10.64.0.0/24", "10.64.1.0/24", "10.64.2.0/24"),
-        basis=desired,
+        unrecorded=Unrecorded(
+            departing_routes=_departed({7, 8}, "10.64.0.0/24", "10.64.1.0/24", "10.64.2.0/24"),
+            basis=desired,
+        ),
     )
     delta = diff(desired, observed)
     assert [(c.kind, str(c.op), c.implied, c.count) for c in delta.changes] == [
@@ -634,8 +643,7 @@ def test_a_one_route_summary_sorts_after_single_deletes() -> None:
         links={"eth0": ETH0},
         nexthops=(owned_nexthop(nh),),
         routes=(RouteRecord(route=route("10.9.0.0/24", "172.31.255.9"), protocol=211, type=1),),
-        departing_routes=_departed({7}, "10.64.0.0/24"),
-        basis=desired,
+        unrecorded=Unrecorded(departing_routes=_departed({7}, "10.64.0.0/24"), basis=desired),
     )
     delta = diff(desired, observed)
     assert [(c.kind, c.key, c.count, c.summary) for c in delta.changes] == [
@@ -652,8 +660,7 @@ def test_route_summaries_must_match_the_nexthops_the_diff_deletes() -> None:
     observed = ObservedState(
         links={"eth0": ETH0},
         nexthops=(owned_nexthop(kept),),
-        departing_routes=_departed({7}, "10.64.0.0/24"),
-        basis=desired,
+        unrecorded=Unrecorded(departing_routes=_departed({7}, "10.64.0.0/24"), basis=desired),
     )
     with pytest.raises(ValueError, match=r"nexthops \[7\], which stay"):
         diff(desired, observed)
@@ -683,8 +690,7 @@ def test_entries_of_departed_peers_are_one_change_per_kind_and_vtep() -> None:
     )
     observed = ObservedState(
         links={"eth0": ETH0, "nwvx.1": owned(VX)},
-        departing_entries=(left_n, left_f),
-        basis=desired,
+        unrecorded=Unrecorded(departing_entries=(left_n, left_f), basis=desired),
     )
     delta = diff(desired, observed)
     assert [(c.kind, str(c.op), c.count, c.key) for c in delta.changes] == [
@@ -704,12 +710,15 @@ def test_entries_of_departed_peers_are_one_change_per_kind_and_vtep() -> None:
         {"eth0": ETH0},
         {"eth0": ETH0, "nwvx.1": LinkRecord(index=9, alias=None, link=VX)},
     ):
-        bad = ObservedState(links=links, departing_entries=(left_n,), basis=desired)
+        bad = ObservedState(
+            links=links, unrecorded=Unrecorded(departing_entries=(left_n,), basis=desired)
+        )
         with pytest.raises(ValueError, match=r"neighbour entries on nwvx\.1"):
             diff(desired, bad)
     gone = NodeState(node="n")
     bad = ObservedState(
-        links={"eth0": ETH0, "nwvx.1": owned(VX)}, departing_entries=(left_n,), basis=gone
+        links={"eth0": ETH0, "nwvx.1": owned(VX)},
+        unrecorded=Unrecorded(departing_entries=(left_n,), basis=gone),
     )
     with pytest.raises(ValueError, match=r"neighbour entries on nwvx\.1"):
         diff(gone, bad)
@@ -747,8 +756,10 @@ def test_a_refused_member_fails_its_summary_and_gone_ones_count_as_done(tmp_path
     desired = NodeState(node="n")
     observed = ObservedState(
         links={"eth0": ETH0},
-        departing_routes=_departed({7, 8}, "10.64.0.0/24", "10.64.1.0/24", "10.64.2.0/24"),
-        basis=desired,
+        unrecorded=Unrecorded(
+            departing_routes=_departed({7, 8}, "10.64.0.0/24", "10.64.1.0/24", "10.64.2.0/24"),
+            basis=desired,
+        ),
     )
     delta = diff(desired, observed)
     result = Applier(Session(), delta).run()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from netwright.engine import ObservedState, _text, diff
+from netwright.engine import ObservedState, Unrecorded, _text, diff
 from netwright.engine.changes import Change, Delta, Op
 from netwright.errors import KernelError
 from netwright.kernel import host
@@ -200,13 +200,15 @@ def _doomed_vtep(n: int) -> tuple[NodeState, ObservedState]:
     route_set = dataclasses.replace(routes(n).before, vias=nh_set.vias)
     observed = ObservedState(
         links={"nwvx.1": LinkRecord(index=10, alias=LINK_ALIAS, link=vtep)},
-        vanishing={
-            ("nwvx.1", "route"): route_set,
-            ("nwvx.1", "nexthop"): nh_set,
-            ("nwvx.1", "neighbour"): neighbours(n).before,
-            ("nwvx.1", "fdb"): fdb(n).before,
-        },
-        basis=desired,
+        unrecorded=Unrecorded(
+            vanishing={
+                ("nwvx.1", "route"): route_set,
+                ("nwvx.1", "nexthop"): nh_set,
+                ("nwvx.1", "neighbour"): neighbours(n).before,
+                ("nwvx.1", "fdb"): fdb(n).before,
+            },
+            basis=desired,
+        ),
     )
     return desired, observed
 
@@ -216,7 +218,7 @@ def test_what_goes_with_a_deleted_link_is_planned_by_key() -> None:
     delta = diff(desired, observed)
     implied = [c for c in delta.changes if c.implied]
     assert [(c.kind, c.key, c.count, c.before) for c in implied] == [
-        (kind, "nwvx.1", 3, observed.vanishing["nwvx.1", kind])
+        (kind, "nwvx.1", 3, observed.unrecorded.vanishing["nwvx.1", kind])
         for kind in ("fdb", "neighbour", "route", "nexthop")
     ]
     assert all(c.summary for c in implied)

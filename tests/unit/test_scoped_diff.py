@@ -83,7 +83,13 @@ def scoped(
 ) -> list[tuple[str, str, str]]:
     """(op, kind, key text) of the scoped diff, after completing the links as `run` does."""
     basis, conflicts = scoped_basis(partial, observed.links, scope)
-    delta = diff(basis, dataclasses.replace(observed, basis=basis), scope=scope)
+    delta = diff(
+        basis,
+        dataclasses.replace(
+            observed, unrecorded=dataclasses.replace(observed.unrecorded, basis=basis)
+        ),
+        scope=scope,
+    )
     out = [(str(c.op), c.kind, str(c.key)) for c in delta.changes]
     out += [("conflict", c.kind, str(c.key)) for c in (*conflicts, *delta.conflicts)]
     return out

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 from netwright.engine.applying import ApplyResult, Progress, apply, apply_with
 from netwright.engine.changes import Change, Conflict, Delta, Op
 from netwright.engine.diffing import diff
-from netwright.engine.observing import ObservedState, observe, observe_facts, observe_with
+from netwright.engine.observing import (
+    ObservedState,
+    Unrecorded,
+    observe,
+    observe_facts,
+    observe_with,
+)
 from netwright.engine.ownership import Ownership
 from netwright.engine.scope import Scope, scoped_basis
 from netwright.kernel import Target, host, open_session, prepare_link_writes
@@ -45,6 +51,7 @@ __all__ = [
     "Report",
     "Scope",
     "Target",
+    "Unrecorded",
     "apply",
     "diff",
     "observe",

@@ -233,7 +233,7 @@ def summary_objects(c: ChangeView) -> list[dict[str, Any]] | None:
 
     Built only when asked (`-v`, JSON, or a summary of at most `LIST_AT_MOST`): a
     removal of 5,000 peers must not pay for 15,000 strings it does not print. None
-    when the change carries no keys, only a count (`ObservedState.vanishing` built
+    when the change carries no keys, only a count (`Unrecorded.vanishing` built
     by hand); the observer keeps the keys.
     """
     objects = c.before

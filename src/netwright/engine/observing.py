@@ -38,13 +38,63 @@ if TYPE_CHECKING:
     from netwright.model.state import NodeState
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Unrecorded:
+    """What the observer found of netwright's objects but kept no record of.
+
+    Why apart: everything else in `ObservedState` says what the target has; these
+    say how it stands against the desired state the observer was given (`basis`),
+    by index into it or by kernel key only, so that thousands of peers in place, or
+    going, cost no objects. The diff takes them as found (and refuses them for any
+    other desired state).
+    """
+
+    #: The desired state the indices below refer to.
+    basis: NodeState | None = None
+    #: Desired objects found in place and equal, by their index in `basis` (routes:
+    #: with the nexthop id they use, 0 for a plain route).
+    synced_routes: Mapping[int, int] = field(default_factory=dict)
+    synced_neighbours: frozenset[int] = frozenset()
+    synced_fdb: frozenset[int] = frozenset()
+    #: Objects of netwright's on links that go (`ownership.vanishing_links`), at no
+    #: desired key, by (link, kind), by key only: they go with their link. Routes a
+    #: `RouteSet`, nexthops a `NexthopSet`, neighbour and fdb entries an `EntrySet`;
+    #: a bare count (hand-built) gives a summary that names none.
+    vanishing: Mapping[tuple[str, str], RouteSet | NexthopSet | EntrySet | int] = field(
+        default_factory=dict
+    )
+    #: netwright's routes at no desired key through netwright nexthops that no
+    #: desired route can keep, as wire keys: deleted in one batch before those nexthops.
+    departing_routes: RouteSet | None = None
+    #: netwright's permanent neighbour and fdb entries at no desired key on VTEPs
+    #: that stay, as wire forms per (kind, link): deleted in one batch each.
+    departing_entries: tuple[EntrySet, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.synced_routes
+            or self.synced_neighbours
+            or self.synced_fdb
+            or self.vanishing
+            or self.departing_routes
+            or self.departing_entries
+        )
+
+
+_NOTHING_UNRECORDED = Unrecorded()
+
 #: Stands for "the ownership `ObservedState`'s own fields give" (compared by identity).
 _FROM_STATE = Ownership()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ObservedState:
-    """What the target has now; every collection is as the kernel reported it."""
+    """What the target has now; every collection is as the kernel reported it.
+
+    Records for what the diff must look at; what it needs no record of (in place,
+    or going with a link or a nexthop) is in `unrecorded`.
+    """
 
     links: Mapping[str, LinkRecord] = field(default_factory=dict)
     addresses: tuple[AddressRecord, ...] = ()
@@ -59,27 +109,8 @@ class ObservedState:
     foreign_nexthop_users: frozenset[int] = frozenset()
     neighbours: tuple[NeighbourRecord, ...] = ()
     fdb: tuple[FdbRecord, ...] = ()
-    #: The no-op fast path: desired objects found in place and equal, by their index
-    #: in `basis` (routes: with the nexthop id they use, 0 for a plain route). They
-    #: have no record above, so that thousands of them cost no objects.
-    synced_routes: Mapping[int, int] = field(default_factory=dict)
-    synced_neighbours: frozenset[int] = frozenset()
-    synced_fdb: frozenset[int] = frozenset()
-    #: Objects of netwright's on links the diff deletes, at no desired key, by
-    #: (link, kind) and by key only instead of recorded: they go with their link.
-    #: Routes a `RouteSet`, nexthops a `NexthopSet`, neighbour and fdb entries an
-    #: `EntrySet`; a bare count (hand-built) gives a summary that names none.
-    vanishing: Mapping[tuple[str, str], RouteSet | NexthopSet | EntrySet | int] = field(
-        default_factory=dict
-    )
-    #: netwright's routes at no desired key through the nexthops the diff deletes,
-    #: as wire keys only: deleted in one batch before those nexthops.
-    departing_routes: RouteSet | None = None
-    #: netwright's permanent neighbour and fdb entries at no desired key on VTEPs
-    #: that stay, as wire forms per (kind, link): deleted in one batch each.
-    departing_entries: tuple[EntrySet, ...] = ()
-    #: The desired state the `synced_*` indices and `vanishing` refer to.
-    basis: NodeState | None = None
+    #: What the observer found of netwright's but did not record (see `Unrecorded`).
+    unrecorded: Unrecorded = _NOTHING_UNRECORDED
     #: Desired sysctls' current values; None where the kernel lacks one.
     sysctls: Mapping[str, str | None] = field(default_factory=dict)
     nft: host.NftRecord | None = None
@@ -172,13 +203,15 @@ def observe_with(
         foreign_nexthop_users=routes.foreign_nexthop_users,
         neighbours=tuple(neighbours),
         fdb=tuple(fdb),
-        synced_routes=routes.synced,
-        synced_neighbours=synced_neighbours,
-        synced_fdb=synced_fdb,
-        vanishing=vanishing,
-        departing_routes=routes.departing,
-        departing_entries=departing,
-        basis=desired,
+        unrecorded=Unrecorded(
+            basis=desired,
+            synced_routes=routes.synced,
+            synced_neighbours=synced_neighbours,
+            synced_fdb=synced_fdb,
+            vanishing=vanishing,
+            departing_routes=routes.departing,
+            departing_entries=departing,
+        ),
         sysctls=sysctls,
         nft=nft,
         files=files,

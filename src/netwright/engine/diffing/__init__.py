@@ -69,15 +69,8 @@ def diff(
     `scoped_basis`, which the observer must have been given too): only the scoped
     kinds are planned.
     """
-    synced = (
-        observed.synced_routes
-        or observed.synced_neighbours
-        or observed.synced_fdb
-        or observed.vanishing
-        or observed.departing_routes
-        or observed.departing_entries
-    )
-    if synced and observed.basis is not desired:
+    unrecorded = observed.unrecorded
+    if not unrecorded.empty and unrecorded.basis is not desired:
         raise ValueError("diff: `observed` was observed for another desired state")
     own = ownership or observed.ownership
     ctx = Context(desired=desired, observed=observed, own=own, scope=scope)

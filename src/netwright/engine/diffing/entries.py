@@ -32,7 +32,7 @@ def diff_neighbours(ctx: Context) -> None:
                 "neighbour",
                 [(n, n.key) for n in desired],
                 {r.neighbour.key: (r.neighbour, r.permanent) for r in ctx.observed.neighbours},
-                ctx.observed.synced_neighbours,
+                ctx.observed.unrecorded.synced_neighbours,
                 observed=ctx.observed,
                 own=ctx.own,
                 plan=ctx.plan,
@@ -56,7 +56,7 @@ def diff_fdb(ctx: Context) -> None:
                     (r.entry.dev, r.entry.mac.lower(), r.entry.dst): (r.entry, r.permanent)
                     for r in ctx.observed.fdb
                 },
-                ctx.observed.synced_fdb,
+                ctx.observed.unrecorded.synced_fdb,
                 observed=ctx.observed,
                 own=ctx.own,
                 plan=ctx.plan,
@@ -71,7 +71,7 @@ def diff_fdb(ctx: Context) -> None:
 def _departing(ctx: Context, kind: str) -> None:
     """Entries of peers that left, from the observer, in wire form: one change each."""
     links, own, gone = ctx.links, ctx.own, ctx.gone
-    for entries in ctx.observed.departing_entries:
+    for entries in ctx.observed.unrecorded.departing_entries:
         if entries.kind != kind:
             continue
         rec = links.get(entries.dev)
@@ -90,7 +90,7 @@ def _present_neighbours(ctx: Context) -> None:
         if r.neighbour.dev in links and own.vtep(links[r.neighbour.dev])
     }
     want_n: set[Hashable] = set()
-    synced_n = observed.synced_neighbours
+    synced_n = observed.unrecorded.synced_neighbours
     n_adds: list[Change] = []
     for i, n in enumerate(desired.neighbours):
         if synced_n and i in synced_n and n.dev in devs and n.dev not in gone:
@@ -134,7 +134,7 @@ def _present_fdb(ctx: Context) -> None:
         if r.entry.dev in links and own.vtep(links[r.entry.dev])
     }
     want_f: set[Hashable] = set()
-    synced_f = observed.synced_fdb
+    synced_f = observed.unrecorded.synced_fdb
     f_adds: list[Change] = []
     for i, f in enumerate(desired.fdb):
         if synced_f and i in synced_f and f.dev in devs and f.dev not in gone:

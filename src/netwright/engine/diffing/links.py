@@ -36,7 +36,7 @@ def diff_links(ctx: Context) -> None:
                 ctx.gone.add(name)
                 plan.delete("link", name, rec.link)
     # What the observer kept by key only because it goes with a deleted link.
-    for (dev, kind), going in sorted(ctx.observed.vanishing.items(), key=FIRST):
+    for (dev, kind), going in sorted(ctx.observed.unrecorded.vanishing.items(), key=FIRST):
         if dev not in ctx.gone:
             raise ValueError(f"diff: `observed` gave {kind}s on link {dev} as vanishing")
         if isinstance(going, int):  # counted only: the summary names none

@@ -65,7 +65,7 @@ def _diff_routes(
 ) -> None:
     use_nh = observed.nexthops is not None
     routes = desired.routes
-    synced = observed.synced_routes
+    synced = observed.unrecorded.synced_routes
     owned_nh: dict[int, Nexthop] = {}
     for r in observed.nexthops or ():
         if own.nexthop(r) and r.nexthop is not None:
@@ -155,7 +155,7 @@ def _diff_routes(
             continue
         dropped.add(nhid)
         plan.delete("nexthop", nhid, nh, implied=nh.dev in gone)
-    departing = observed.departing_routes
+    departing = observed.unrecorded.departing_routes
     if departing is not None:
         # The observer found these nexthops unused by any desired route, and gave
         # them no record: they must not be among those the diff keeps or knows.

@@ -41,7 +41,7 @@ def diff_routes_scoped(
     run takes its last route off it (no route that stays, ours or foreign, uses it).
     """
     routes = desired.routes
-    synced = observed.synced_routes
+    synced = observed.unrecorded.synced_routes
     have = {r.route.key: r for r in observed.routes}
     owned_nh: dict[int, Nexthop] = {
         r.id: r.nexthop for r in observed.nexthops or () if own.nexthop(r) and r.nexthop is not None
@@ -122,8 +122,8 @@ def diff_routes_scoped(
     # or departing), by routes of other protocols.
     used = set(keep)
     used.update(r.nhid for k, r in have.items() if k not in listed and r.nhid)
-    if observed.departing_routes is not None:
-        used.update(observed.departing_routes.nexthops)
+    if observed.unrecorded.departing_routes is not None:
+        used.update(observed.unrecorded.departing_routes.nexthops)
     used.update(observed.foreign_nexthop_users)
     for nhid, gone_nh in sorted(freed.items()):
         if nhid not in used and gone_nh is not None:
