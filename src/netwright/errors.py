@@ -65,7 +65,3 @@ class KernelError(NetwrightError):
 
 class UnsupportedKernelError(KernelError):
     """The kernel lacks a link type (`kernel lacks <type> support`)."""
-
-
-class ConflictError(NetwrightError):
-    """A foreign object sits where netwright's must go; names both."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import time
 from typing import Any
 
 import pytest
@@ -372,26 +371,13 @@ def _vxlan_config(*, dual: bool) -> NodeConfig:
     return NodeConfig(node="n0", node_ip=ip("172.16.0.1"), routing=routing)
 
 
-def _best_of(runs: int, config: NodeConfig, peers: list[Peer]) -> tuple[float, NodeState]:
-    best = float("inf")
-    state = plan_node(config, peers, NodeFacts())
-    for _ in range(runs):
-        start = time.perf_counter()
-        state = plan_node(config, peers, NodeFacts())
-        best = min(best, time.perf_counter() - start)
-    return best, state
-
-
 @pytest.mark.parametrize(
     "dual", [pytest.param(False, id="v4"), pytest.param(True, id="dual-stack")]
 )
-def test_five_thousand_peers_plan_fast_and_linearly(dual: bool) -> None:
-    config = _vxlan_config(dual=dual)
-    small, _ = _best_of(5, config, _many_peers(1250, dual=dual))
-    large, state = _best_of(5, config, _many_peers(5000, dual=dual))
+def test_five_thousand_peers_give_a_route_neighbour_and_fdb_entry_each(dual: bool) -> None:
+    # How fast and how linearly is benchmarks/bench_core.py's (render+plan of one node).
+    state = plan_node(_vxlan_config(dual=dual), _many_peers(5000, dual=dual), NodeFacts())
     per_family = 2 if dual else 1
     assert len(state.routes) == len(state.neighbours) == 5000 * per_family
     assert len(state.fdb) == 5000
-    # measured about 22 ms (v4) and 34 ms (dual stack) on the lab VM; leave room for noise
-    assert large < 0.1, f"5,000 peers took {large * 1000:.1f} ms"
-    assert large / small < 8, f"t(4N)/t(N) = {large / small:.1f}: not linear"
+    assert len({r.dst for r in state.routes}) == 5000 * per_family
