@@ -310,7 +310,10 @@ def judge_bird(b: Bird) -> Check:
             status=Status.FAIL,
             measured=measured,
             todo=f"birdc -s {b.socket} show protocols all NAME says why; check the peer's"
-            " BIRD, TCP 179 on the underlay, and that `netwright apply` loaded the config",
+            " BIRD, TCP 179 on the underlay, and that `netwright apply` loaded the config;"
+            " a session with a password that stays in Active or Connect may have the wrong"
+            " one (a rising TcpExt TCPMD5Failure in /proc/net/netstat says so; see"
+            " docs/troubleshooting.md#a-wrong-bgp-password-is-silent)",
             details=details,
         )
     return Check(name=name, status=Status.PASS, measured=measured)
