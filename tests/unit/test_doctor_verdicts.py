@@ -461,3 +461,58 @@ def test_a_plugin_not_in_the_directory_is_not_installed(tmp_path: Path) -> None:
 )
 def test_bgp_protocols_from_the_config(text: str, names: tuple[str, ...]) -> None:
     assert gathering.bgp_protocols(text) == names
+
+
+def _marker_script(path: Path, marker: Path) -> None:
+    path.write_text(f'#!/bin/sh\ntouch {marker}\necho \'{{"supportedVersions":["1.0.0"]}}\'\n')
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot"])
+def test_a_plugin_type_that_is_a_path_is_never_run(tmp_path: Path, how: str) -> None:
+    """libcni refuses a plugin `type` with a `/`: the doctor (root) must not run it either."""
+    marker = tmp_path / "ran"
+    script = tmp_path / "evil"
+    _marker_script(script, marker)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    conf_dir = tmp_path / "root" / "etc" / "cni" / "net.d"
+    conf_dir.mkdir(parents=True)
+    kind = str(script) if how == "absolute" else "../evil"
+    conf = {"cniVersion": "1.0.0", "name": "podnet", "plugins": [{"type": kind}]}
+    (conf_dir / "00-evil.conflist").write_text(json.dumps(conf))
+    found, _ = gathering.conflist(str(conf_dir), None)
+    answers = gathering.plugins(found.plugins, found.cni_version, str(bin_dir))
+    check = judge_plugins(found.cni_version, answers, str(bin_dir))
+    assert not marker.exists()
+    assert check.status is Status.FAIL
+    assert f"invalid plugin name {kind!r}" in check.measured
+    assert "libcni" in check.measured
+
+
+@pytest.mark.parametrize("kind", ["", ".", "..", "a/b", "nul\x00byte"])
+def test_invalid_plugin_names_are_not_looked_up(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "sub").mkdir()
+    answers = gathering.plugins([kind], "1.0.0", str(tmp_path))
+    assert [(a.type, a.path) for a in answers] == [(kind, None)]
+    check = judge_plugins("1.0.0", answers, str(tmp_path))
+    assert check.status is Status.FAIL
+    assert f"invalid plugin name {kind!r}" in check.measured
+
+
+def test_a_directory_named_like_the_plugin_is_not_run(tmp_path: Path) -> None:
+    (tmp_path / "bridge").mkdir()  # searchable, so os.access says X_OK
+    answers = gathering.plugins(["bridge"], "1.0.0", str(tmp_path))
+    assert answers == [PluginAnswer(type="bridge", path=None)]
+
+
+def test_a_plugin_in_the_directory_answers_version(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _marker_script(bin_dir / "bridge", marker)
+    answers = gathering.plugins(["bridge"], "1.0.0", str(bin_dir))
+    assert answers == [
+        PluginAnswer(type="bridge", path=str(bin_dir / "bridge"), supported=("1.0.0",))
+    ]
+    assert marker.exists()

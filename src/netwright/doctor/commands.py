@@ -34,6 +34,7 @@ checks:
               cniVersion and plugins, and is netwright's (FAIL when another file shadows it)
   plugins     every plugin the conflist names (and its IPAM) is an executable in
               --cni-bin-dir and answers CNI_COMMAND=VERSION with the conflist's cniVersion
+              (a type that is a path, as libcni refuses, is never run: FAIL)
   ipam        host-local's reservations (one file per address under its dataDir/<network>,
               holding the container ID and interface) against the node's blocks. An address
               is leaked when no pod holds it: a pod is a network namespace whose veth is a

@@ -33,6 +33,7 @@ from netwright.doctor.verdicts import (
     PluginAnswer,
     Reservation,
     parse_ip,
+    plugin_name_error,
 )
 from netwright.errors import KernelError
 
@@ -65,6 +66,8 @@ def _run(
         )
     except FileNotFoundError as exc:
         raise KernelError(f"{argv[0]}: not installed") from exc
+    except OSError as exc:  # not runnable: permission, exec format
+        raise KernelError(f"{argv[0]}: {exc.strerror or exc}") from exc
     except subprocess.TimeoutExpired as exc:
         raise KernelError(f"{' '.join(argv)}: no answer after 20 s") from exc
 
@@ -131,14 +134,12 @@ def plugins(types: Iterable[str], cni_version: str, bin_dir: str) -> list[Plugin
     """Each plugin type found in `bin_dir` (colon-separated, like CNI_PATH) and asked VERSION."""
     out = []
     for kind in dict.fromkeys(types):
-        path = next(
-            (
-                os.path.join(d, kind)
-                for d in bin_dir.split(":")
-                if d and os.access(os.path.join(d, kind), os.X_OK)
-            ),
-            None,
-        )
+        why = plugin_name_error(kind)
+        if why is not None:  # a path, not a name: never run (see `plugin_name_error`)
+            out.append(PluginAnswer(type=kind, path=None, error=why))
+            continue
+        candidates = (os.path.join(d, kind) for d in bin_dir.split(":") if d)
+        path = next((p for p in candidates if _executable(p)), None)
         if path is None:
             out.append(PluginAnswer(type=kind, path=None))
             continue
@@ -157,6 +158,11 @@ def plugins(types: Iterable[str], cni_version: str, bin_dir: str) -> list[Plugin
             continue
         out.append(PluginAnswer(type=kind, path=path, supported=supported))
     return out
+
+
+def _executable(path: str) -> bool:
+    """A file (not a directory: those are "executable" too) the doctor may run."""
+    return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def conflist_mtus(raw: dict[str, Any] | None) -> dict[str, int]:

@@ -126,14 +126,31 @@ class PluginAnswer:
     error: str | None = None
 
 
+def plugin_name_error(kind: str) -> str | None:
+    """Why `kind` cannot be a plugin `type` (None: it can).
+
+    A type is the name of a file in the plugin directories, never a path: libcni
+    refuses a type holding a `/`, so a conflist cannot make the runtime (or the
+    doctor, which runs as root) execute a program from anywhere else.
+    """
+    if kind in {"", ".", ".."} or "/" in kind or "\x00" in kind:
+        return "libcni refuses a type that is empty, '.', '..' or holds a '/' (not run)"
+    return None
+
+
 def judge_plugins(cni_version: str, answers: Sequence[PluginAnswer], bin_dir: str) -> Check:
     name = "plugins"
     if not answers:
         return Check(name=name, status=Status.WARN, measured="no conflist, so no plugins to ask")
     bad: list[str] = []
     good: list[str] = []
+    invalid = 0
     for a in answers:
-        if a.path is None:
+        why = plugin_name_error(a.type)
+        if why is not None:
+            invalid += 1
+            bad.append(f"invalid plugin name {a.type!r}: {why}")
+        elif a.path is None:
             bad.append(f"{a.type}: not installed in {bin_dir}")
         elif a.error is not None:
             bad.append(f"{a.type} ({a.path}): {a.error}")
@@ -145,12 +162,16 @@ def judge_plugins(cni_version: str, answers: Sequence[PluginAnswer], bin_dir: st
         else:
             good.append(f"{a.type} ({a.path}): supports {', '.join(a.supported)}")
     if bad:
+        install = (
+            "install the CNI plugins (Debian: apt-get install containernetworking-plugins, "
+            "into /usr/lib/cni) or point --cni-bin-dir at the directory the runtime uses"
+        )
+        fix = "fix the conflist: a plugin `type` is a file name in --cni-bin-dir, never a path"
         return Check(
             name=name,
             status=Status.FAIL,
             measured="; ".join(bad),
-            todo="install the CNI plugins (Debian: apt-get install containernetworking-plugins, "
-            "into /usr/lib/cni) or point --cni-bin-dir at the directory the runtime uses",
+            todo=install if not invalid else fix if invalid == len(bad) else f"{fix}; {install}",
             details=tuple(good),
         )
     return Check(
