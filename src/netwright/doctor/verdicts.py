@@ -56,7 +56,10 @@ def worst(statuses: Iterable[Status]) -> Status:
 
 
 def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+    """`1 plugin`, `2 plugins`; `1 address`, `2 addresses`."""
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word}{'es' if word.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
 
 
 # ---------------------------------------------------------------- conflist
@@ -217,13 +220,21 @@ def judge_ipam(i: Ipam) -> Check:
     name = "ipam"
     if not i.used:
         return Check(name=name, status=Status.PASS, measured="the conflist uses no host-local IPAM")
-    mine = [r for r in i.reservations if any(r.ip in b for b in i.blocks)]
-    outside = [r for r in i.reservations if r not in mine]
-    leaked = [r for r in mine if r.ip not in i.held]
-    full = [b for b in i.blocks if sum(1 for r in mine if r.ip in b) >= _capacity(b)]
-    used = ", ".join(
-        f"{b}: {sum(1 for r in mine if r.ip in b)} of {_capacity(b)} used" for b in i.blocks
-    )
+    # One pass over the reservations (there may be tens of thousands), a few blocks each.
+    count = dict.fromkeys(i.blocks, 0)
+    leaked: list[Reservation] = []
+    outside: list[Reservation] = []
+    for r in i.reservations:
+        inside = [b for b in count if r.ip in b]
+        if not inside:
+            outside.append(r)
+            continue
+        for b in inside:
+            count[b] += 1
+        if r.ip not in i.held:
+            leaked.append(r)
+    full = [b for b in count if count[b] >= _capacity(b)]
+    used = ", ".join(f"{b}: {count[b]} of {_capacity(b)} used" for b in count)
     measured = f"{i.data_dir}: {used or 'no blocks for this node'}"
     details = [
         f"{r.ip} reserved for container {r.container_id} ({r.ifname or '?'}): "
