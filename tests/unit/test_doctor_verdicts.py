@@ -548,3 +548,20 @@ def test_a_plugin_in_the_directory_answers_version(tmp_path: Path) -> None:
         PluginAnswer(type="bridge", path=str(bin_dir / "bridge"), supported=("1.0.0",))
     ]
     assert marker.exists()
+
+
+def test_doctor_without_spec_dir_or_lab_is_refused_by_the_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`cmd_doctor` refuses it (exit 2, one line), so `running.where` need not check again."""
+    from netwright.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["doctor", "--node", "n1"])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2
+    assert out == ""
+    assert err == (
+        "netwright doctor: give the node's SPEC_DIR, or --lab NAME for a node of a local lab"
+        " (see netwright doctor --help)\n"
+    )

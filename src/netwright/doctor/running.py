@@ -43,7 +43,6 @@ from netwright.doctor.verdicts import (
     judge_plugins,
     worst,
 )
-from netwright.errors import NetwrightError
 
 if TYPE_CHECKING:
     import argparse
@@ -51,7 +50,7 @@ if TYPE_CHECKING:
     from netwright.model.state import NodeState
     from netwright.pipeline import Pipeline
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1  # invalid input (exit 2) is the CLI's to report, not the doctor's
 CNI_DIR = "etc/cni/net.d"
 
 
@@ -66,15 +65,16 @@ class Where:
 
 
 def where(args: argparse.Namespace) -> Where:
-    """From `--lab` (the lab's state, read only), or from the arguments."""
+    """From `--lab` (the lab's state, read only), or from the arguments.
+
+    `cmd_doctor` has already refused a call with neither `--lab` nor SPEC_DIR.
+    """
     if args.lab:
         from netwright.lab.state import LabState  # noqa: PLC0415 - see pyproject's contracts
 
         state = LabState.require(args.lab)
         n = state.node(args.node)
         return Where(node=n.name, netns=n.netns, root=n.root, spec=state.spec)
-    if not args.dir:
-        raise NetwrightError("doctor: give the node's SPEC_DIR, or --lab NAME for a lab node")
     return Where(node=args.node, netns=args.netns, root=args.root, spec=args.dir)
 
 
