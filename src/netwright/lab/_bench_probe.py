@@ -53,6 +53,8 @@ _TIME = re.compile(r"time=([\d.]+) ms")
 _REFUSED = re.compile(r"message too long, mtu=(\d+)")
 _ETH_P_ALL, _PACKET_OUTGOING = 0x0003, 4
 _ICMP, _IPIP, _UDP = 1, 4, 17
+#: How many Ethernet (or IPv4-in-IPv4) layers deep `_ping_headers` looks for the ping.
+_MAX_DEPTH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,23 +273,31 @@ def wire_frame(
 
 
 def _ping_headers(frame: bytes, dst: str) -> str | None:
-    """The headers around an echo request of `FRAME_PAYLOAD` bytes to `dst`, or None."""
+    """The headers around an echo request of `FRAME_PAYLOAD` bytes to `dst`, or None.
+
+    The frame is whatever crossed the switch port: every length is checked before it
+    is used, and every loop is bounded (a header of IHL 0 must not be read forever).
+    """
     layers: list[str] = []
     data = frame
-    for _ in range(4):  # Ethernet, at most a few encapsulations deep
+    for _ in range(_MAX_DEPTH):  # Ethernet, at most a few encapsulations deep
         if len(data) < 14 or struct.unpack("!H", data[12:14])[0] != 0x0800:
             return None
         layers.append("eth")
         data = data[14:]
-        while True:  # IPv4, possibly in IPv4 (IPIP)
+        for _ in range(_MAX_DEPTH):  # IPv4, possibly in IPv4 (IPIP)
             if len(data) < 20 or data[0] >> 4 != 4:
                 return None
             ihl, proto = (data[0] & 0x0F) * 4, data[9]
+            if ihl < 20 or len(data) < ihl:
+                return None
             target = socket.inet_ntoa(data[16:20])
             layers.append("ipv4")
             data = data[ihl:]
             if proto != _IPIP:
                 break
+        else:
+            return None  # IPIP deeper than any lab backend nests
         if proto == _ICMP:
             if data[:1] == b"\x08" and target == dst and len(data) - 8 == FRAME_PAYLOAD:
                 return "/".join([*layers, "icmp"])
