@@ -43,14 +43,14 @@ def int_range(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def seconds(high: float) -> Callable[[str], float]:
+def seconds(high: float, low: float = 0) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-        if not math.isfinite(value) or not 0 <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is out of range; allowed 0 to {high:g}")
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; allowed {low:g} to {high:g}")
         return value
 
     parse.__name__ = "seconds"
@@ -95,6 +95,13 @@ def proc_sys(text: str) -> str:
             f"{text}: holds no net/ directory (mount the host's /proc/sys/net at {text}/net)"
         )
     return path
+
+
+def existing_file(text: str) -> str:
+    """A file that exists and can be read (a kubeconfig)."""
+    if not os.path.isfile(text) or not os.access(text, os.R_OK):
+        raise argparse.ArgumentTypeError(f"{text}: no such readable file")
+    return text
 
 
 def root_path(text: str) -> str:

@@ -165,6 +165,13 @@ class Client:
     async def merge_patch(self, path: str, body: Any) -> dict[str, Any]:
         return await self.request("PATCH", path, body, content_type="application/merge-patch+json")
 
+    async def json_patch(self, path: str, operations: list[dict[str, Any]]) -> dict[str, Any]:
+        """A JSON patch (RFC 6902): what it does not name is left, and what it replaces
+        is replaced whole (a merge patch keeps keys the new value leaves out)."""
+        return await self.request(
+            "PATCH", path, operations, content_type="application/json-patch+json"
+        )
+
     async def delete(self, path: str) -> dict[str, Any]:
         return await self.request("DELETE", path)
 
@@ -176,3 +183,23 @@ def liveness_endpoint(port: int) -> str | None:
     themselves when their own loop ends, so a live endpoint means a working process.
     """
     return f"http://0.0.0.0:{port}/healthz" if port else None
+
+
+#: Where a pod's service account token is mounted (kopf's in-cluster login reads it).
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
+
+
+def credentials_missing(kubeconfig: str | None) -> str | None:
+    """Why no login can work (one line), or None: a kubeconfig named, an in-cluster
+    service account, or a kubeconfig where `KUBECONFIG` or ~/.kube/config says."""
+    if kubeconfig:
+        return None
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and os.path.isfile(SERVICE_ACCOUNT_TOKEN):
+        return None
+    paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if any(os.path.isfile(p) for p in paths or [os.path.expanduser("~/.kube/config")]):
+        return None
+    return (
+        "no credentials for the API: not in a cluster (no service account token) and no "
+        "kubeconfig (give --kubeconfig FILE, or set KUBECONFIG, or write ~/.kube/config)"
+    )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import test_controller as tc
 import yaml
+from test_metrics import free_port, scrape
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -102,6 +103,7 @@ def test_the_agent_applies_its_config_repairs_drift_and_routes_to_a_later_node(
 
     root = tmp_path / "n1"
     root.mkdir()
+    metrics_port = free_port()
     log = tmp_path / "agent.log"
     with open(log, "ab") as out:
         agent = subprocess.Popen(
@@ -120,6 +122,8 @@ def test_the_agent_applies_its_config_repairs_drift_and_routes_to_a_later_node(
                 str(RESYNC),
                 "--kubeconfig",  # (the controller finds it in KUBECONFIG)
                 str(control_plane.kubeconfig),
+                "--metrics-port",
+                str(metrics_port),
             ],
             env={k: v for k, v in os.environ.items() if k != "KUBECONFIG"},
             stdout=out,
@@ -179,9 +183,11 @@ def test_the_agent_applies_its_config_repairs_drift_and_routes_to_a_later_node(
     )
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
-    # Resyncs that find nothing to repair write nothing.
+    # Resyncs that find nothing to repair write nothing (and they do run).
+    runs = scrape(metrics_port)['netwright_agent_applies_total{result="ok"}']
     mark = tc.audit_mark(control_plane)
     time.sleep(2.5 * RESYNC)
+    assert scrape(metrics_port)['netwright_agent_applies_total{result="ok"}'] >= runs + 2
     idle = [
         e
         for e in control_plane.audit_events()[mark:]

@@ -111,8 +111,8 @@ def stopped_by_pid() -> Iterator[list[Any]]:
 
 def start_bird(netns: str, root: Path, router_id: str) -> int:
     """BIRD on the socket the rendered config names, with a bootstrap config; its pid."""
-    (root / "run" / "bird").mkdir(parents=True)
-    (root / "var" / "log" / "bird").mkdir(parents=True)  # a rooted config logs there
+    (root / "run" / "bird").mkdir(parents=True, exist_ok=True)
+    (root / "var" / "log" / "bird").mkdir(parents=True, exist_ok=True)  # a rooted config logs there
     bootstrap = root / "bootstrap.conf"
     bootstrap.write_text(f"router id {router_id};\nprotocol device {{ scan time 10; }}\n")
     pidfile = root / "run" / "bird" / "bird.pid"
@@ -206,10 +206,12 @@ def test_bgp_agents_render_their_mesh_from_the_peers_and_report_the_sessions(
     n1_config = tc.items(cluster, "nodenetworkconfigs")["n1"]
     assert "config" not in n1_config["spec"]["bird"]  # the mesh is the agent's to render
 
+    # The agents start before BIRD does (a node's bird2 service may come up late): they
+    # say BIRD is unavailable, and the reload waits.
     logs, health = {}, {}
     for node, netns in two_nodes.items():
         root = tmp_path / node
-        stopped_by_pid.append(start_bird(netns, root, ADDRESSES[node]))
+        root.mkdir()
         logs[node] = tmp_path / f"agent-{node}.log"
         health[node] = free_port()
         stopped_by_pid.append(
@@ -219,6 +221,10 @@ def test_bgp_agents_render_their_mesh_from_the_peers_and_report_the_sessions(
     def bgp(node: str) -> dict[str, Any]:
         status = tc.items(cluster, "nodenetworkconfigs")[node].get("status") or {}
         return status.get("bgp") or {}
+
+    tc.wait_for("n1 saying BIRD is unavailable", lambda: bgp("n1").get("unavailable"), 20)
+    for node, netns in two_nodes.items():
+        stopped_by_pid.append(start_bird(netns, tmp_path / node, ADDRESSES[node]))
 
     def n2_up_n3_down() -> dict[str, Any] | None:
         found = bgp("n1")
@@ -233,6 +239,22 @@ def test_bgp_agents_render_their_mesh_from_the_peers_and_report_the_sessions(
     except AssertionError:
         raise AssertionError("\n".join(p.read_text() for p in logs.values())) from None
     assert found["sessions"] == 2
+    assert "unavailable" not in found  # the whole status is replaced, not merged
+    ready = {
+        c["type"]: c for c in tc.items(cluster, "nodenetworkconfigs")["n1"]["status"]["conditions"]
+    }["Ready"]
+    assert ready["status"] == "True"
+    # Idle resyncs (n3's session passing between Active and Connect) write nothing.
+    mark = tc.audit_mark(control_plane)
+    time.sleep(3 * RESYNC)
+    idle = [
+        e
+        for e in control_plane.audit_events()[mark:]
+        if e.get("userAgent", "").startswith("netwright-agent")
+        and e.get("verb") in tc.WRITES
+        and e.get("stage") == "ResponseComplete"
+    ]
+    assert idle == [], idle
     for port in health.values():  # the agents' liveness probes answer
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
             assert resp.status == 200

@@ -76,3 +76,24 @@ def test_one_replica_leads_and_another_takes_over_when_it_stops(
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_lease_namespace_that_does_not_exist_is_said_not_taken_for_a_lost_race(
+    cluster: Client, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    del cluster
+    args = ("--lease-namespace", "no-such-namespace", "--lease-duration", str(DURATION))
+    controller = tc.Controller(control_plane, "lost", tmp_path / "lost.log", args)
+    try:
+        said = tc.wait_for(
+            "the missing namespace in the log",
+            lambda: [
+                line
+                for line in controller.text().splitlines()
+                if "lease no-such-namespace/netwright-controller" in line and "404" in line
+            ],
+            4 * DURATION,
+        )
+        assert "WARNING" in said[0]
+    finally:
+        controller.stop()

@@ -7,9 +7,17 @@ building). The exact line, exit 2, and nothing on stdout.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
 import pytest
 
 from netwright.cli import main
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MISSING = "/nonexistent/netwright-spec"
 
@@ -30,6 +38,17 @@ CASES = {
     "mtu-not-a-number": (
         ["plan", MISSING, "--node", "n1", "--underlay-mtu", "1e3"],
         "netwright plan: argument --underlay-mtu: '1e3' is not a whole number",
+    ),
+    "kubeconfig-missing": (
+        ["controller", "--kubeconfig", "/nonexistent/kubeconfig"],
+        (
+            "netwright controller: argument --kubeconfig: /nonexistent/kubeconfig: no such"
+            " readable file"
+        ),
+    ),
+    "resync-zero": (
+        ["agent", "--node", "n1", "--resync-interval", "0"],
+        "netwright agent: argument --resync-interval: 0 is out of range; allowed 1 to 86400",
     ),
     "proc-sys-without-net": (
         ["agent", "--node", "n1", "--proc-sys", "/nonexistent/host-proc-sys"],
@@ -112,3 +131,32 @@ def test_root_is_made_absolute(capsys: pytest.CaptureFixture[str]) -> None:
     assert args.root.startswith("/")
     assert args.root.endswith("/srv/n1")
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", [["controller"], ["agent", "--node", "n1"]])
+def test_no_credentials_is_one_line_before_anything_starts(
+    command: list[str], tmp_path: Path
+) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "HOME")
+    }
+    env["HOME"] = str(tmp_path)  # no ~/.kube/config there
+    result = subprocess.run(
+        [sys.executable, "-m", "netwright.cli", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        (
+            "netwright: no credentials for the API: not in a cluster (no service account token)"
+            " and no kubeconfig (give --kubeconfig FILE, or set KUBECONFIG, or write"
+            " ~/.kube/config)"
+        )
+    ]

@@ -167,6 +167,27 @@ def test_an_invalid_pool_is_not_ready_with_validates_words_and_nothing_downstrea
     assert decide(Snapshot(objects=objects), LATER).writes == 0  # said once
 
 
+def test_many_invalid_pools_keep_every_message_within_what_the_api_takes() -> None:
+    objects = example()
+    for i in range(150):
+        name = f"pool-with-a-long-name-to-fill-the-message-{i:03}-" + "x" * 60
+        objects["ippools"][name] = stamp(
+            {
+                "apiVersion": "netwright.io/v1alpha1",
+                "kind": "IPPool",
+                "metadata": {"name": name},
+                "spec": {"cidr": f"10.{100 + i // 256}.{i % 256}.0/24", "backend": "nowhere"},
+            }
+        )
+    decision = apply(objects)
+    messages = [c["message"] for w in decision.statuses for c in w.status["conditions"]]
+    assert len(messages) == 153  # every pool (151: 150 invalid), the Network, the Backend
+    assert max(len(m) for m in messages) <= 4000  # the CRDs allow 32,768
+    backend = objects["backends"]["overlay"]["status"]["conditions"][0]
+    assert backend["reason"] == "Blocked"
+    assert "and 130 more are invalid" in backend["message"]  # 20 named of 150
+
+
 def test_an_invalid_pool_frees_nothing_that_exists() -> None:
     objects = settled()
     objects["ippools"]["pods-v4"]["spec"]["reserved"] = ["10.99.0.0/24"]  # outside the cidr

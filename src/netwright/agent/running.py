@@ -28,6 +28,7 @@ from netwright._kube import (
     ApiError,
     Client,
     api_time,
+    credentials_missing,
     liveness_endpoint,
     resource_path,
     resource_version,
@@ -87,6 +88,8 @@ class Agent:
         self._good: str | None = None
         #: When (event loop clock) the last provisioning run started.
         self._last_run = float("-inf")
+        #: "Waiting for the controller" was said and still holds.
+        self._waiting = False
         #: The last validated, allocated spec and the inputs it came from: a resync with
         #: the same inputs reuses it (validating thousands of peers is most of an idle
         #: resync's cost) and only observes, diffs and applies. One entry, replaced.
@@ -153,9 +156,15 @@ class Agent:
     async def once(self, api: Client) -> None:
         """One provisioning run (if the node's config exists) and its status."""
         config = self.cache["nodenetworkconfigs"].get(self.node)
+        now = asyncio.get_running_loop().time()
         if config is None:
-            logger.info("no NodeNetworkConfig/%s yet: waiting for the controller", self.node)
+            if not self._waiting:  # said once, not every resync
+                logger.info("no NodeNetworkConfig/%s yet: waiting for the controller", self.node)
+                self._waiting = True
+            # Its creation is an event; until then, nothing is due before the next resync.
+            self._last_run = now
             return
+        self._waiting = False
         generation = int(config.get("metadata", {}).get("generation", 0))
         secrets = {}
         for namespace, name in needed_secrets(config):
@@ -169,12 +178,12 @@ class Agent:
                     ok=False,
                     error=f"Secret {namespace}/{name} cannot be read: {exc.code} {exc.message}",
                 )
+                self._last_run = now  # Secrets are not watched: read again at the next resync
                 await self._report(api, config, outcome)
                 return
         documents = spec_documents(self.cache, secrets)
         # The key sees a password change (the digest of the documents, never the value).
         key = inputs_key(documents, generation)
-        now = asyncio.get_running_loop().time()
         if key == self._good and now - self._last_run < self.resync:
             return  # nothing it is given changed (a heartbeat, its own status) and no resync due
         self._last_run = now
@@ -216,8 +225,11 @@ class Agent:
         status = agent_status(config.get("status"), outcome, api_time())
         if status is None:
             return
-        done = await api.merge_patch(
-            resource_path("nodenetworkconfigs", self.node) + "/status", {"status": status}
+        # The whole status, replaced: a field the new one drops (bgp.unavailable once BIRD
+        # answers) must go, which a merge patch would keep, and then differ every resync.
+        done = await api.json_patch(
+            resource_path("nodenetworkconfigs", self.node) + "/status",
+            [{"op": "add", "path": "/status", "value": status}],
         )
         self.observe("nodenetworkconfigs", "MODIFIED", done)
         if outcome.drift:
@@ -347,7 +359,8 @@ def _stop_operator(task: asyncio.Task[None]) -> None:
     signal.raise_signal(signal.SIGTERM)
 
 
-async def serve(agent: Agent, *, prefer_kubeconfig: bool = False, health_port: int = 0) -> None:
+async def serve(agent: Agent, *, prefer_kubeconfig: bool = False, health_port: int = 0) -> bool:
+    """Until SIGTERM or SIGINT; False when the agent's own loop ended it (logged)."""
     registry = kopf.OperatorRegistry()
     register(registry, agent, prefer_kubeconfig=prefer_kubeconfig)
     loop = asyncio.create_task(agent.run(), name="netwright-agent")
@@ -361,12 +374,16 @@ async def serve(agent: Agent, *, prefer_kubeconfig: bool = False, health_port: i
             liveness_endpoint=liveness_endpoint(health_port),
         )
     finally:
+        crashed = loop.done() and not loop.cancelled() and loop.exception() is not None
         loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop
+        await asyncio.wait({loop})  # (its exception was logged by _stop_operator)
+    return not crashed
 
 
 def run(args: argparse.Namespace) -> int:
+    why = credentials_missing(args.kubeconfig)
+    if why is not None:
+        raise NetwrightError(why)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
     logging.basicConfig(
@@ -392,5 +409,7 @@ def run(args: argparse.Namespace) -> int:
         resync=args.resync_interval,
         metrics=metrics,
     )
-    asyncio.run(serve(agent, prefer_kubeconfig=bool(args.kubeconfig), health_port=args.health_port))
-    return 0
+    ok = asyncio.run(
+        serve(agent, prefer_kubeconfig=bool(args.kubeconfig), health_port=args.health_port)
+    )
+    return 0 if ok else 1

@@ -78,7 +78,13 @@ def _wait_lock(p: argparse.ArgumentParser) -> None:
 
 def _api_args(p: argparse.ArgumentParser) -> None:
     """How the controller and the agent reach the API, and where they serve metrics."""
-    p.add_argument("--kubeconfig", metavar="FILE", help="use this kubeconfig (else KUBECONFIG)")
+    p.add_argument(
+        "--kubeconfig",
+        type=_argtypes.existing_file,
+        metavar="FILE",
+        help="use this kubeconfig (else an in-cluster service account, else KUBECONFIG or "
+        "~/.kube/config)",
+    )
     p.add_argument(
         "--metrics-port",
         type=_argtypes.int_range(0, 65535),
@@ -206,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--identity", metavar="NAME", help="this replica's name in Events")
     p.add_argument(
         "--resync-interval",
-        type=_argtypes.seconds(86400),
+        type=_argtypes.seconds(86400, low=1),
         default=300.0,
         metavar="SECONDS",
         help="list everything again this often, as a backstop to the watches (default 300)",
@@ -225,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     _node_args(p, live=True)
     p.add_argument(
         "--resync-interval",
-        type=_argtypes.seconds(86400),
+        type=_argtypes.seconds(86400, low=1),
         default=60.0,
         metavar="SECONDS",
         help="observe and repair the node this often besides on changes (default 60)",

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from netwright.errors import Issue
 
 READY = "Ready"
+#: A condition's message is cut here (the CRDs allow 32,768 bytes; one screen is enough).
+MESSAGE_MAX = 4000
+#: How many invalid objects a "Blocked" message names before "and N more".
+NAMED_MAX = 20
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,7 +80,7 @@ def ready_status(
         "type": READY,
         "status": status,
         "reason": reason,
-        "message": message,
+        "message": message[:MESSAGE_MAX],
         "observedGeneration": generation,
         "lastTransitionTime": since,
     }
@@ -142,10 +146,13 @@ def status_notes(statuses: Iterable[StatusWrite]) -> list[Note]:
 
 def blocked(issues: list[Issue]) -> tuple[str, str]:
     names = sorted({f"{i.kind}/{i.name}" for i in issues if i.kind})
+    shown = ", ".join(names[:NAMED_MAX]) or "the spec"
+    if len(names) > NAMED_MAX:
+        shown += f" and {len(names) - NAMED_MAX} more"
     return (
         "Blocked",
         (
-            f"no IPBlock or NodeNetworkConfig is written while {', '.join(names) or 'the spec'} "
+            f"no IPBlock or NodeNetworkConfig is written while {shown} "
             f"{'is' if len(names) == 1 else 'are'} invalid"
         ),
     )

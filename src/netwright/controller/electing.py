@@ -114,7 +114,10 @@ class Elector:
         """Forever: try to take or renew the Lease every third of its duration."""
         while True:
             try:
-                await self.step(api)
+                # A request that hangs must not keep this replica leading past its
+                # Lease: each step gets a third of the duration, as its interval.
+                async with asyncio.timeout(self.duration / 3):
+                    await self.step(api)
             except (ApiError, OSError, TimeoutError) as exc:
                 logger.warning("lease %s/%s: %s", self.namespace, LEASE_NAME, exc)
             if self.leading.is_set() and self._clock() - self._renewed > self.duration * 2 / 3:
@@ -153,9 +156,13 @@ class Elector:
             else:
                 await api.replace(f"{self.path}/{LEASE_NAME}", step.body)
         except ApiError as exc:
-            if exc.code not in (404, 409):
+            # 409: another replica was first. 404 on a replace: the Lease went away
+            # meanwhile (the next step creates it). A 404 on a create is no race: the
+            # namespace is missing, and the caller says so.
+            if exc.code != 409 and not (exc.code == 404 and step.action != "create"):
+                self.leading.clear()
                 raise
-            self.leading.clear()  # another replica was first
+            self.leading.clear()
             return
         self._renewed = now
         if not self.leading.is_set():

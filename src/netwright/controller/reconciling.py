@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from netwright._kube import ApiError, Client, api_time, resource_path, resource_version
-from netwright.controller.deciding import ALL_PLURALS, Snapshot, decide, what_matters
+from netwright.controller.deciding import (
+    ALL_PLURALS,
+    SPEC_KINDS,
+    Snapshot,
+    decide,
+    what_matters,
+)
 from netwright.model.spec import GROUP_VERSION
 
 if TYPE_CHECKING:
@@ -120,6 +126,10 @@ class Reconciler:
                 if name in fresh and resource_version(cached) > resource_version(fresh[name]):
                     fresh[name] = cached
             self.cache[plural] = fresh
+            # The listing is the truth up to its resourceVersion: deletions it already
+            # reflects need no tombstone (nodes come and go: they must not pile up).
+            listed = resource_version(listing)
+            self._gone[plural] = {n: v for n, v in self._gone[plural].items() if v > listed}
 
     # -- the loop --------------------------------------------------------------------
 
@@ -192,12 +202,14 @@ class Reconciler:
 
     async def _write(self, api: Client, decision: Decision) -> bool:
         again = bool(decision.contested)
+        unwritten: set[tuple[str, str]] = set()
         for write in decision.statuses:
             path = resource_path(write.plural, write.name) + "/status"
             try:
                 self.writes += 1
                 done = await api.merge_patch(path, {"status": write.status})
             except ApiError as exc:
+                unwritten.add((SPEC_KINDS.get(write.plural, write.plural), write.name))
                 if exc.code != 404:
                     logger.warning("%s status: %s", write.name, exc)
                     again = True
@@ -232,7 +244,8 @@ class Reconciler:
         for name in decision.delete_configs:
             await self._delete(api, "nodenetworkconfigs", name)
         for note in decision.notes:
-            await self._post(api, note)
+            if (note.kind, note.name) not in unwritten:  # said again when the status is
+                await self._post(api, note)
         return again
 
     async def _create_block(self, api: Client, block: dict[str, Any]) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -12,10 +11,11 @@ from typing import TYPE_CHECKING
 
 import kopf
 
-from netwright._kube import Client, liveness_endpoint
+from netwright._kube import Client, credentials_missing, liveness_endpoint
 from netwright.controller.electing import LEASE_NAME, Elector
 from netwright.controller.handlers import register, settings
 from netwright.controller.reconciling import Reconciler
+from netwright.errors import NetwrightError
 
 if TYPE_CHECKING:
     import argparse
@@ -30,8 +30,9 @@ async def serve(
     prefer_kubeconfig: bool = False,
     metrics_port: int = 0,
     health_port: int = 0,
-) -> None:
-    """Until SIGTERM or SIGINT: kopf watches, the reconciler decides and writes.
+) -> bool:
+    """Until SIGTERM or SIGINT: kopf watches, the reconciler decides and writes. False
+    when the controller's own loop ended it (logged).
 
     The reconciler retries what the API refuses for a while; should it end anyway, the
     operator stops too (a controller that only watches would look alive and do nothing).
@@ -74,10 +75,11 @@ async def serve(
             liveness_endpoint=liveness_endpoint(health_port),
         )
     finally:
+        crashed = any(t.done() and not t.cancelled() and t.exception() is not None for t in tasks)
         for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.wait(tasks)  # (an exception was logged by _stop_operator)
+    return not crashed
 
 
 async def _elect(reconciler: Reconciler, elector: Elector) -> None:
@@ -104,6 +106,9 @@ def _stop_operator(task: asyncio.Task[None]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    why = credentials_missing(args.kubeconfig)
+    if why is not None:
+        raise NetwrightError(why)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
     logging.basicConfig(
@@ -122,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         if args.no_leader_election
         else f"leader election: Lease {args.lease_namespace}/{LEASE_NAME}",
     )
-    asyncio.run(
+    ok = asyncio.run(
         serve(
             identity=identity,
             resync=args.resync_interval,
@@ -133,4 +138,4 @@ def run(args: argparse.Namespace) -> int:
             health_port=args.health_port,
         )
     )
-    return 0
+    return 0 if ok else 1
