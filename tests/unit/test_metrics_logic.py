@@ -14,7 +14,7 @@ import pytest
 from netwright._metrics import ApiMetrics, new_registry, resource_of, serve, verb_of
 from netwright.agent._metrics import AgentMetrics
 from netwright.agent.deciding import Outcome
-from netwright.agent.running import Agent
+from netwright.agent.keeping import Agent
 from netwright.controller._metrics import ControllerMetrics
 from netwright.engine import Target
 from netwright.provisioning import Options
