@@ -1,18 +1,30 @@
-"""`lab bench`'s probe: the frame parser on hostile input, and its iperf3 servers' failures."""
+"""`lab bench`'s probe: the frame parser on hostile input, and its iperf3 servers' failures.
+
+The iperf3 tests run the real iperf3 in a network namespace made here (removed in a
+`finally`); the processes they start are stopped by pid.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import shutil
+import signal
 import socket
 import struct
+import subprocess
 import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from netwright.lab._bench_probe import FRAME_PAYLOAD, _ping_headers
+from netwright.lab import LabError
+from netwright.lab._bench_probe import FRAME_PAYLOAD, PORT, Endpoint, Servers, _ping_headers
+from netwright.lab._proc import socket_in
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 DST = "10.244.2.5"
 ETH = bytes(12) + b"\x08\x00"
@@ -99,3 +111,58 @@ def test_ping_headers_stops_at_nested_ipip() -> None:
     for _ in range(100):  # far deeper than any lab encapsulates
         deep = _ipv4(4, deep)
     assert _finishes(_ping_headers, ETH + deep, DST) is None
+
+
+# -- iperf3 servers
+
+
+@contextlib.contextmanager
+def _throwaway_netns() -> Iterator[str]:
+    name = f"nwt-{os.getpid()}-{secrets.token_hex(3)}-bp"
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a network namespace)")
+@pytest.mark.skipif(shutil.which("iperf3") is None, reason="no iperf3")
+def test_a_server_that_cannot_start_is_a_lab_error_with_iperf3s_words() -> None:
+    """The port is taken (by a wildcard listener, so the wait for 127.0.0.1 does not see it)."""
+    with _throwaway_netns() as ns:
+        taken = socket_in(ns, socket.AF_INET, socket.SOCK_STREAM)
+        with taken:
+            taken.bind(("0.0.0.0", PORT))  # in the throwaway namespace only
+            taken.listen(1)
+            servers = Servers()
+            with pytest.raises(LabError) as failed:
+                servers.start(Endpoint("dst", ns, "127.0.0.1"))
+    assert str(failed.value).startswith(f"iperf3 server in {ns} exited: ")
+    assert "Address already in use" in str(failed.value)
+    assert len(servers.started) == 1
+    with pytest.raises(ProcessLookupError):
+        os.kill(servers.started[0], 0)  # reaped, not a zombie
+    servers.stop_all()  # nothing left to stop
+
+
+def test_a_server_that_does_not_end_is_stopped_by_pid() -> None:
+    """`finish`: the `-1` server normally ends after its test; one that does not is killed."""
+    proc = subprocess.Popen(["sleep", "60"], stderr=subprocess.PIPE)
+    try:
+        Servers().finish(proc, timeout=0.2)
+        assert proc.returncode == -signal.SIGTERM
+        assert proc.stderr is not None
+        assert proc.stderr.closed
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_a_server_that_ends_by_itself_keeps_its_exit_status() -> None:
+    proc = subprocess.Popen(["sh", "-c", "exit 3"], stderr=subprocess.PIPE)
+    Servers().finish(proc, timeout=5)
+    assert proc.returncode == 3

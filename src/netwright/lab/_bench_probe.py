@@ -92,8 +92,9 @@ class Servers:
         deadline = time.monotonic() + 10
         while not _listening(proc.pid, where.ip, PORT):
             if proc.poll() is not None:
+                why = _stderr(proc)  # before `stop`, which closes the pipe
                 self.stop(proc)
-                raise LabError(f"iperf3 server in {where.netns} exited: {_stderr(proc)}")
+                raise LabError(f"iperf3 server in {where.netns} exited: {why}")
             if time.monotonic() > deadline:
                 self.stop(proc)
                 raise LabError(f"iperf3 server in {where.netns}: not listening after 10 s")
@@ -114,6 +115,13 @@ class Servers:
         if proc.stderr is not None:
             proc.stderr.close()
         self._running.pop(proc.pid, None)
+
+    def finish(self, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+        """Let a `-1` server end by itself after its one test; stop it by pid if it has not
+        within `timeout` seconds (its test is over: the result is already in hand)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
+        self.stop(proc)
 
     def stop_all(self) -> None:
         for proc in list(self._running.values()):
@@ -171,7 +179,7 @@ def throughput(servers: Servers, src: Endpoint, dst: Endpoint, seconds: int) -> 
             raise LabError(f"iperf3 {src.label} -> {dst.label}: {doc.get('error')}")
         end = doc["end"]
         cpu = end["cpu_utilization_percent"]
-        server.wait(5)  # `-1`: the server ends after its one test
+        servers.finish(server)  # `-1`: the server ends after its one test
     finally:
         servers.stop(server)
     return {
