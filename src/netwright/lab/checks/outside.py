@@ -126,6 +126,14 @@ def _states(socket: str) -> dict[str, str]:
     return {s.name: s.info for s in bird.sessions(socket)}
 
 
+def state_word(info: str) -> str:
+    """The first word of a BGP protocol's info column (`Established`, `Active`, ...), or `?`.
+
+    The column is empty while BIRD reconfigures the protocol (it shows `down`).
+    """
+    return (info.split() or ["?"])[0]
+
+
 def _md5_failures(netns: str) -> int:
     """TcpExt TCPMD5Failure of `netns` (/proc/net/netstat is per namespace)."""
     text = ns_run(netns, "cat", "/proc/net/netstat").stdout.splitlines()
@@ -210,7 +218,7 @@ def wrong_password(r: Recorder, state: LabState, pipeline: Pipeline) -> None:
         seen: set[str] = set() if went_down is not None else {"Established"}
         started = time.perf_counter()
         while time.perf_counter() - started < WRONG_PASSWORD_WINDOW:
-            seen.add(_states(o.bird_socket).get(s.protocol, "?").split()[0] or "?")
+            seen.add(state_word(_states(o.bird_socket).get(s.protocol, "")))
             time.sleep(0.2)
         failures = _md5_failures(state.underlay_netns) + _md5_failures(node.netns) - before
     finally:
