@@ -197,9 +197,5 @@ def start_router(
     return bird.launch(state, proc, config=outside.bird_config, socket=outside.bird_socket)
 
 
-def router_process(state: LabState) -> Process | None:
-    return next((p for p in state.processes if p.what == "bird outside"), None)
-
-
 def node_process(state: LabState, node: str) -> Process | None:
     return next((p for p in state.processes if p.what == f"bird {node}"), None)
