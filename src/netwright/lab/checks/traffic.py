@@ -199,10 +199,12 @@ def tcp_probe(
     the reply the client got, and the round trip in ms. Raises OSError when
     nothing answers within 5 s.
     """
-    server = socket_in(server_netns, socket.AF_INET, socket.SOCK_STREAM)
-    client = socket_in(client_netns, socket.AF_INET, socket.SOCK_STREAM)
     seen: list[str] = []
-    try:
+    # Both in one `with`: if the client cannot be made, the server is closed all the same.
+    with (
+        socket_in(server_netns, socket.AF_INET, socket.SOCK_STREAM) as server,
+        socket_in(client_netns, socket.AF_INET, socket.SOCK_STREAM) as client,
+    ):
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind((bind, port))
         server.listen(1)
@@ -226,9 +228,6 @@ def tcp_probe(
         reply = client.recv(64)
         took = (time.perf_counter() - started) * 1000
         thread.join(5)
-    finally:
-        client.close()
-        server.close()
     return (seen[0] if seen else "nothing"), reply, took
 
 
