@@ -47,7 +47,7 @@ def _entry_table(
 ) -> dict[Any, int]:
     """`build(link indices by name)`, remembered while `desired` and `wanted` stay."""
     by_name = {dev: ifindex for ifindex, dev in wanted.items()}
-    return DESIRED.get(kind, (desired, dict(wanted)), lambda: build(by_name))  # type: ignore[no-any-return]
+    return DESIRED.get(kind, desired, lambda: build(by_name), extra=dict(wanted))  # type: ignore[no-any-return]
 
 
 def _free_entries(

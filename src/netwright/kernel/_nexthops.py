@@ -68,7 +68,9 @@ def _nexthop_table(
             if (oif := get(dev)) is not None
         }
 
-    return DESIRED.get("nh-sig", (desired, protocol, dict(index)), table)  # type: ignore[no-any-return]
+    return DESIRED.get(  # type: ignore[no-any-return]
+        "nh-sig", desired, table, extra=(protocol, dict(index))
+    )
 
 
 def _nexthop_free_table(desired: Sequence[Route], protocol: int) -> dict[Any, Any] | None:
@@ -90,7 +92,7 @@ def _nexthop_free_table(desired: Sequence[Route], protocol: int) -> dict[Any, An
             return None
         return table
 
-    return DESIRED.get("nh-free", (desired, protocol), build)  # type: ignore[no-any-return]
+    return DESIRED.get("nh-free", desired, build, extra=protocol)  # type: ignore[no-any-return]
 
 
 def _owned_nexthop(nhid: int, key: Any, protocol: int, index: dict[str, int]) -> nl.RawNexthop:

@@ -339,11 +339,12 @@ class RouteReads(NexthopReads):
             return parse.parse_runs(runs)
         sig = DESIRED.get(
             "route-sig",
-            (desired, protocol),
+            desired,
             lambda: {
                 (fam, dst, dst_len, table, metric, 0, protocol, nl.RTN_UNICAST, w[4]): w[0]
                 for (fam, table, dst, dst_len, metric), w in route_wire_forms(desired).items()
             },
+            extra=protocol,
         )
         want_nh = route_nh_keys(desired)
         names = {ifindex: name for name, ifindex in index.items()}

@@ -55,25 +55,32 @@ class WireForms:
     """What was built from the last source of each kind (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[Any, Any]] = {}
+        #: kind -> (the desired sequence, what else the table depends on, the table)
+        self._entries: dict[str, tuple[Any, Any, Any]] = {}
 
-    def get(self, kind: str, source: Any, build: Callable[[], Any]) -> Any:
-        """`build()`, or what it gave for a source equal to `source` last time."""
+    def get(self, kind: str, source: Any, build: Callable[[], Any], *, extra: Any = None) -> Any:
+        """`build()`, or what it gave last time for a source equal to `source` and
+        the same `extra` (what else the table depends on: a protocol, link indices)."""
         if kind not in WIRE_KINDS:
             raise ValueError(f"WireForms: unknown kind {kind!r}")
         hit = self._entries.get(kind)
-        if hit is not None:
+        if hit is not None and hit[1] == extra:
             if hit[0] is source:
-                return hit[1]
+                return hit[2]
             if hit[0] == source:
-                # Equal, not the same: keep the new one, so that the next look-up
-                # with it is by identity (comparing thousands of routes again
-                # cost a no-op at 5,000 peers about 3 ms, measured).
-                self._entries[kind] = (source, hit[1])
-                return hit[1]
+                self._adopt(hit[0], source)
+                return hit[2]
         value = build()
-        self._entries[kind] = (source, value)
+        self._entries[kind] = (source, extra, value)
         return value
+
+    def _adopt(self, old: Any, new: Any) -> None:
+        """`new` equals `old`: every table built from `old` is now `new`'s, so that
+        the run's later look-ups, of any kind, are by identity (comparing thousands
+        of desired objects once per kind cost more than building the tables)."""
+        for kind, (source, extra, value) in list(self._entries.items()):
+            if source is old:
+                self._entries[kind] = (new, extra, value)
 
     def clear(self) -> None:
         self._entries.clear()
