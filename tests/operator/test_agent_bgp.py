@@ -226,13 +226,16 @@ def test_bgp_agents_render_their_mesh_from_the_peers_and_report_the_sessions(
     for node, netns in two_nodes.items():
         stopped_by_pid.append(start_bird(netns, tmp_path / node, ADDRESSES[node]))
 
-    def n2_up_n3_down() -> dict[str, Any] | None:
-        found = bgp("n1")
+    def up_with_the_other_down_with_n3(node: str) -> dict[str, Any] | None:
+        found = bgp(node)
         down = [s["name"] for s in found.get("notEstablished") or ()]
         return found if found.get("established") == 1 and down == ["node_n3_v4"] else None
 
     try:
-        found = tc.wait_for("n1's session with n2 Established", n2_up_n3_down, 40)
+        found = tc.wait_for(
+            "n1's session with n2 Established", lambda: up_with_the_other_down_with_n3("n1"), 40
+        )
+        tc.wait_for("n2's with n1", lambda: up_with_the_other_down_with_n3("n2"), 20)
         tc.wait_for(
             "n2's block in n1's kernel", lambda: "10.244.2.0/24" in bird_routes(two_nodes["n1"]), 20
         )
