@@ -192,12 +192,14 @@ class EntryReads(SessionBase):
             fast = _entry_table("neighbour-sig", desired, wanted, fast_build)
             unsynced = _unsynced_entries(self._parser("neighbour"), dump, _NEIGH_SIG, fast, synced)
         raw: nl.RawNeighbour
+        same = None
         for raw in unsynced:
             dev = wanted.get(raw.ifindex)
             if dev is None or raw.dst is None or raw.family not in inet:
                 continue
             if raw.state & nl.NUD_PERMANENT:  # else a record, wherever it is
-                same = DESIRED.get("neighbour", desired, same_build)
+                if same is None:  # looked up once, and only if an entry needs it
+                    same = DESIRED.get("neighbour", desired, same_build)
                 found = same.get((dev, raw.dst))
                 i = None if found is None else found[0]
                 if found is not None and raw.lladdr == found[1]:
@@ -276,12 +278,14 @@ class EntryReads(SessionBase):
             )
             unsynced = _unsynced_entries(self._parser("neighbour"), dump, _FDB_SIG, fast, synced)
         raw: nl.RawNeighbour
+        same = None
         for raw in unsynced:
             dev = wanted.get(raw.ifindex)
             if dev is None or raw.dst is None or raw.lladdr is None:
                 continue
             if raw.state & nl.NUD_PERMANENT:  # else a record, wherever it is
-                same = DESIRED.get("fdb", desired, same_build)
+                if same is None:  # looked up once, and only if an entry needs it
+                    same = DESIRED.get("fdb", desired, same_build)
                 i = same.get((dev, raw.lladdr, raw.dst))
                 if i is not None:
                     synced.add(i)
