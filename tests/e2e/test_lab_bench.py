@@ -46,6 +46,14 @@ def _lab_dirs(prefix: str) -> list[str]:
     return sorted(d for d in os.listdir(root) if d.startswith(f"{prefix}-"))
 
 
+def _argv(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as stream:
+            return stream.read().decode(errors="replace").split("\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
 def _iperf3_servers(namespaces: list[str]) -> list[int]:
     """Pids of iperf3 processes inside any of the named network namespaces."""
     inodes = set()
@@ -199,8 +207,12 @@ def test_ctrl_c_stops_the_servers_and_removes_the_lab() -> None:
             time.sleep(0.1)
             servers = _iperf3_servers(namespaces)
         assert servers, "no iperf3 server appeared in the bench's namespaces"
-        time.sleep(0.5)  # the client is running now
-        proc.send_signal(signal.SIGINT)
+        clients: list[int] = []
+        while not clients and time.monotonic() < deadline and proc.poll() is None:
+            clients = [p for p in _iperf3_servers(namespaces) if "-c" in _argv(p)]
+            time.sleep(0.02)
+        assert clients, "no iperf3 client ran in the bench's namespaces"
+        proc.send_signal(signal.SIGINT)  # in the middle of a 30 s measurement
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
