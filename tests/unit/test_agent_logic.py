@@ -7,7 +7,6 @@ from typing import Any
 
 import yaml
 
-from netwright.agent._bird import Session, parse_protocols
 from netwright.agent.deciding import (
     BGP_NAMED,
     DRIFT_KEPT,
@@ -20,6 +19,7 @@ from netwright.agent.deciding import (
     spec_documents,
     vtep_mac,
 )
+from netwright.kernel.birdctl import Session, parse_protocols
 from netwright.validate import IPBLOCKS_FILE, validate_documents
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "vxlan"

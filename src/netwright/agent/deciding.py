@@ -24,7 +24,7 @@ from netwright.validate import IPBLOCKS_FILE, Document
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from netwright.agent._bird import Session
+    from netwright.kernel.birdctl import Session
 
 SPEC_KINDS: dict[str, str] = {
     "backends": "Backend",

@@ -28,7 +28,6 @@ from netwright._kube import (
     resource_path,
     resource_version,
 )
-from netwright.agent import _bird
 from netwright.agent.deciding import (
     ALL_PLURALS,
     Outcome,
@@ -40,6 +39,7 @@ from netwright.agent.deciding import (
     vtep_mac,
 )
 from netwright.errors import NetwrightError
+from netwright.kernel import birdctl
 from netwright.model.spec import GROUP_VERSION
 from netwright.pipeline import Pipeline
 from netwright.provisioning import Options, provision
@@ -191,9 +191,9 @@ class Agent:
         """The node's BGP sessions as its BIRD reports them (blocking: a worker thread)."""
         socket = under(self.target.root, BIRD_SOCKET)
         try:
-            found = _bird.sessions(socket)
-        except _bird.BirdUnavailableError as exc:
-            summary = bgp_summary(None, str(exc))
+            found = birdctl.sessions(socket)
+        except OSError as exc:
+            summary = bgp_summary(None, f"BIRD at {socket} is not answering: {exc}")
         else:
             summary = bgp_summary(found)
         if self.metrics is not None:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from netwright._atomic import remove, write_atomic
 from netwright.errors import KernelError
+from netwright.kernel import birdctl
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -310,27 +311,6 @@ def nft_replace(
 _BIRD_RECONFIGURED = frozenset({"0003", "0004", "0005"})
 
 
-def _bird_reply(stream: Any) -> tuple[str, list[str]]:
-    """One reply of BIRD's control protocol: (final code, text lines).
-
-    Each line is a 4-digit code and '-' (more follows) or ' ' (the last line), or
-    a continuation starting with a space that belongs to the previous code.
-    """
-    lines: list[str] = []
-    while True:
-        raw = stream.readline()
-        if not raw:
-            raise OSError("BIRD closed the control connection")
-        line = raw.decode(errors="replace").rstrip("\n")
-        if line.startswith(" "):
-            lines.append(line[1:])
-            continue
-        code, sep, text = line[:4], line[4:5], line[5:]
-        lines.append(text)
-        if sep == " ":
-            return code, lines
-
-
 def bird_configure(socket_path: str, config: str, *, timeout: float = 60.0) -> None:
     """Ask the BIRD behind `socket_path` to reload `config`, over its control socket.
 
@@ -338,8 +318,6 @@ def bird_configure(socket_path: str, config: str, *, timeout: float = 60.0) -> N
     starting `birdc`: one process less per node and per change (~5-10 ms, and the
     occasional ~90 ms outlier seen in the lab's bgp provisioning).
     """
-    import socket  # noqa: PLC0415 - only nodes running BIRD need it
-
     if not os.path.exists(socket_path):
         raise KernelError(
             f"bird {socket_path}: BIRD is not running (no control socket);"
@@ -348,14 +326,7 @@ def bird_configure(socket_path: str, config: str, *, timeout: float = 60.0) -> N
     if '"' in config or "\n" in config:
         raise KernelError(f"bird {socket_path}: cannot name config path {config!r} to BIRD")
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(timeout)
-            conn.connect(socket_path)
-            stream = conn.makefile("rwb")
-            _bird_reply(stream)  # the greeting: 0001 BIRD <version> ready.
-            stream.write(f'configure "{config}"\n'.encode())
-            stream.flush()
-            code, lines = _bird_reply(stream)
+        code, lines = birdctl.command(socket_path, f'configure "{config}"', timeout=timeout)
     except OSError as exc:
         raise KernelError(
             f"bird {socket_path}: BIRD is not running or not answering: {exc}"
