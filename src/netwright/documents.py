@@ -1,10 +1,12 @@
-"""The managed documents netwright writes: IPBlocks and NodeNetworkConfigs.
+"""The documents netwright writes and reads back: IPBlocks, NodeNetworkConfigs, API objects.
 
 Why it exists: the same IPBlock is written into a spec directory by `allocate --write`
 (and the Ansible `allocate` module), printed by `allocate -o json`, and created in the
 API by the controller; the same NodeNetworkConfig is printed by `render` and stored by
-the controller. Each shape is built here once, so every front end writes the same
-document. Pure: values in, plain dicts or text out.
+the controller. The controller and the agent both read API objects back as the
+documents a spec directory would hold (`spec_document`, `node_document`). Each shape is
+built here once, so every front end writes and reads the same document. Pure: values
+in, plain dicts or text out.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from netwright.model.spec import GROUP_VERSION
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from netwright.model.config import NodeConfig
     from netwright.model.spec import IPBlock
@@ -67,4 +69,42 @@ def node_network_config(node: str, config: NodeConfig) -> dict[str, Any]:
         "kind": "NodeNetworkConfig",
         "metadata": {"name": node},
         "spec": config.to_dict(),
+    }
+
+
+def spec_document(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A netwright object as a user wrote it: without status and server-set metadata."""
+    meta = obj.get("metadata", {})
+    metadata: dict[str, Any] = {"name": meta.get("name", "")}
+    if meta.get("labels"):
+        metadata["labels"] = dict(meta["labels"])
+    doc: dict[str, Any] = {
+        "apiVersion": obj.get("apiVersion", GROUP_VERSION),
+        "kind": obj.get("kind", ""),
+        "metadata": metadata,
+    }
+    if "spec" in obj:
+        doc["spec"] = obj["spec"]
+    return doc
+
+
+def node_document(node: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A core Node as the spec reads it (name, labels, InternalIPs), or None while it has
+    no InternalIP (pending: the kubelet has not reported its addresses yet)."""
+    addresses = [
+        {"type": "InternalIP", "address": a["address"]}
+        for a in node.get("status", {}).get("addresses") or ()
+        if a.get("type") == "InternalIP" and a.get("address")
+    ]
+    if not addresses:
+        return None
+    meta = node.get("metadata", {})
+    metadata: dict[str, Any] = {"name": meta.get("name", "")}
+    if meta.get("labels"):
+        metadata["labels"] = dict(meta["labels"])
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": metadata,
+        "status": {"addresses": addresses},
     }

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from netwright.documents import node_document, spec_document
 from netwright.model.spec import GROUP_VERSION
 from netwright.validate import IPBLOCKS_FILE, Document
 
@@ -35,14 +36,6 @@ SPEC_KINDS: dict[str, str] = {
 ALL_PLURALS = (*SPEC_KINDS, "ipblocks", "nodenetworkconfigs", "nodes")
 #: How many drift entries status keeps (newest first): status stays small.
 DRIFT_KEPT = 20
-
-
-def _metadata(obj: Mapping[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata", {})
-    out: dict[str, Any] = {"name": meta.get("name", "")}
-    if meta.get("labels"):
-        out["labels"] = dict(meta["labels"])
-    return out
 
 
 #: Stands for the passwords of BGP sessions other nodes open (never this node's).
@@ -103,24 +96,12 @@ def spec_documents(
     docs: list[Document] = []
     for plural, kind in SPEC_KINDS.items():
         for name, obj in sorted(objects.get(plural, {}).items()):
-            doc = {"apiVersion": GROUP_VERSION, "kind": kind, "metadata": _metadata(obj)}
-            if "spec" in obj:
-                doc["spec"] = obj["spec"]
+            doc = spec_document({**obj, "apiVersion": GROUP_VERSION, "kind": kind})
             docs.append(Document(f"{kind}/{name}", f"{kind}/{name}", 0, doc))
     for name, obj in sorted(objects.get("nodes", {}).items()):
-        addresses = [
-            {"type": "InternalIP", "address": a["address"]}
-            for a in obj.get("status", {}).get("addresses") or ()
-            if a.get("type") == "InternalIP" and a.get("address")
-        ]
-        if addresses:
-            doc = {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": _metadata(obj),
-                "status": {"addresses": addresses},
-            }
-            docs.append(Document(f"Node/{name}", f"Node/{name}", 0, doc))
+        node = node_document(obj)
+        if node is not None:
+            docs.append(Document(f"Node/{name}", f"Node/{name}", 0, node))
     pools = set(objects.get("ippools", {}))
     seen: set[tuple[str, str]] = set()
     for _name, obj in sorted(objects.get("ipblocks", {}).items()):
@@ -129,12 +110,7 @@ def spec_documents(
         if key[1] not in pools or key in seen:
             continue
         seen.add(key)
-        doc = {
-            "apiVersion": GROUP_VERSION,
-            "kind": "IPBlock",
-            "metadata": _metadata(obj),
-            "spec": spec,
-        }
+        doc = spec_document({**obj, "apiVersion": GROUP_VERSION, "kind": "IPBlock", "spec": spec})
         docs.append(Document(IPBLOCKS_FILE, IPBLOCKS_FILE, 0, doc))
     return docs + secret_documents(objects, secrets or {})
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from netwright.model.spec import GROUP_VERSION
+from netwright.documents import node_document
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -36,44 +36,6 @@ class Snapshot:
 
     def of(self, plural: str) -> Mapping[str, Mapping[str, Any]]:
         return self.objects.get(plural, {})
-
-
-def spec_document(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A netwright object as a user wrote it: without status and server-set metadata."""
-    meta = obj.get("metadata", {})
-    metadata: dict[str, Any] = {"name": meta.get("name", "")}
-    if meta.get("labels"):
-        metadata["labels"] = dict(meta["labels"])
-    doc: dict[str, Any] = {
-        "apiVersion": obj.get("apiVersion", GROUP_VERSION),
-        "kind": obj.get("kind", ""),
-        "metadata": metadata,
-    }
-    if "spec" in obj:
-        doc["spec"] = obj["spec"]
-    return doc
-
-
-def node_document(node: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A core Node as the spec reads it (name, labels, InternalIPs), or None while it has
-    no InternalIP (pending: the kubelet has not reported its addresses yet)."""
-    addresses = [
-        {"type": "InternalIP", "address": a["address"]}
-        for a in node.get("status", {}).get("addresses") or ()
-        if a.get("type") == "InternalIP" and a.get("address")
-    ]
-    if not addresses:
-        return None
-    meta = node.get("metadata", {})
-    metadata: dict[str, Any] = {"name": meta.get("name", "")}
-    if meta.get("labels"):
-        metadata["labels"] = dict(meta["labels"])
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": metadata,
-        "status": {"addresses": addresses},
-    }
 
 
 def what_matters(plural: str, obj: Mapping[str, Any]) -> Any:

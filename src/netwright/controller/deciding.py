@@ -38,8 +38,6 @@ from netwright.controller._objects import (
     STAND_IN,
     Snapshot,
     covers,
-    node_document,
-    spec_document,
     stand_in_secrets,
     what_matters,
 )
@@ -53,7 +51,12 @@ from netwright.controller._status import (
     ready_status,
     status_notes,
 )
-from netwright.documents import ipblock_document, node_network_config
+from netwright.documents import (
+    ipblock_document,
+    node_document,
+    node_network_config,
+    spec_document,
+)
 from netwright.errors import AllocationError, Issue
 from netwright.model.config import NodeFacts
 from netwright.model.spec import IPBlock, block_name
