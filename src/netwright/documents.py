@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from netwright.model.spec import GROUP_VERSION
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from netwright.model.config import NodeConfig
     from netwright.model.spec import IPBlock
@@ -108,3 +108,49 @@ def node_document(node: Mapping[str, Any]) -> dict[str, Any] | None:
         "metadata": metadata,
         "status": {"addresses": addresses},
     }
+
+
+#: A condition's message is cut here (the CRDs allow 32,768 bytes; one screen is enough).
+MESSAGE_MAX = 4000
+
+
+def condition(
+    previous: Mapping[str, Any] | None,
+    kind: str,
+    *,
+    status: bool,
+    reason: str,
+    message: str,
+    generation: int,
+    now: str,
+) -> dict[str, Any]:
+    """A status condition as the API conventions have it; `lastTransitionTime` moves only
+    when `status` differs from the `previous` condition of that type."""
+    text = "True" if status else "False"
+    since = (
+        previous["lastTransitionTime"]
+        if previous and previous.get("status") == text and previous.get("lastTransitionTime")
+        else now
+    )
+    return {
+        "type": kind,
+        "status": text,
+        "reason": reason,
+        "message": message[:MESSAGE_MAX],
+        "observedGeneration": generation,
+        "lastTransitionTime": since,
+    }
+
+
+def conditions_key(conditions: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """What conditions say, but for `lastTransitionTime`: equal keys, nothing new to write."""
+    return sorted(
+        (
+            c.get("type"),
+            c.get("status"),
+            c.get("reason"),
+            c.get("message"),
+            c.get("observedGeneration"),
+        )
+        for c in conditions
+    )

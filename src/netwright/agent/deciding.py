@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from netwright.documents import node_document, spec_document
+from netwright.documents import condition, conditions_key, node_document, spec_document
 from netwright.model.spec import GROUP_VERSION
 from netwright.validate import IPBLOCKS_FILE, Document
 
@@ -163,33 +163,6 @@ def bgp_summary(sessions: Sequence[Session] | None, unavailable: str = "") -> di
     }
 
 
-def _condition(
-    previous: Mapping[str, Mapping[str, Any]],
-    kind: str,
-    *,
-    status: bool,
-    why: tuple[str, str],
-    generation: int,
-    now: str,
-) -> dict[str, Any]:
-    reason, message = why
-    text = "True" if status else "False"
-    before = previous.get(kind)
-    since = (
-        before["lastTransitionTime"]
-        if before and before.get("status") == text and before.get("lastTransitionTime")
-        else now
-    )
-    return {
-        "type": kind,
-        "status": text,
-        "reason": reason,
-        "message": message[:4000],
-        "observedGeneration": generation,
-        "lastTransitionTime": since,
-    }
-
-
 def agent_status(
     current: Mapping[str, Any] | None, outcome: Outcome, now: str
 ) -> dict[str, Any] | None:
@@ -204,19 +177,23 @@ def agent_status(
         reason = "InvalidSpec" if outcome.invalid else "ApplyFailed"
         ready = (reason, outcome.error or "; ".join(outcome.lines) or "the run failed")
         degraded = ready
-    conditions = [
-        _condition(previous, "Ready", status=outcome.ok, why=ready, generation=g, now=now),
-        _condition(
-            previous, "Degraded", status=not outcome.ok, why=degraded, generation=g, now=now
-        ),
-        _condition(
-            previous,
-            "Progressing",
-            status=False,
-            why=("Idle", "no run in progress"),
+
+    def said(kind: str, why: tuple[str, str], *, status: bool) -> dict[str, Any]:
+        reason, message = why
+        return condition(
+            previous.get(kind),
+            kind,
+            status=status,
+            reason=reason,
+            message=message,
             generation=g,
             now=now,
-        ),
+        )
+
+    conditions = [
+        said("Ready", ready, status=outcome.ok),
+        said("Degraded", degraded, status=not outcome.ok),
+        said("Progressing", ("Idle", "no run in progress"), status=False),
     ]
     drift = list(current.get("drift") or ())
     if outcome.drift and outcome.lines:
@@ -233,16 +210,7 @@ def agent_status(
         status["bgp"] = dict(outcome.bgp)
 
     def comparable(s: Mapping[str, Any]) -> Any:
-        conds = sorted(
-            (
-                c.get("type"),
-                c.get("status"),
-                c.get("reason"),
-                c.get("message"),
-                c.get("observedGeneration"),
-            )
-            for c in s.get("conditions") or ()
-        )
+        conds = conditions_key(s.get("conditions") or ())
         rest = {k: v for k, v in s.items() if k != "conditions"}
         if isinstance(rest.get("bgp"), dict):
             # A session that is down goes Active, Connect, Active...: its name is news,

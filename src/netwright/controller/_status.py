@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from netwright.controller._objects import SPEC_KINDS
+from netwright.documents import condition, conditions_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
     from netwright.errors import Issue
 
 READY = "Ready"
-#: A condition's message is cut here (the CRDs allow 32,768 bytes; one screen is enough).
-MESSAGE_MAX = 4000
 #: How many invalid objects a "Blocked" message names before "and N more".
 NAMED_MAX = 20
 
@@ -46,20 +45,7 @@ class Note:
 
 def conditions_equal(a: Iterable[Mapping[str, Any]], b: Iterable[Mapping[str, Any]]) -> bool:
     """Equal but for `lastTransitionTime` (a condition that did not change keeps its time)."""
-
-    def key(items: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        return sorted(
-            (
-                c.get("type"),
-                c.get("status"),
-                c.get("reason"),
-                c.get("message"),
-                c.get("observedGeneration"),
-            )
-            for c in items
-        )
-
-    return key(a) == key(b)
+    return conditions_key(a) == conditions_key(b)
 
 
 def ready_status(
@@ -69,23 +55,17 @@ def ready_status(
     generation = obj.get("metadata", {}).get("generation", 0)
     old = obj.get("status") or {}
     previous = {c.get("type"): c for c in old.get("conditions") or ()}
-    status = "True" if ready else "False"
-    before = previous.get(READY)
-    since = (
-        before["lastTransitionTime"]
-        if before and before.get("status") == status and before.get("lastTransitionTime")
-        else now
+    ready_condition = condition(
+        previous.get(READY),
+        READY,
+        status=ready,
+        reason=reason,
+        message=message,
+        generation=generation,
+        now=now,
     )
-    condition = {
-        "type": READY,
-        "status": status,
-        "reason": reason,
-        "message": message[:MESSAGE_MAX],
-        "observedGeneration": generation,
-        "lastTransitionTime": since,
-    }
     others = [c for t, c in previous.items() if t != READY]
-    conditions = [condition, *others]
+    conditions = [ready_condition, *others]
     if old.get("observedGeneration") == generation and conditions_equal(
         old.get("conditions") or (), conditions
     ):
