@@ -18,7 +18,13 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from netwright.documents import condition, conditions_key, node_document, spec_document
+from netwright.documents import (
+    condition,
+    conditions_key,
+    node_document,
+    spec_document,
+    stand_in_secrets,
+)
 from netwright.model.spec import GROUP_VERSION
 from netwright.validate import IPBLOCKS_FILE, Document
 
@@ -57,12 +63,6 @@ def secret_documents(
     Only the node's own sessions need a real password; the others' Secrets stand in so
     that the spec validates, and their value is never written anywhere.
     """
-    stand_in: dict[tuple[str, str], dict[str, str]] = {}
-    for obj in objects.get("bgppeers", {}).values():
-        ref = obj.get("spec", {}).get("passwordSecretRef") or {}
-        where = (ref.get("namespace", ""), ref.get("name", ""))
-        if all(where) and ref.get("key") and where not in secrets:
-            stand_in.setdefault(where, {})[ref["key"]] = STAND_IN
     docs = []
     for (namespace, name), secret in sorted(secrets.items()):
         doc = {
@@ -72,14 +72,10 @@ def secret_documents(
             "data": dict(secret.get("data") or {}),
         }
         docs.append(Document(f"Secret/{namespace}/{name}", "", 0, doc))
-    for (namespace, name), data in sorted(stand_in.items()):
-        doc = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"namespace": namespace, "name": name},
-            "stringData": data,
-        }
-        docs.append(Document(f"Secret/{namespace}/{name}", "", 0, doc))
+    peers = objects.get("bgppeers", {}).values()
+    for stand_in in stand_in_secrets(peers, STAND_IN, known=secrets.keys()):
+        meta = stand_in["metadata"]
+        docs.append(Document(f"Secret/{meta['namespace']}/{meta['name']}", "", 0, stand_in))
     return docs
 
 

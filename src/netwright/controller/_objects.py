@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from netwright import documents
 from netwright.documents import node_document
 
 if TYPE_CHECKING:
@@ -69,20 +70,7 @@ def stand_in_secrets(snapshot: Snapshot) -> list[dict[str, Any]]:
     real value where its node needs it. The stand-in only lets the validator's "is the
     Secret there" check pass, and never appears in anything written.
     """
-    keys: dict[tuple[str, str], dict[str, str]] = {}
-    for obj in snapshot.of("bgppeers").values():
-        ref = obj.get("spec", {}).get("passwordSecretRef") or {}
-        if isinstance(ref, dict) and ref.get("namespace") and ref.get("name") and ref.get("key"):
-            keys.setdefault((ref["namespace"], ref["name"]), {})[ref["key"]] = STAND_IN
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"namespace": namespace, "name": name},
-            "stringData": data,
-        }
-        for (namespace, name), data in sorted(keys.items())
-    ]
+    return documents.stand_in_secrets(snapshot.of("bgppeers").values(), STAND_IN)
 
 
 def covers(current: Any, desired: Any) -> bool:
