@@ -62,11 +62,13 @@ def command(socket_path: str, text: str, *, timeout: float) -> tuple[str, list[s
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """One BGP protocol of BIRD: its name, protocol state and BGP state with detail."""
+    """One BGP protocol of BIRD: its name, protocol state, since when, and BGP state with
+    detail."""
 
     name: str
     state: str
     info: str
+    since: str = ""
 
     @property
     def established(self) -> bool:
@@ -81,7 +83,7 @@ def parse_protocols(lines: list[str]) -> list[Session]:
         parts = line.split(None, 5)
         if len(parts) >= 5 and parts[1] == "BGP":
             info = parts[5].strip() if len(parts) > 5 else ""
-            found.append(Session(name=parts[0], state=parts[3], info=info))
+            found.append(Session(name=parts[0], state=parts[3], info=info, since=parts[4]))
     return found
 
 

@@ -10,8 +10,8 @@ configuration and reloads it, exactly as on a host where the bird2 package
 already runs BIRD. A second pass finds the file unchanged and reloads nothing.
 
 Convergence is watched in the kernel (`ip -json route show proto bird`), never
-through `birdc`: every CLI connection wakes BIRD 2.0.12's event loop and hides
-its 3 s stall (docs/troubleshooting.md#bird-stalls-after-a-session-comes-up).
+through BIRD's control socket: every connection to it wakes BIRD 2.0.12's event
+loop and hides its 3 s stall (docs/troubleshooting.md#bird-stalls-after-a-session-comes-up).
 
 What it must not do: talk to a BIRD without `-s <socket>` (the system BIRD's
 socket is `/run/bird/bird.ctl`: docs/troubleshooting.md#birdc-talks-to-the-system-bird),
@@ -25,8 +25,9 @@ import contextlib
 import os
 import signal
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+from netwright.kernel import birdctl
 from netwright.lab import LabError
 from netwright.lab._proc import ip_json, run
 from netwright.lab.state import Process
@@ -175,24 +176,12 @@ def stop(processes: list[Process], timeout: float = 10.0) -> list[str]:
     return problems
 
 
-class Session(NamedTuple):
-    name: str
-    state: str
-    since: str
-    info: str
-
-
-def sessions(socket: str) -> list[Session]:
-    """The BGP protocols of the BIRD behind `socket` (`birdc show protocols`)."""
-    out = run(["birdc", "-s", socket, "show", "protocols"], timeout=10).stdout
-    found = []
-    for line in out.splitlines():
-        parts = line.split(None, 5)
-        if len(parts) >= 5 and parts[1] == "BGP":
-            found.append(
-                Session(parts[0], parts[3], parts[4], parts[5].strip() if len(parts) > 5 else "")
-            )
-    return found
+def sessions(socket: str) -> list[birdctl.Session]:
+    """The BGP protocols of the BIRD behind `socket` (`show protocols` on its socket)."""
+    try:
+        return birdctl.sessions(socket, timeout=10)
+    except OSError as exc:
+        raise LabError(f"bird {socket}: show protocols: {exc}") from exc
 
 
 def bird_routes(netns: str) -> set[str]:
@@ -223,7 +212,7 @@ def wait_routes(expected: Mapping[str, set[str]], timeout: float, interval: floa
 
 
 def node_sessions(state: LabState) -> dict[str, list[dict[str, str]]]:
-    """Per node, its BGP sessions as its BIRD reports them (`birdc -s <socket> show protocols`)."""
+    """Per node, its BGP sessions as its BIRD reports them (`show protocols` on its socket)."""
     out: dict[str, list[dict[str, str]]] = {}
     for n in state.nodes:
         socket = n.bird_socket or os.path.join(n.root, "run", "bird", "bird.ctl")
@@ -234,7 +223,9 @@ def node_sessions(state: LabState) -> dict[str, list[dict[str, str]]]:
         except LabError as exc:
             out[n.name] = [{"name": "?", "state": "unknown", "since": "", "info": str(exc)}]
             continue
-        out[n.name] = [s._asdict() for s in found]
+        out[n.name] = [
+            {"name": s.name, "state": s.state, "since": s.since, "info": s.info} for s in found
+        ]
     return out
 
 
