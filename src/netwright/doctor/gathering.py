@@ -26,7 +26,6 @@ from netwright.doctor.node_verdicts import (
     LinkMtu,
     PlanDiff,
     PlanItem,
-    Session,
 )
 from netwright.doctor.verdicts import (
     Conflist,
@@ -36,6 +35,7 @@ from netwright.doctor.verdicts import (
     plugin_name_error,
 )
 from netwright.errors import KernelError
+from netwright.kernel import birdctl
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -326,7 +326,7 @@ def bgp_protocols(config: str) -> tuple[str, ...]:
 def bird(
     control: BirdControl, expected: tuple[str, ...], netns: str | None, remote: frozenset[str]
 ) -> Bird:
-    """BIRD behind the node's socket (`birdc -s`, `show` only), and its routes in the kernel."""
+    """BIRD behind the node's socket (`show` commands only), and its routes in the kernel."""
     found = frozenset(r["dst"] for r in ip_json(netns, "route", "show", "proto", "bird"))
     socket = control.socket
     base = Bird(
@@ -340,21 +340,15 @@ def bird(
     if not os.path.exists(socket):
         return _bird(base, error="the control socket does not exist (BIRD is not running)")
     try:
-        status = _run(["birdc", "-s", socket, "show", "status"])
-    except KernelError as exc:
-        return _bird(base, error=str(exc))
-    lines = [line.strip() for line in status.stdout.splitlines()]
-    if status.returncode != 0 or not any(line.startswith("Daemon is") for line in lines):
-        return _bird(base, error=(status.stdout + status.stderr).strip()[:200] or "no answer")
-    protocols = _run(["birdc", "-s", socket, "show", "protocols"]).stdout
-    sessions = []
-    for line in protocols.splitlines():
-        parts = line.split(None, 5)
-        if len(parts) >= 5 and parts[1] == "BGP":
-            info = parts[5].strip() if len(parts) > 5 else ""
-            sessions.append(Session(name=parts[0], state=parts[3], info=info))
+        code, lines = birdctl.command(socket, "show status", timeout=10)
+        if code != "0013" or not any(line.startswith("Daemon is") for line in lines):
+            said = "; ".join(line.strip() for line in lines if line.strip())
+            return _bird(base, error=f"{code} {said}"[:200])
+        sessions = birdctl.sessions(socket, timeout=10)
+    except OSError as exc:
+        return _bird(base, error=f"BIRD is not answering: {exc}")
     daemon = next(line for line in lines if line.startswith("Daemon is"))
-    version = next((ln for ln in lines if ln.startswith("BIRD ") and "ready" not in ln), "BIRD")
+    version = next((ln for ln in lines if ln.startswith("BIRD ")), "BIRD")
     return _bird(base, status=f"{version}: {daemon}", sessions=tuple(sessions))
 
 

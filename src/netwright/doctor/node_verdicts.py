@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from netwright.doctor.verdicts import Check, Status, plural
+from netwright.kernel.birdctl import Session  # noqa: TC001 - the sessions as birdctl reads them, re-exported
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -254,13 +255,6 @@ def judge_bridge_nf(s: Sysctls) -> Check:
 
 
 # ---------------------------------------------------------------- BIRD and NAT
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Session:
-    name: str
-    state: str
-    info: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
