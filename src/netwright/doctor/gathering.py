@@ -1,15 +1,16 @@
 """The doctor's measurements: what the node's files, kernel, plugins and BIRD say, as values.
 
 Why it exists: the verdicts (`verdicts`) are pure; everything they judge is read
-here, once per run, with the tools an operator would use by hand: `ip -json`
-for links, addresses and namespace ids, the kernel adapter for sysctls and for
-running `nft list` inside the node's namespace, `birdc -s SOCKET show ...`, each CNI
-plugin run with `CNI_COMMAND=VERSION`, and `netwright plan`'s own comparison
-(`netwright.provisioning.provision` in check mode) for routes, fdb, devices and files.
+here, once per run, with the tools an operator would use by hand: `ip -json` for
+links, addresses and namespace ids, the kernel adapter for sysctls and for running
+`nft list` inside the node's namespace, BIRD's `show status` and `show protocols` on
+its control socket (`kernel.birdctl`), each CNI plugin run with `CNI_COMMAND=VERSION`,
+and `netwright plan`'s own comparison (`netwright.provisioning.provision` in check
+mode) for routes, fdb, devices and files.
 
 What it must not do: change anything. No command here writes: `ip` only shows,
-`birdc` only shows, `nft` only lists, plugins only answer VERSION (no namespace,
-no container), and the plan runs in check mode (no lock, no apply).
+BIRD is only asked to show, `nft` only lists, plugins only answer VERSION (no
+namespace, no container), and the plan runs in check mode (no lock, no apply).
 """
 
 from __future__ import annotations
