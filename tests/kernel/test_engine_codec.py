@@ -977,12 +977,13 @@ def test_removal_fast_path_agrees_with_the_full_parse(
             assert getattr(fast, name) == getattr(slow, name), name
         for name in ("synced_routes", "vanishing"):
             assert getattr(fast.unrecorded, name) == getattr(slow.unrecorded, name), name
-        f, s = fast.unrecorded.departing_routes, slow.unrecorded.departing_routes
+        f, s = fast.unrecorded.leftover_routes, slow.unrecorded.leftover_routes
         if f is None or s is None:
             assert f is s
         else:
-            assert f.nexthops == s.nexthops
-            assert sorted(f.keys) == sorted(s.keys)
+            assert f.vias == s.vias
+            fast_routes = zip(f.keys, f.nexthops, strict=True)
+            assert sorted(fast_routes) == sorted(zip(s.keys, s.nexthops, strict=True))
         return fast
 
     def kernel() -> tuple[dict[str, dict[str, object]], dict[int, dict[str, object]]]:
@@ -991,8 +992,8 @@ def test_removal_fast_path_agrees_with_the_full_parse(
 
     assert run(desired, Target(netns=ns), check=False).ok
     fast = both()
-    assert fast.unrecorded.departing_routes is not None  # type: ignore[attr-defined]
-    assert len(fast.unrecorded.departing_routes.keys) == 40  # type: ignore[attr-defined]
+    assert fast.unrecorded.leftover_routes is not None  # type: ignore[attr-defined]
+    assert len(fast.unrecorded.leftover_routes.keys) == 40  # type: ignore[attr-defined]
     assert not fast.routes  # type: ignore[attr-defined]
     report = run(nothing, Target(netns=ns), check=False)
     assert report.result is not None
@@ -1097,7 +1098,7 @@ def test_no_op_fast_paths_agree_with_the_full_comparison(
     for name in ("routes", "nexthops", "nexthop_ids", "foreign_nexthop_users", "neighbours", "fdb"):
         assert getattr(fast, name) == getattr(slow, name), name
     for name in ("synced_routes", "synced_neighbours", "synced_fdb", "vanishing",
-                 "departing_routes", "departing_entries"):  # fmt: skip
+                 "leftover_routes", "departing_entries"):  # fmt: skip
         assert getattr(fast.unrecorded, name) == getattr(slow.unrecorded, name), name
     assert len(fast.unrecorded.synced_routes) < len(desired.routes)
     assert len(fast.unrecorded.synced_neighbours) < len(desired.neighbours)
@@ -1233,7 +1234,7 @@ def test_nexthop_fast_path_agrees_with_the_full_parse(
             slow = observe(Target(netns=ns), desired)
         for name in ("routes", "nexthops", "nexthop_ids", "foreign_nexthop_users"):
             assert getattr(fast, name) == getattr(slow, name), name
-        for name in ("synced_routes", "vanishing", "departing_routes"):
+        for name in ("synced_routes", "vanishing", "leftover_routes"):
             assert getattr(fast.unrecorded, name) == getattr(slow.unrecorded, name), name
         return fast, slow
 

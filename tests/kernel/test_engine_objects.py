@@ -574,8 +574,8 @@ def test_departed_peers_routes_are_deleted_before_their_nexthops(node: str, tmp_
     left = NodeState(node="n", routes=(every.routes[0], shared))
     seen = observe(target, left)
     # The fast path's keys are those of the routes the full parse would record.
-    assert seen.unrecorded.departing_routes is not None
-    assert set(seen.unrecorded.departing_routes.keys) == {
+    assert seen.unrecorded.leftover_routes is not None
+    assert set(seen.unrecorded.leftover_routes.keys) == {
         route_wire_key(r.key) for r in every.routes[1:]
     }
     assert not {r.route.key for r in seen.routes} & {r.key for r in every.routes[1:]}
@@ -656,3 +656,30 @@ def test_departed_peers_vtep_entries_go_in_one_batch_per_kind(node: str, tmp_pat
     assert [f["dst"] for f in fdb if "permanent" in f.get("state", "")] == [str(peers[0][1])]
     assert set(routes(node)) == {"10.244.2.0/24"}
     assert run(one, target, check=False).delta.empty
+
+
+def test_a_peer_that_changes_its_block_keeps_its_nexthop(node: str, tmp_path: Path) -> None:
+    """The old block's route goes on its own; the nexthop serves the new block."""
+    target = Target(netns=node, root=str(tmp_path))
+    gw = ip("172.31.255.20")
+    before = NodeState(
+        node="n", routes=(Route(dst=net("10.64.1.0/24"), gateway=gw, dev="eth0", onlink=True),)
+    )
+    assert run(before, target, check=False).ok
+    (nh,) = ipj(node, "ip", "nexthop", "show")
+    after = NodeState(
+        node="n", routes=(Route(dst=net("10.64.9.0/24"), gateway=gw, dev="eth0", onlink=True),)
+    )
+    report = run(after, target, check=False)
+    assert report.ok, report.lines()
+    assert [(c.kind, str(c.op), c.summary) for c in report.delta.changes] == [
+        ("route", "delete", False),
+        ("route", "add", False),
+    ]
+    assert report.delta.lines()[0] == (
+        f"- route 10.64.1.0/24 nhid {nh['id']} via 172.31.255.20 dev eth0 onlink proto 211"
+    )
+    assert ipj(node, "ip", "nexthop", "show") == [nh]
+    assert set(routes(node)) == {"10.64.9.0/24"}
+    assert routes(node)["10.64.9.0/24"]["nhid"] == nh["id"]
+    assert run(after, target, check=False).delta.empty

@@ -12,10 +12,12 @@ from netwright.engine import ObservedState, Ownership, Unrecorded, diff
 from netwright.kernel import host
 from netwright.kernel.records import (
     AddressRecord,
+    LeftoverRoutes,
     LinkRecord,
     NeighbourRecord,
     Nexthop,
     NexthopRecord,
+    NexthopSet,
     RouteRecord,
     RouteSet,
 )
@@ -600,10 +602,16 @@ def test_summaries_must_match_the_links_the_diff_deletes() -> None:
         diff(NodeState(node="n"), observed)
 
 
-def _departed(nhids: set[int], *dsts: str) -> RouteSet:
-    return RouteSet(
-        nexthops=frozenset(nhids),
-        keys=tuple((2, 254, net(d).network_address.packed, net(d).prefixlen, 0) for d in dsts),
+def _leftover(*routes: tuple[str, int]) -> LeftoverRoutes:
+    """Leftover routes (destination, nexthop id) as a dump lists them; nexthop N
+    goes via 172.31.255.N dev eth0 onlink."""
+    ids = sorted({nhid for _dst, nhid in routes})
+    return LeftoverRoutes(
+        keys=tuple(
+            (2, 254, net(d).network_address.packed, net(d).prefixlen, 0) for d, _nhid in routes
+        ),
+        nexthops=tuple(nhid for _dst, nhid in routes),
+        vias=tuple((i, ip(f"172.31.255.{i}").packed, "eth0", True) for i in ids),
     )
 
 
@@ -612,7 +620,9 @@ def test_routes_through_deleted_nexthops_go_first_as_one_summary() -> None:
     observed = ObservedState(
         links={"eth0": ETH0},
         unrecorded=Unrecorded(
-            departing_routes=_departed({7, 8}, "10.64.0.0/24", "10.64.1.0/24", "10.64.2.0/24"),
+            leftover_routes=_leftover(
+                ("10.64.0.0/24", 7), ("10.64.1.0/24", 8), ("10.64.2.0/24", 7)
+            ),
             basis=desired,
         ),
     )
@@ -628,8 +638,8 @@ def test_routes_through_deleted_nexthops_go_first_as_one_summary() -> None:
         "    - route 10.64.1.0/24 table 254 metric 0",
         "    - route 10.64.2.0/24 table 254 metric 0",
         "- 2 nexthops (their routes deleted first)",
-        "    - nexthop id 7",
-        "    - nexthop id 8",
+        "    - nexthop id 7 via 172.31.255.7 dev eth0 onlink",
+        "    - nexthop id 8 via 172.31.255.8 dev eth0 onlink",
     ]
     changes = delta.to_json()["changes"]
     assert (changes[0]["count"], changes[0]["before"]) == (3, {"nexthops": 2, "routes": 3})
@@ -643,7 +653,7 @@ def test_a_one_route_summary_sorts_after_single_deletes() -> None:
         links={"eth0": ETH0},
         nexthops=(owned_nexthop(nh),),
         routes=(RouteRecord(route=route("10.9.0.0/24", "172.31.255.9"), protocol=211, type=1),),
-        unrecorded=Unrecorded(departing_routes=_departed({7}, "10.64.0.0/24"), basis=desired),
+        unrecorded=Unrecorded(leftover_routes=_leftover(("10.64.0.0/24", 7)), basis=desired),
     )
     delta = diff(desired, observed)
     assert [(c.kind, c.key, c.count, c.summary) for c in delta.changes] == [
@@ -654,16 +664,60 @@ def test_a_one_route_summary_sorts_after_single_deletes() -> None:
     ]
 
 
-def test_route_summaries_must_match_the_nexthops_the_diff_deletes() -> None:
-    kept = Nexthop(id=7, gateway=ip("172.31.255.12"), dev="eth0", onlink=True)
-    desired = NodeState(node="n", routes=(route("10.64.9.0/24", "172.31.255.12", onlink=True),))
+def test_a_leftover_route_goes_alone_where_a_desired_route_keeps_its_nexthop() -> None:
+    # Nexthop 7 (172.31.255.7) carries a route no longer desired, and a desired
+    # route to add goes the same way: 7 serves it, and only the old route goes,
+    # on its own. Nexthop 8 serves nothing: it goes with its route, in the batch.
+    desired = NodeState(node="n", routes=(route("10.64.9.0/24", "172.31.255.7", onlink=True),))
     observed = ObservedState(
         links={"eth0": ETH0},
-        nexthops=(owned_nexthop(kept),),
-        unrecorded=Unrecorded(departing_routes=_departed({7}, "10.64.0.0/24"), basis=desired),
+        unrecorded=Unrecorded(
+            leftover_routes=_leftover(("10.64.0.0/24", 7), ("10.64.1.0/24", 8)), basis=desired
+        ),
+        nexthop_ids=frozenset({7, 8}),
     )
-    with pytest.raises(ValueError, match=r"nexthops \[7\], which stay"):
-        diff(desired, observed)
+    delta = diff(desired, observed)
+    assert [(c.kind, str(c.op), c.key, c.nhid, c.count) for c in delta.changes] == [
+        ("route", "delete", (254, net("10.64.0.0/24"), 0), 7, 1),
+        ("route", "delete", "through deleted nexthops", 0, 1),
+        ("route", "add", (254, net("10.64.9.0/24"), 0), 7, 1),
+        ("nexthop", "delete", "through deleted nexthops", 0, 1),
+    ]
+    alone = delta.changes[0]
+    assert alone.before == route("10.64.0.0/24", "172.31.255.7", onlink=True)
+    assert not alone.implied
+    batch, nexthops = delta.changes[1].before, delta.changes[3].before
+    assert isinstance(batch, RouteSet)
+    assert isinstance(nexthops, NexthopSet)
+    assert (batch.nexthops, batch.keys) == (frozenset({8}), _leftover(("10.64.1.0/24", 8)).keys)
+    assert nexthops.ids == {8}
+
+
+def test_a_leftover_route_goes_alone_where_a_foreign_route_keeps_its_nexthop() -> None:
+    desired = NodeState(node="n")
+    observed = ObservedState(
+        links={"eth0": ETH0},
+        foreign_nexthop_users=frozenset({7}),
+        unrecorded=Unrecorded(
+            leftover_routes=_leftover(("10.64.0.0/24", 7), ("10.64.1.0/24", 7)), basis=desired
+        ),
+    )
+    delta = diff(desired, observed)
+    assert [(c.kind, str(c.op), c.key, c.implied) for c in delta.changes] == [
+        ("route", "delete", (254, net("10.64.0.0/24"), 0), False),
+        ("route", "delete", (254, net("10.64.1.0/24"), 0), False),
+    ]
+    kept = "nexthop id 7 via 172.31.255.7 dev eth0 onlink proto 211"
+    assert delta.notes == (f"{kept}: kept, routes netwright does not own use it",)
+
+
+def test_leftover_routes_hold_for_their_basis_only() -> None:
+    desired = NodeState(node="n")
+    observed = ObservedState(
+        links={"eth0": ETH0},
+        unrecorded=Unrecorded(leftover_routes=_leftover(("10.64.0.0/24", 7)), basis=desired),
+    )
+    assert diff(desired, observed).summary()["delete"] == 2
     with pytest.raises(ValueError, match="another desired state"):
         diff(NodeState(node="n"), observed)
 
@@ -757,7 +811,9 @@ def test_a_refused_member_fails_its_summary_and_gone_ones_count_as_done(tmp_path
     observed = ObservedState(
         links={"eth0": ETH0},
         unrecorded=Unrecorded(
-            departing_routes=_departed({7, 8}, "10.64.0.0/24", "10.64.1.0/24", "10.64.2.0/24"),
+            leftover_routes=_leftover(
+                ("10.64.0.0/24", 7), ("10.64.1.0/24", 8), ("10.64.2.0/24", 7)
+            ),
             basis=desired,
         ),
     )

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         RouteSet,
         Target,
     )
+    from netwright.kernel.records import LeftoverRoutes
     from netwright.kernel.session import KernelSession
     from netwright.model.state import NodeState
 
@@ -63,9 +64,9 @@ class Unrecorded:
     vanishing: Mapping[tuple[str, str], RouteSet | NexthopSet | EntrySet | int] = field(
         default_factory=dict
     )
-    #: netwright's routes at no desired key through netwright nexthops that no
-    #: desired route can keep, as wire keys: deleted in one batch before those nexthops.
-    departing_routes: RouteSet | None = None
+    #: netwright's routes at no desired key through netwright's nexthops, by wire
+    #: key (the diff decides which go in one batch before their nexthops).
+    leftover_routes: LeftoverRoutes | None = None
     #: netwright's permanent neighbour and fdb entries at no desired key on VTEPs
     #: that stay, as wire forms per (kind, link): deleted in one batch each.
     departing_entries: tuple[EntrySet, ...] = ()
@@ -77,7 +78,7 @@ class Unrecorded:
             or self.synced_neighbours
             or self.synced_fdb
             or self.vanishing
-            or self.departing_routes
+            or self.leftover_routes
             or self.departing_entries
         )
 
@@ -209,7 +210,7 @@ def observe_with(
             synced_neighbours=synced_neighbours,
             synced_fdb=synced_fdb,
             vanishing=vanishing,
-            departing_routes=routes.departing,
+            leftover_routes=routes.leftover,
             departing_entries=departing,
         ),
         sysctls=sysctls,

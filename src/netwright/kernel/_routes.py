@@ -19,7 +19,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from netwright.kernel import _netlink as nl
-from netwright.kernel._departing import RTM_F_CLONED, departing_runs, through_kept_or_leaving
+from netwright.kernel._leftover import RTM_F_CLONED, leftover_runs
 from netwright.kernel._nexthops import (
     _NH_FLAGS,
     _NH_GATEWAY,
@@ -32,6 +32,7 @@ from netwright.kernel._wire import DESIRED, route_nh_keys, route_wire_forms
 from netwright.kernel._wire import ip as _ip
 from netwright.kernel._wire import known_ip as _known_ip
 from netwright.kernel.records import (
+    LeftoverRoutes,
     NetlinkRequestError,
     Nexthop,
     NexthopRecord,
@@ -93,13 +94,17 @@ class RouteReads(NexthopReads):
         """Routes and nexthop objects, as far as netwright's are concerned.
 
         Routes of `protocol` equal to the desired route at their key are only
-        counted (`RouteView.synced`); the other routes of `protocol`, and routes of
-        any protocol at a desired key (for conflicts), become records. Nexthop
-        objects of `protocol` that no synced route uses become records; the ids of
-        all of them, and those that routes of other protocols use, are listed.
-        Routes and nexthops of `protocol` on a `vanishing` device (one the engine
-        deletes, taking them along) at no desired key are kept by key only, per
-        device (`RouteView.vanishing`): plan names them, apply sends nothing.
+        counted (`RouteView.synced`); routes of `protocol` at no desired key
+        through one of its nexthop objects are listed by key
+        (`RouteView.leftover`); the other routes of `protocol`, and routes of any
+        protocol at a desired key (for conflicts), become records. Nexthop objects
+        of `protocol` that neither a synced route nor a leftover one uses become
+        records (and those a recorded route uses); the ids of all of them, and
+        those that routes of other protocols use, are listed. Routes and nexthops
+        of `protocol` on a `vanishing` device (one the engine deletes, taking them
+        along) at no desired key are kept by key only, per device
+        (`RouteView.vanishing`): plan names them, apply sends nothing. What
+        becomes of any of them is the diff's to decide.
         """
         links = self.links()
         index = {name: rec.index for name, rec in links.items()}
@@ -119,11 +124,11 @@ class RouteReads(NexthopReads):
         doomed = {index[d]: d for d in vanishing if d in index}
         records: list[nl.RawRoute] = []
         synced: dict[int, int] = {}
-        taken: list[nl.Run] = []
-        gone_nhids: list[int] = []
-        gone_keys: list[WireKey] = []
+        # The leftover routes: each one's nexthop id and wire key.
+        left_nh: list[int] = []
+        left_keys: list[WireKey] = []
         if not desired and not doomed:
-            runs, taken, gone_nhids, gone_keys = departing_runs(
+            runs, left_nh, left_keys = leftover_runs(
                 self._parser("route"), runs, protocol=protocol, owned_nh=owned_nh
             )
         rest = self._unsynced_routes(
@@ -154,13 +159,7 @@ class RouteReads(NexthopReads):
         # What goes with a vanishing device, by key: its routes' wire keys (appended
         # below, where a route is found at no desired key on it) and its nexthops.
         on_gone: dict[str, list[WireKey]] = {}
-        if taken and not {r.nhid for r in rest if r.protocol != protocol}.isdisjoint(gone_nhids):
-            # A foreign route shares one of those nexthops, which must stay: sort
-            # those routes one by one after all.
-            rest.extend(self._parser("route").parse_runs(taken))
-            taken, gone_nhids, gone_keys = [], [], []
         foreign_nh: set[int] = set()
-        through: dict[int, list[nl.RawRoute]] = {}
         inet = (socket.AF_INET, socket.AF_INET6)
         raw: nl.RawRoute
         for raw in rest:
@@ -180,7 +179,8 @@ class RouteReads(NexthopReads):
                         on_gone.setdefault(going, []).append(_WIRE_KEY(raw))
                         continue
                 if raw.nhid in owned_nh:
-                    through.setdefault(raw.nhid, []).append(raw)
+                    left_nh.append(raw.nhid)
+                    left_keys.append(_WIRE_KEY(raw))
                     continue
             elif want is not None and raw.type == nl.RTN_UNICAST:
                 # `_same_route`, inlined: a no-op runs this once per desired route.
@@ -200,37 +200,21 @@ class RouteReads(NexthopReads):
                     synced[i] = nhid
                     continue
             records.append(raw)
-        leaving, leaving_keys = set(gone_nhids), gone_keys
-        if through:
-            kept, more, more_keys = through_kept_or_leaving(
-                through,
-                records=records,
-                synced=synced,
-                desired=desired,
-                wire=wire,
-                index=index,
-                owned_nh=owned_nh,
-                foreign_nh=foreign_nh,
-                protocol=protocol,
-            )
-            records.extend(kept)
-            leaving |= more
-            leaving_keys.extend(more_keys)
-        departing = None
-        if leaving_keys:
-            departing = RouteSet(
-                nexthops=frozenset(leaving),
-                keys=tuple(leaving_keys),
-                vias=self._nexthop_vias(owned_nh, sorted(leaving)),
+        leftover = None
+        left = set(left_nh)
+        if left_keys:
+            leftover = LeftoverRoutes(
+                keys=tuple(left_keys),
+                nexthops=tuple(left_nh),
+                vias=self._nexthop_vias(owned_nh, sorted(left)),
             )
         gone_with = self._gone_with(doomed_nh, on_gone, owned_nh)
         used = set(synced.values())
-        gone_nh = departing.nexthops if departing is not None else frozenset()
         nexthops = self._nexthops_recorded(
             owned_nh,
             records=records,
             used=used,
-            leaving=gone_nh,
+            listed=left,
             doomed=set(doomed_nh),
             desired=desired,
         )
@@ -247,7 +231,7 @@ class RouteReads(NexthopReads):
             nexthop_ids=frozenset(map(_NH_ID, raw_nh or ())).union(matched),
             foreign_nexthop_users=frozenset(foreign_nh),
             vanishing=gone_with,
-            departing=departing,
+            leftover=leftover,
         )
 
     def _gone_with(
@@ -282,19 +266,19 @@ class RouteReads(NexthopReads):
         *,
         records: list[nl.RawRoute],
         used: set[int],
-        leaving: frozenset[int],
+        listed: set[int],
         doomed: set[int],
         desired: Sequence[Route],
     ) -> dict[int, Nexthop]:
         """The owned nexthops that need a record, as `Nexthop`s by id.
 
-        None for those synced routes use (unless a recorded route uses them too),
-        nor for those `leaving` with their routes, nor for those going with their
-        link (`doomed`, unless a recorded route uses them): 5,000 of them on a
-        deleted VTEP would cost 5,000 records and addresses.
+        None for those synced routes use, nor for those the leftover routes name
+        (`listed`: their vias name them), nor for those going with their link
+        (`doomed`), unless a recorded route uses them: 5,000 of them on a deleted
+        VTEP, or behind 5,000 departed peers, would cost 5,000 records and addresses.
         """
         needed = {raw.nhid for raw in records if raw.nhid}
-        skip = (used - needed) | leaving | (doomed - needed)
+        skip = (used | listed | doomed) - needed
         wanted_nh = list(itertools.filterfalse(skip.__contains__, owned_nh))
         gateways = (
             {r.gateway.packed: r.gateway for r in desired if r.gateway is not None}

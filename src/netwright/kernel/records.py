@@ -9,17 +9,20 @@ Nothing here talks to the kernel.
 from __future__ import annotations
 
 import errno as errno_mod
+import ipaddress
 import os
+import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from netwright.errors import KernelError
+from netwright.model.state import Route
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from netwright._types import IPAddress, IPInterface
-    from netwright.model.state import FdbEntry, Link, Neighbour, Route
+    from netwright.model.state import FdbEntry, Link, Neighbour
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -171,6 +174,44 @@ class EntrySet:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class LeftoverRoutes:
+    """netwright's routes at no desired key through its nexthop objects, by wire key.
+
+    What the dump found, not what becomes of it: `keys[i]` goes through nexthop
+    `nexthops[i]`, and `vias` names each of those nexthops as the dump gave it, in
+    id order. Whether a nexthop stays (a desired route uses it, a route netwright
+    does not own does), and so whether its routes are deleted one by one or in one
+    batch before it, is the diff's to decide. At 5,000 departed peers these are
+    5,000 keys and 5,000 vias: no record, no address object.
+    """
+
+    keys: tuple[WireKey, ...]
+    nexthops: tuple[int, ...]
+    vias: tuple[NexthopWire, ...]
+
+    def nexthop(self, via: NexthopWire) -> Nexthop:
+        """One of `vias` as a model nexthop (for a diff that keeps or names it)."""
+        nhid, gateway, dev, onlink = via
+        return Nexthop(id=nhid, gateway=ipaddress.ip_address(gateway), dev=dev, onlink=onlink)
+
+    def route(self, key: WireKey, via: NexthopWire) -> Route:
+        """The route at `key` through `via`, as a model route (for a diff that
+        deletes it on its own, its nexthop staying)."""
+        family, table, dst, dst_len, metric = key
+        _nhid, gateway, dev, onlink = via
+        if not dst:  # a default route dumps no destination
+            dst = bytes(4 if family == socket.AF_INET else 16)
+        return Route(
+            dst=ipaddress.ip_network((dst, dst_len)),
+            gateway=ipaddress.ip_address(gateway),
+            dev=dev,
+            onlink=onlink,
+            table=table,
+            metric=metric,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RouteView:
     """What one route and nexthop dump says about netwright's routes.
 
@@ -181,9 +222,9 @@ class RouteView:
     `vanishing` holds, per (device, "route" | "nexthop"), the routes and nexthops
     of `protocol` on the devices the caller named as vanishing, at no desired key,
     by key only (a `RouteSet`, a `NexthopSet`): they have no record.
-    `departing` holds the routes of `protocol` at no desired key through the
-    netwright nexthops the diff will delete (no desired route can use them, no
-    foreign route does): keys only, no record, and those nexthops have none.
+    `leftover` holds the routes of `protocol` at no desired key through
+    netwright's nexthops (but not on a vanishing device), by key only: no record,
+    and their nexthops have none unless a recorded route uses them.
     """
 
     records: tuple[RouteRecord, ...]
@@ -192,4 +233,4 @@ class RouteView:
     nexthop_ids: frozenset[int]
     foreign_nexthop_users: frozenset[int]
     vanishing: Mapping[tuple[str, str], RouteSet | NexthopSet] = field(default_factory=dict)
-    departing: RouteSet | None = None
+    leftover: LeftoverRoutes | None = None

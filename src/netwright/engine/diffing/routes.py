@@ -6,12 +6,14 @@ Routes with a gateway go through nexthop objects (see docs/troubleshooting.md,
 thousands of peers). Nexthop ids are chosen here, never reused from foreign objects;
 an existing netwright nexthop with the same gateway, device and onlink flag is
 shared; one that no remaining route uses is deleted last (after routes moved off
-it). The routes at no desired key through such nexthops are deleted explicitly
-before them, as one summary change (`RouteSet`, from the observer): a nexthop delete
-that takes routes along makes the kernel walk the whole FIB once per nexthop
-(docs/troubleshooting.md, "Deleting a nexthop walks the whole FIB"), O(n^2) at
-thousands of peers (5,000: 102 ms, against 62 ms for routes first, then nexthops).
-Routes that reach the diff as records through such a nexthop are still implied
+it). The observer lists netwright's routes at no desired key through its nexthops
+by wire key only (`LeftoverRoutes`); this step decides what becomes of them. Those
+through a nexthop that goes are deleted explicitly before it, as one summary change
+(`RouteSet`): a nexthop delete that takes routes along makes the kernel walk the
+whole FIB once per nexthop (docs/troubleshooting.md, "Deleting a nexthop walks the
+whole FIB"), O(n^2) at thousands of peers (5,000: 102 ms, against 62 ms for routes
+first, then nexthops). Those through a nexthop that stays are deleted one by one.
+Routes that reach the diff as records through a deleted nexthop are still implied
 deletes. A nexthop that a foreign route uses is never deleted. An equal route that
 is plain, not by nexthop, is left alone. An IPv6 route's metric 0 is stored as 1024
 (`Route.key` normalises it).
@@ -25,14 +27,15 @@ from netwright.engine import _text
 from netwright.engine.changes import DEPARTING, Change, added
 from netwright.engine.diffing._plan import Ids
 from netwright.engine.diffing.routes_scoped import diff_routes_scoped, route_fields
-from netwright.kernel.records import Nexthop, NexthopSet
+from netwright.kernel.records import Nexthop, NexthopSet, RouteSet
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable
+    from collections.abc import Hashable, KeysView
 
     from netwright.engine.diffing._plan import Context, Plan
     from netwright.engine.observing import ObservedState
     from netwright.engine.ownership import Ownership
+    from netwright.kernel.records import LeftoverRoutes, WireKey
     from netwright.model.state import NodeState
 
 
@@ -70,6 +73,7 @@ def _diff_routes(
     for r in observed.nexthops or ():
         if own.nexthop(r) and r.nexthop is not None:
             owned_nh[r.id] = r.nexthop
+    leftover = observed.unrecorded.leftover_routes
     shared: dict[tuple[Any, str, bool], Nexthop] | None = None
 
     def share(key: tuple[Any, str, bool]) -> Nexthop | None:
@@ -78,6 +82,8 @@ def _diff_routes(
         if shared is None:
             shared = {}
             found = list(owned_nh.values())
+            if leftover is not None:  # the leftover routes' nexthops may serve again
+                found.extend(leftover.nexthop(v) for v in leftover.vias if v[0] not in owned_nh)
             for i, nhid in synced.items():  # a synced route's nexthop equals the route
                 r = routes[i]
                 if nhid and r.gateway is not None and r.dev is not None:
@@ -155,18 +161,13 @@ def _diff_routes(
             continue
         dropped.add(nhid)
         plan.delete("nexthop", nhid, nh, implied=nh.dev in gone)
-    departing = observed.unrecorded.departing_routes
-    if departing is not None:
-        # The observer found these nexthops unused by any desired route, and gave
-        # them no record: they must not be among those the diff keeps or knows.
-        if stays := sorted(departing.nexthops & (keep | owned_nh.keys())):
-            raise ValueError(f"diff: `observed` gave routes via nexthops {stays}, which stay")
-        plan.delete("route", DEPARTING, departing, count=len(departing.keys))
-        plan.delete(
-            "nexthop",
-            DEPARTING,
-            NexthopSet(ids=departing.nexthops, vias=departing.vias),
-            count=len(departing.nexthops),
+    if leftover is not None:
+        _leftover_routes(
+            leftover,
+            keep=keep,
+            recorded=owned_nh.keys(),
+            foreign=observed.foreign_nexthop_users,
+            plan=plan,
         )
     if synced and any(own.route(rec) and key not in want for key, rec in have.items()):
         want.update(routes[i].key for i in synced)
@@ -174,3 +175,59 @@ def _diff_routes(
         if own.route(rec) and key not in want:
             implied = rec.route.dev in gone or rec.nhid in dropped
             plan.delete("route", key, rec.route, nhid=rec.nhid, implied=implied)
+
+
+def _leftover_routes(
+    leftover: LeftoverRoutes,
+    *,
+    keep: set[int],
+    recorded: KeysView[int],
+    foreign: frozenset[int],
+    plan: Plan,
+) -> None:
+    """Delete netwright's routes at no desired key through its nexthops.
+
+    A nexthop stays when a desired route uses it (`keep`) or a foreign route does;
+    its leftover routes are deleted one by one. The others go: their routes in one
+    batch first, then those of them that have no record (a recorded one was
+    deleted above) in one batch. Removing every peer, no route stays, and this is
+    a few set operations whatever the number of routes.
+    """
+    vias = {v[0]: v for v in leftover.vias}
+    stay = vias.keys() & (keep | foreign)
+    if not stay:
+        going, going_keys, going_vias = frozenset(vias), leftover.keys, leftover.vias
+    else:
+        left: list[WireKey] = []
+        for key, nhid in zip(leftover.keys, leftover.nexthops, strict=True):
+            if nhid in stay:
+                route = leftover.route(key, vias[nhid])
+                plan.delete("route", route.key, route, nhid=nhid)
+            else:
+                left.append(key)
+        for nhid in sorted(stay - keep - recorded):  # a recorded one is noted above
+            nh = _text.text("nexthop", leftover.nexthop(vias[nhid]))
+            plan.notes.append(f"{nh}: kept, routes netwright does not own use it")
+        going = frozenset(vias.keys() - stay)
+        going_keys = tuple(left)
+        going_vias = tuple(v for v in leftover.vias if v[0] in going)
+    if not going_keys:
+        return
+    plan.delete(
+        "route",
+        DEPARTING,
+        RouteSet(nexthops=going, keys=going_keys, vias=going_vias),
+        count=len(going_keys),
+    )
+    if unrecorded := going - recorded:
+        plan.delete(
+            "nexthop",
+            DEPARTING,
+            NexthopSet(
+                ids=frozenset(unrecorded),
+                vias=going_vias
+                if unrecorded == going
+                else tuple(v for v in going_vias if v[0] in unrecorded),
+            ),
+            count=len(unrecorded),
+        )

@@ -46,6 +46,7 @@ def diff_routes_scoped(
     owned_nh: dict[int, Nexthop] = {
         r.id: r.nexthop for r in observed.nexthops or () if own.nexthop(r) and r.nexthop is not None
     }
+    leftover = observed.unrecorded.leftover_routes
     keep: set[int] = set()
     freed: dict[int, Nexthop | None] = {}
     listed: set[Hashable] = set()
@@ -74,7 +75,10 @@ def diff_routes_scoped(
         taken = observed.nexthop_ids
         ids = Ids(taken if taken is not None else (r.id for r in observed.nexthops or ()))
         shared: dict[tuple[Any, str, bool], Nexthop] = {}
-        for _, nh in sorted(owned_nh.items()):
+        known = list(owned_nh.values())
+        if leftover is not None:  # the unlisted routes' nexthops may serve too
+            known.extend(leftover.nexthop(v) for v in leftover.vias if v[0] not in owned_nh)
+        for nh in sorted(known, key=lambda n: n.id):
             shared.setdefault(nh.key, nh)
         for i, nhid in synced.items():
             r = routes[i]
@@ -119,11 +123,11 @@ def diff_routes_scoped(
         plan.put_adds("route", adds)
         plan.put_adds("nexthop", [added("nexthop", nh.id, nh) for nh in new.values()])
     # Still used: by listed routes that stay, by netwright's unlisted routes (recorded
-    # or departing), by routes of other protocols.
+    # or leftover), by routes of other protocols.
     used = set(keep)
     used.update(r.nhid for k, r in have.items() if k not in listed and r.nhid)
-    if observed.unrecorded.departing_routes is not None:
-        used.update(observed.unrecorded.departing_routes.nexthops)
+    if leftover is not None:
+        used.update(leftover.nexthops)
     used.update(observed.foreign_nexthop_users)
     for nhid, gone_nh in sorted(freed.items()):
         if nhid not in used and gone_nh is not None:
