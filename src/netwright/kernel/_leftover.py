@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
     from netwright.kernel.records import WireKey
 
-RTM_F_CLONED = 0x200
 #: RawRoute fields `leftover_runs` reads: protocol, tos, flags, nexthop id, the wire key.
 _LEFTOVER_FIELDS = nl.field_numbers(
     nl.RawRoute, "protocol", "tos", "flags", "nhid", "family", "table", "dst", "dst_len", "metric"
@@ -55,7 +54,7 @@ def leftover_runs(
             if (
                 proto.count(protocol) == len(proto)
                 and not any(tos)
-                and not any(map(RTM_F_CLONED.__and__, flags))
+                and not any(map(nl.RTM_F_CLONED.__and__, flags))
                 and inet.issuperset(family)
                 and owned_nh.keys() >= set(nhid)
             ):

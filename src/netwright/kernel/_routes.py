@@ -7,19 +7,19 @@ reported by their index in the desired sequence (`RouteView.synced`); only the
 rest become records for the diff. Routes through nexthop objects dump with
 RTA_NH_ID (plus compat gateway and oif while `nexthop_compat_mode` is 1); the
 nexthop table is the truth for them, so gateway, device and onlink are taken from
-the object, not from the compat copy.
+the object, not from the compat copy. The route-by-route pass is `_sorting`'s, the
+C pass over leftover runs `_leftover`'s; this module dumps, runs the passes and
+assembles what they found (`RouteView`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
-import operator
-import socket
 from typing import TYPE_CHECKING, Any
 
 from netwright.kernel import _netlink as nl
-from netwright.kernel._leftover import RTM_F_CLONED, leftover_runs
+from netwright.kernel._leftover import leftover_runs
 from netwright.kernel._nexthops import (
     _NH_FLAGS,
     _NH_GATEWAY,
@@ -28,6 +28,7 @@ from netwright.kernel._nexthops import (
     NexthopReads,
     _owned_nexthop,
 )
+from netwright.kernel._sorting import Found, sort_routes
 from netwright.kernel._wire import DESIRED, route_nh_keys, route_wire_forms
 from netwright.kernel._wire import ip as _ip
 from netwright.kernel._wire import known_ip as _known_ip
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
 
     from netwright._types import IPAddress
-    from netwright.kernel._wire import WireRoute
     from netwright.kernel.records import WireKey
 
 
@@ -56,33 +56,6 @@ _ROUTE_SIG = nl.field_numbers(
     nl.RawRoute, "family", "dst", "dst_len", "table", "metric", "tos", "protocol", "type", "src"
 )
 _RAW_FLAGS, _RAW_NHID = nl.field_numbers(nl.RawRoute, "flags", "nhid")
-#: A RawRoute's wire key (`WireKey`): family, table, dst, dst_len, metric.
-_WIRE_KEY = operator.itemgetter(
-    *nl.field_numbers(nl.RawRoute, "family", "table", "dst", "dst_len", "metric")
-)
-
-
-def _same_route(
-    want: WireRoute, raw: nl.RawRoute, nexthops: dict[int, nl.RawNexthop], index: dict[str, int]
-) -> bool:
-    """Is `raw` (at want's key, unicast) the desired route? Compared in wire form.
-
-    A route through a nexthop object takes gateway, device and onlink from that
-    object (the compat copies in the route are ignored), which must be netwright's.
-    """
-    if raw.nhid:
-        nh = nexthops.get(raw.nhid)
-        if nh is None:
-            return False
-        gateway, oif, flags = nh.gateway, nh.oif, nh.flags
-    else:
-        gateway, oif, flags = raw.gateway, raw.oif, raw.flags
-    _i, want_gw, want_dev, want_onlink, want_src = want
-    if gateway != want_gw or bool(flags & nl.RTNH_F_ONLINK) != want_onlink:
-        return False
-    if want_dev is not None and oif != index.get(want_dev):
-        return False
-    return raw.src == want_src
 
 
 class RouteReads(NexthopReads):
@@ -122,13 +95,9 @@ class RouteReads(NexthopReads):
         }
         wire = route_wire_forms(desired)
         doomed = {index[d]: d for d in vanishing if d in index}
-        records: list[nl.RawRoute] = []
-        synced: dict[int, int] = {}
-        # The leftover routes: each one's nexthop id and wire key.
-        left_nh: list[int] = []
-        left_keys: list[WireKey] = []
+        found = Found()
         if not desired and not doomed:
-            runs, left_nh, left_keys = leftover_runs(
+            runs, found.left_nh, found.left_keys = leftover_runs(
                 self._parser("route"), runs, protocol=protocol, owned_nh=owned_nh
             )
         rest = self._unsynced_routes(
@@ -138,14 +107,14 @@ class RouteReads(NexthopReads):
             owned_nh=owned_nh,
             matched=matched,
             index=index,
-            synced=synced,
+            synced=found.synced,
         )
         # The matched nexthops' records, where anything below may look at them: a
         # no-op (every matched nexthop used by a synced route, no route of
         # `protocol` left, no link going) needs none.
         if matched and (
             doomed
-            or not matched.keys() <= set(synced.values())
+            or not matched.keys() <= set(found.synced.values())
             or any(r.protocol == protocol for r in rest)
         ):
             for nhid, key in matched.items():
@@ -156,71 +125,37 @@ class RouteReads(NexthopReads):
             if doomed
             else {}
         )
-        # What goes with a vanishing device, by key: its routes' wire keys (appended
-        # below, where a route is found at no desired key on it) and its nexthops.
-        on_gone: dict[str, list[WireKey]] = {}
-        foreign_nh: set[int] = set()
-        inet = (socket.AF_INET, socket.AF_INET6)
-        raw: nl.RawRoute
-        for raw in rest:
-            if raw.family not in inet or raw.flags & RTM_F_CLONED or raw.tos:
-                continue
-            want = wire.get((raw.family, raw.table, raw.dst, raw.dst_len, raw.metric))
-            i = None if want is None else want[0]
-            if raw.protocol != protocol:
-                if raw.nhid:
-                    foreign_nh.add(raw.nhid)
-                if i is None:
-                    continue
-            elif i is None:
-                if doomed:
-                    going = doomed_nh.get(raw.nhid) if raw.nhid else doomed.get(raw.oif)
-                    if going is not None:
-                        on_gone.setdefault(going, []).append(_WIRE_KEY(raw))
-                        continue
-                if raw.nhid in owned_nh:
-                    left_nh.append(raw.nhid)
-                    left_keys.append(_WIRE_KEY(raw))
-                    continue
-            elif want is not None and raw.type == nl.RTN_UNICAST:
-                # `_same_route`, inlined: a no-op runs this once per desired route.
-                nhid = raw.nhid
-                if nhid:
-                    nh = owned_nh.get(nhid)
-                    same = (
-                        nh is not None
-                        and nh.gateway == want[1]
-                        and bool(nh.flags & nl.RTNH_F_ONLINK) == want[3]
-                        and (want[2] is None or nh.oif == index.get(want[2]))
-                        and raw.src == want[4]
-                    )
-                else:
-                    same = _same_route(want, raw, owned_nh, index)
-                if same:
-                    synced[i] = nhid
-                    continue
-            records.append(raw)
+        found = sort_routes(
+            rest,
+            found,
+            protocol=protocol,
+            wire=wire,
+            owned_nh=owned_nh,
+            index=index,
+            doomed=doomed,
+            doomed_nh=doomed_nh,
+        )
         leftover = None
-        left = set(left_nh)
-        if left_keys:
+        left = set(found.left_nh)
+        if found.left_keys:
             leftover = LeftoverRoutes(
-                keys=tuple(left_keys),
-                nexthops=tuple(left_nh),
+                keys=tuple(found.left_keys),
+                nexthops=tuple(found.left_nh),
                 vias=self._nexthop_vias(owned_nh, sorted(left)),
             )
-        gone_with = self._gone_with(doomed_nh, on_gone, owned_nh)
-        used = set(synced.values())
+        gone_with = self._gone_with(doomed_nh, found.on_gone, owned_nh)
+        used = set(found.synced.values())
         nexthops = self._nexthops_recorded(
             owned_nh,
-            records=records,
+            records=found.records,
             used=used,
             listed=left,
             doomed=set(doomed_nh),
             desired=desired,
         )
         return RouteView(
-            records=tuple(self._route_record(raw, nexthops) for raw in records),
-            synced=synced,
+            records=tuple(self._route_record(raw, nexthops) for raw in found.records),
+            synced=found.synced,
             nexthops=None
             if raw_nh is None
             else tuple(
@@ -229,7 +164,7 @@ class RouteReads(NexthopReads):
                 if nh.id not in used and nh.id not in doomed_nh
             ),
             nexthop_ids=frozenset(map(_NH_ID, raw_nh or ())).union(matched),
-            foreign_nexthop_users=frozenset(foreign_nh),
+            foreign_nexthop_users=frozenset(found.foreign_nh),
             vanishing=gone_with,
             leftover=leftover,
         )
@@ -314,7 +249,7 @@ class RouteReads(NexthopReads):
         owned nexthop whose gateway, device (by name, so the comparison holds
         for any link indices) and flags are exactly that route's
         (`_ROUTE_SIG`, `_route_nh_keys`), is entered in `synced` without a record.
-        Each such match is one the full comparison (`routes`' loop, `_same_route`)
+        Each such match is one the full comparison (`_sorting.sort_routes`)
         also finds equal; a run with anything else at a desired key, or a cloned
         route, is parsed whole and left to that loop.
         """
@@ -355,7 +290,7 @@ class RouteReads(NexthopReads):
                     out.extend(rest)
                     continue
                 flags, nhids = zip(*alsos, strict=True)
-                if not any(map(RTM_F_CLONED.__and__, flags)) and list(
+                if not any(map(nl.RTM_F_CLONED.__and__, flags)) and list(
                     map(nh_key.get, nhids)
                 ) == list(map(want_nh.__getitem__, hits)):
                     synced.update(zip(hits, nhids, strict=True))

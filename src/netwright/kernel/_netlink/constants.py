@@ -82,6 +82,7 @@ RTA_TABLE = 15
 RTA_NH_ID = 30
 RTN_UNSPEC = 0
 RTN_UNICAST = 1
+RTM_F_CLONED = 0x200  # a route cache entry (rtm_flags), not a route anyone made
 RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_LINK = 253
 RT_SCOPE_NOWHERE = 255
