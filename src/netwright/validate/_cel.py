@@ -174,9 +174,15 @@ def _environment() -> celpy.Environment:
     return env
 
 
-@functools.cache
+#: Several times the rules and message expressions of netwright's CRDs (38 and 22):
+#: the texts come from those schemas, never from a document, but a long-lived
+#: controller keeps this cache, so it is bounded all the same.
+_COMPILED_RULES_MAX = 256
+
+
+@functools.lru_cache(maxsize=_COMPILED_RULES_MAX)
 def compile_rule(text: str) -> celpy.Runner:
-    """Compile one rule, once per distinct text."""
+    """Compile one rule, once per distinct text (the last `_COMPILED_RULES_MAX`)."""
     from celpy.celparser import CELParseError  # noqa: PLC0415 - see _environment
 
     env = _environment()
