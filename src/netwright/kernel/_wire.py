@@ -3,10 +3,10 @@
 Why it exists: a no-op at thousands of peers must not build a Python object per
 kernel object, so each dumped message is looked up, as bytes, among the desired
 objects in the same form. Building that form costs more than the dump (at 5,000
-vxlan peers, a no-op that builds it takes half again as long: 65 ms to 98 ms), and
-it depends on the desired objects alone, which are immutable: a `WireForms` keeps
-what was built for the last desired state of each kind, so the next run for an
-equal state (the node agent's resync, a second apply) reuses it.
+vxlan peers, a no-op that builds it takes half again as long), and it depends on
+the desired objects alone, which are immutable: a `WireForms` keeps what was
+built for the last desired state of each kind, so the next run for an equal
+state (the node agent's resync, a second apply) reuses it.
 
 Who owns it: a `Memo` (`netwright.kernel.memo`), one `WireForms` each, which the
 session reads it through (`SessionBase._wire`); the functions here take it

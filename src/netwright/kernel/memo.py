@@ -9,7 +9,9 @@ from run to run by holding one `Memo` and passing it to every session
 (`open_session(target, memo=memo)`, `engine.run(..., memo=memo)`); a session
 given none makes its own, which goes with it. So nothing is shared between
 callers that did not ask to share, a one-shot command carries nothing over, and
-nothing lives as long as the process merely because the process does.
+nothing lives as long as the process merely because the process does. What
+the reuse is worth, measured: a no-op at 5,000 vxlan peers, 24 ms with one memo
+for every run, 42 ms with a fresh one each time.
 
 Bounded by construction, whatever the number of runs or of distinct desired
 states it sees:
