@@ -12,7 +12,10 @@ alternate between a small change and a no-op: after A, states B, B, A, A, ... wh
 B moves one peer to another underlay address (its neighbour's MAC and its fdb
 entry change). Each run is given a freshly built desired state, as an agent
 rebuilds it from its inputs (`--reuse` gives the same two objects every time).
-Every run must succeed; every no-op must change nothing.
+Every run must succeed; every no-op must change nothing. As the agent does, the
+process holds one `Memo` (the dump parsers' layouts, the desired objects' wire
+forms) and passes it to every run, so what the agent keeps between runs is kept
+here too, and must stay bounded (`--no-memo`: each run starts from nothing).
 
 Prints the resident set size (VmRSS) after a warm-up (the first apply and 20 runs,
 so imports and first-use allocations are behind) and after the last run, and the
@@ -20,6 +23,7 @@ growth ratio end / start; and the median time per run of each kind.
 
 Runs as root only; the namespace is deleted (also on failure); no packet is sent.
 Usage: python benchmarks/bench_engine_soak.py [--runs 1000] [--peers 500] [--reuse]
+[--no-memo]
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import sys
 import tempfile
 import time
 
-from netwright.engine import Target, prepare_link_writes, run
+from netwright.engine import Memo, Target, prepare_link_writes, run
 from netwright.model.state import FdbEntry, Link, Neighbour, NodeState, Route, VxlanLink, vtep_mac
 
 NODE_IP = ipaddress.ip_address("172.31.255.254")
@@ -91,10 +95,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--peers", type=int, default=500)
     parser.add_argument("--reuse", action="store_true", help="the same two state objects")
+    parser.add_argument("--no-memo", action="store_true", help="no Memo: each run from nothing")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_engine_soak: needs root (it creates a network namespace)")
     prepare_link_writes()
+    memo = None if args.no_memo else Memo()  # the process's, passed to every run
     kept = {False: desired(args.peers, moved=False), True: desired(args.peers, moved=True)}
     ns = f"nwsoak-{os.getpid()}-{secrets.token_hex(3)}"
     times: dict[str, list[float]] = {"no-op": [], "change": []}
@@ -106,7 +112,7 @@ def main() -> None:
         sh("ip", "-n", ns, "addr", "add", f"{NODE_IP}/16", "dev", "eth0")
         with tempfile.TemporaryDirectory() as root:
             target = Target(netns=ns, root=root)
-            report = run(kept[False], target, check=False)
+            report = run(kept[False], target, check=False, memo=memo)
             if not report.ok:
                 sys.exit("\n".join(report.lines()[:20]))
             start_rss = start_objects = 0
@@ -117,7 +123,7 @@ def main() -> None:
                 moved = (i // 2) % 2 == 0  # B, B, A, A, ...: a change, then a no-op
                 state = kept[moved] if args.reuse else desired(args.peers, moved=moved)
                 began = time.perf_counter()
-                report = run(state, target, check=False)
+                report = run(state, target, check=False, memo=memo)
                 elapsed = time.perf_counter() - began
                 if not report.ok:
                     sys.exit(f"run {i}: " + "\n".join(report.lines()[:20]))
@@ -132,7 +138,8 @@ def main() -> None:
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
     mode = "the same two states" if args.reuse else "a fresh state each run"
-    print(f"engine soak: {args.runs} runs, vxlan, {args.peers} peers, {mode}")
+    held = "no memo" if memo is None else "one memo"
+    print(f"engine soak: {args.runs} runs, vxlan, {args.peers} peers, {mode}, {held}")
     print(f"RSS start {start_rss / 1024:.1f} MiB, end {end_rss / 1024:.1f} MiB,"
           f" growth {end_rss / start_rss:.3f}x")  # fmt: skip
     print(f"gc-tracked objects start {start_objects:,}, end {end_objects:,}")

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from netwright.engine import Progress, Report, Scope
     from netwright.engine.facts import HeldAddress
-    from netwright.kernel import Target
+    from netwright.kernel import Memo, Target
     from netwright.model.state import NodeState
     from netwright.pipeline import Pipeline
 
@@ -161,8 +161,13 @@ def provision(
     options: Options | None = None,
     say: Callable[[str], None] | None = None,
     progress: Progress | None = None,
+    memo: Memo | None = None,
 ) -> Report:
     """Plan `node` on `target` and, unless `check`, apply the plan; return what happened.
+
+    `memo`: handed to the engine's run (`netwright.engine.run`), for a caller that
+    provisions the same node again and again (the node agent) to keep what one run
+    learnt for the next; None: nothing is carried over.
 
     Outside check mode the target's lock is held from observing the facts to the last
     change (`LockBusyError` when another run keeps it longer than `options.wait_lock`).
@@ -174,11 +179,12 @@ def provision(
     pipeline.known(node)
     if check:
         facts = node_facts(pipeline, node, target, options, check=True, say=say)
-        report = run(pipeline.plan(node, facts), target, check=True)
+        report = run(pipeline.plan(node, facts), target, check=True, memo=memo)
     else:
         with target_lock(target, wait=options.wait_lock, say=say):
             facts = node_facts(pipeline, node, target, options, check=False, say=say)
-            report = run(pipeline.plan(node, facts), target, check=False, progress=progress)
+            plan = pipeline.plan(node, facts)
+            report = run(plan, target, check=False, progress=progress, memo=memo)
     return dataclasses.replace(report, facts=facts)
 
 
@@ -190,6 +196,7 @@ def provision_objects(
     scope: Scope,
     options: Options | None = None,
     say: Callable[[str], None] | None = None,
+    memo: Memo | None = None,
 ) -> Report:
     """Make the objects of a partial `state` so on `target`, within `scope`; report.
 
@@ -197,13 +204,13 @@ def provision_objects(
     no plan, the objects as the caller lists them, and only the scoped kinds changed
     (`netwright.engine.Scope`). Outside check mode the target's lock is held for the
     whole run, as `provision` holds it, so such a run and a node's provisioning never
-    interleave. Nothing is changed when anything conflicts.
+    interleave. Nothing is changed when anything conflicts. `memo` as for `provision`.
     """
     options = options or Options()
     if check:
-        return run(state, target, check=True, scope=scope)
+        return run(state, target, check=True, scope=scope, memo=memo)
     with target_lock(target, wait=options.wait_lock, say=say):
-        return run(state, target, check=False, scope=scope)
+        return run(state, target, check=False, scope=scope, memo=memo)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

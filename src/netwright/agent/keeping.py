@@ -38,6 +38,7 @@ from netwright.agent.deciding import (
     spec_documents,
     vtep_mac,
 )
+from netwright.engine import Memo
 from netwright.errors import NetwrightError
 from netwright.kernel import birdctl
 from netwright.model.spec import GROUP_VERSION
@@ -87,6 +88,11 @@ class Agent:
         #: the same inputs reuses it (validating thousands of peers is most of an idle
         #: resync's cost) and only observes, diffs and applies. One entry, replaced.
         self._pipeline: tuple[str, Pipeline] | None = None
+        #: What one engine run learns that the next may reuse (the dump parsers'
+        #: layouts, the desired objects' wire forms): the agent's for its life,
+        #: passed to every run, bounded (`netwright.engine.Memo`). Runs are one at a
+        #: time (`once` awaits each), as a memo asks.
+        self._memo = Memo()
 
     def observe(self, plural: str, kind: str | None, obj: Mapping[str, Any]) -> None:
         name = obj.get("metadata", {}).get("name")
@@ -251,7 +257,14 @@ class Agent:
                 assert spec is not None
                 pipeline = Pipeline.from_spec(spec)
                 self._pipeline = (key, pipeline)
-            report = provision(pipeline, self.node, self.target, check=False, options=self.options)
+            report = provision(
+                pipeline,
+                self.node,
+                self.target,
+                check=False,
+                options=self.options,
+                memo=self._memo,
+            )
         except NetwrightError as exc:
             logger.warning("node %s: %s", self.node, exc)
             return Outcome(generation=generation, ok=False, error=str(exc), vtep_mac=mac)

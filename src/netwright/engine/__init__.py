@@ -31,7 +31,7 @@ from netwright.engine.observing import (
 )
 from netwright.engine.ownership import Ownership
 from netwright.engine.scope import Scope, scoped_basis
-from netwright.kernel import Target, host, open_session, prepare_link_writes
+from netwright.kernel import Memo, Target, host, open_session, prepare_link_writes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,6 +44,7 @@ __all__ = [
     "Change",
     "Conflict",
     "Delta",
+    "Memo",
     "ObservedState",
     "Op",
     "Ownership",
@@ -149,16 +150,20 @@ def run(
     check: bool,
     progress: Progress | None = None,
     scope: Scope | None = None,
+    memo: Memo | None = None,
 ) -> Report:
     """Observe `target`, diff against `state`, and apply unless `check`.
 
     With a `scope`, `state` is partial: only the scoped kinds change (see `Scope`).
+    With a `memo` (`netwright.kernel.Memo`), the session reuses and adds to what
+    earlier runs given the same memo learnt (a caller that runs again and again,
+    the node agent, holds one); without, nothing is carried over from run to run.
     Raises `UnsupportedKernelError` (before changing anything) when the state needs a
     link type the kernel lacks, and `KernelError` when the target cannot be read.
     """
     if scope is not None:
-        return _run_scoped(state, target, check=check, progress=progress, scope=scope)
-    with open_session(target) as session:
+        return _run_scoped(state, target, check=check, progress=progress, scope=scope, memo=memo)
+    with open_session(target, memo=memo) as session:
         with _collector_paused():
             observed = observe_with(session, state)
             delta = diff(state, observed)
@@ -169,7 +174,13 @@ def run(
 
 
 def _run_scoped(
-    state: NodeState, target: Target, *, check: bool, progress: Progress | None, scope: Scope
+    state: NodeState,
+    target: Target,
+    *,
+    check: bool,
+    progress: Progress | None,
+    scope: Scope,
+    memo: Memo | None,
 ) -> Report:
     """`run` for a partial state: its links completed from the live ones first.
 
@@ -178,7 +189,7 @@ def _run_scoped(
     The observer and the diff both take the links that stay from the desired state
     (`scoped_basis`), so both are given the completed one.
     """
-    with open_session(target) as session:
+    with open_session(target, memo=memo) as session:
         with _collector_paused():
             session.refresh_links()
             held = host.load_state(target.root)

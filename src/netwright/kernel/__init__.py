@@ -5,11 +5,15 @@ pyroute2 encodes the link and address requests, and is imported only when a sess
 first writes one (`_pyroute2`); the bulk objects and every dump go through a `struct`
 codec (`_netlink`); nftables through libnftables. The engine reaches a node's kernel
 through `open_session(target)` and nothing else, and is typed against
-`KernelSession` (a `Protocol`), which a test or a front end may stand in for.
+`KernelSession` (a `Protocol`), which a test or a front end may stand in for. A
+caller that opens sessions again and again to the same kernel may hand each the
+same `Memo` (`open_session(target, memo=memo)`), which keeps what one session
+learnt for the next: nothing in this package is cached for the process.
 """
 
 from __future__ import annotations
 
+from netwright.kernel.memo import Memo
 from netwright.kernel.records import (
     AddressRecord,
     EntrySet,
@@ -35,6 +39,7 @@ __all__ = [
     "KernelSession",
     "KernelWriter",
     "LinkRecord",
+    "Memo",
     "NeighbourRecord",
     "NetlinkRequestError",
     "Nexthop",

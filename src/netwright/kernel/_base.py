@@ -1,18 +1,23 @@
-"""A session's core: its socket, its target's links, its parsers, its pyroute2 encoder.
+"""A session's core: its socket, its target's links, its memo, its pyroute2 encoder.
 
 Why it exists: `rtnl.Session` is built from parts, one module each (`_nexthops`,
 `_routes`, `_entries` read the bulk objects; `rtnl` writes), and all of them need
 this: the netlink socket bound to the target's namespace, the link table (names
-to indices, refreshed after any link write), and the dump parsers.
+to indices, refreshed after any link write), the dump parsers and the desired
+objects' wire forms (`_wire`).
 
-The parsers are the process's (`PARSERS`), not the session's: what they learn is
-the layout of the kernel's messages by length, a property of the kernel, not of a
-target or a desired state. That cache is bounded (three parsers, at most 64 layouts
-each, `FastParser`) and cannot go stale: every message is checked against its
-layout, and one that does not match takes the full parse. Learning again per
-session cost 0.07 to 0.14 ms per no-op at 1,000 peers (four layouts compiled),
-measured, which alone put the host-gw no-op of `benchmarks/bench_engine.py` over
-its goal.
+The parsers and the wire forms are the session's `Memo` (`netwright.kernel.memo`),
+given to it or, if none was, its own. What a parser learns is the layout of the
+kernel's messages by length, a property of the kernel, not of a target or a
+desired state, so a caller that opens session after session to the same kernel
+(the node agent, the benchmarks) holds one memo and passes it to each: learning
+again per session cost 0.07 to 0.14 ms per no-op at 1,000 peers (four layouts
+compiled), measured, which alone put the host-gw no-op of
+`benchmarks/bench_engine.py` over its goal. Per memo and not per process, so that
+only a caller that asked to share shares, and what is kept lives as long as that
+caller keeps it. Bounded (three parsers, at most 64 layouts each, `FastParser`)
+and cannot go stale: every message is checked against its layout, and one that
+does not match takes the full parse.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from netwright.kernel import _netlink as nl
 from netwright.kernel._netns import entered
 from netwright.kernel._wire import mac as _mac
+from netwright.kernel.memo import Memo
 from netwright.kernel.records import (
     LinkRecord,
     NetlinkRequestError,
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from netwright.kernel._pyroute2 import Requests
+    from netwright.kernel._wire import WireForms
 
 
 def _link_record(raw: nl.RawLink, names: dict[int, str]) -> LinkRecord:
@@ -60,25 +67,21 @@ def _link_record(raw: nl.RawLink, names: dict[int, str]) -> LinkRecord:
     return LinkRecord(index=raw.ifindex, alias=raw.alias, link=link, master=raw.master)
 
 
-#: The dump parsers of the process, by kind (see the module docstring).
-PARSERS: dict[str, nl.FastParser] = {
-    "route": nl.route_parser(),
-    "nexthop": nl.nexthop_parser(),
-    "neighbour": nl.neighbour_parser(),
-}
-
-
 class SessionBase:
     """An open connection to one target's kernel: a netlink socket, sysctls, nft.
 
     Use `open_session(target)`. Link and address requests are encoded by pyroute2
     (`_requests()`, on first use), everything else by `_netlink`; all of them go out on
     one socket. Name-to-index lookups are cached and refreshed by `refresh_links()`
-    (and after any link write).
+    (and after any link write). Parsers and wire forms come from `memo`, else from a
+    `Memo` of the session's own.
     """
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, memo: Memo | None = None) -> None:
         self.target = target
+        self._memo = memo if memo is not None else Memo()
+        #: The desired objects' wire forms, kept in the memo (`_wire`).
+        self._wire: WireForms = self._memo.wire
         with entered(target.netns):
             # Created inside the namespace, the socket stays bound to it.
             self._nl = nl.Socket()
@@ -86,6 +89,11 @@ class SessionBase:
         self._names: dict[int, str] = {}
         self._nft: Any = None
         self._compiler: Requests | None = None
+
+    @property
+    def memo(self) -> Memo:
+        """The memo this session reads and adds to (given, or its own)."""
+        return self._memo
 
     def close(self) -> None:
         if self._nft is not None:
@@ -140,8 +148,8 @@ class SessionBase:
         return rec.index
 
     def _parser(self, kind: str) -> nl.FastParser:
-        """The parser for `kind` ("route", "nexthop", "neighbour"): the process's."""
-        return PARSERS[kind]
+        """The parser for `kind` ("route", "nexthop", "neighbour"): the memo's."""
+        return self._memo.parsers[kind]
 
     def transact(self, messages: Sequence[nl.Message]) -> list[nl.Failure]:
         try:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from netwright.kernel import _netlink as nl
 from netwright.kernel._base import SessionBase
-from netwright.kernel._wire import DESIRED, mac_bytes
 from netwright.kernel._wire import ip as _ip
 from netwright.kernel._wire import mac as _mac
+from netwright.kernel._wire import mac_bytes
 from netwright.kernel.records import (
     FdbRecord,
     NeighbourRecord,
@@ -26,6 +26,8 @@ from netwright.model.state import FdbEntry, Neighbour
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
+
+    from netwright.kernel._wire import WireForms
 
 
 _NEIGH_SIG = nl.field_numbers(nl.RawNeighbour, "family", "ifindex", "state", "dst", "lladdr")
@@ -40,14 +42,16 @@ _INDEX_AND_DST = operator.itemgetter(1, 3)
 
 
 def _entry_table(
+    wire: WireForms,
     kind: str,
     desired: Sequence[Any],
     wanted: dict[int, str],
     build: Callable[[dict[str, int]], dict[Any, int]],
 ) -> dict[Any, int]:
-    """`build(link indices by name)`, remembered while `desired` and `wanted` stay."""
+    """`build(link indices by name)`, remembered in `wire` while `desired` and
+    `wanted` stay."""
     by_name = {dev: ifindex for ifindex, dev in wanted.items()}
-    return DESIRED.get(kind, desired, lambda: build(by_name), extra=dict(wanted))  # type: ignore[no-any-return]
+    return wire.get(kind, desired, lambda: build(by_name), extra=dict(wanted))  # type: ignore[no-any-return]
 
 
 def _free_entries(
@@ -139,7 +143,7 @@ class EntryReads(SessionBase):
         doomed = vanishing or {}
         # The desired side in wire form, less the link indices: built even when no
         # link is there yet (a first apply), so that the next run (a no-op) has it.
-        pre = DESIRED.get(
+        pre = self._wire.get(
             "neighbour-pre",
             desired,
             lambda: [
@@ -156,7 +160,7 @@ class EntryReads(SessionBase):
                 return None
             return table, [dev for _family, dev, _dst, _mac in pre]
 
-        free = DESIRED.get("neighbour-free", desired, free_build)
+        free = self._wire.get("neighbour-free", desired, free_build)
         if not wanted:
             return [], frozenset()
 
@@ -176,7 +180,7 @@ class EntryReads(SessionBase):
                 return table
             return {
                 (_FAMILY_OF[4 if len(dst) == 4 else 6], by_name[dev], nl.NUD_PERMANENT, dst, mac): i
-                for (dev, dst), (i, mac) in DESIRED.get("neighbour", desired, same_build).items()
+                for (dev, dst), (i, mac) in self._wire.get("neighbour", desired, same_build).items()
                 if dev in by_name
             }  # fmt: skip
 
@@ -189,7 +193,7 @@ class EntryReads(SessionBase):
                 dump, _NEIGH_FREE_SIG, free, wanted, synced, parse=self._parser("neighbour")
             )
         else:
-            fast = _entry_table("neighbour-sig", desired, wanted, fast_build)
+            fast = _entry_table(self._wire, "neighbour-sig", desired, wanted, fast_build)
             unsynced = _unsynced_entries(self._parser("neighbour"), dump, _NEIGH_SIG, fast, synced)
         raw: nl.RawNeighbour
         same = None
@@ -199,7 +203,7 @@ class EntryReads(SessionBase):
                 continue
             if raw.state & nl.NUD_PERMANENT:  # else a record, wherever it is
                 if same is None:  # looked up once, and only if an entry needs it
-                    same = DESIRED.get("neighbour", desired, same_build)
+                    same = self._wire.get("neighbour", desired, same_build)
                 found = same.get((dev, raw.dst))
                 i = None if found is None else found[0]
                 if found is not None and raw.lladdr == found[1]:
@@ -237,7 +241,7 @@ class EntryReads(SessionBase):
         links = self.links()
         wanted = {links[d].index: d for d in devs if d in links}
         doomed = vanishing or {}
-        pre = DESIRED.get(  # as in `neighbours`: ready for the next run
+        pre = self._wire.get(  # as in `neighbours`: ready for the next run
             "fdb-pre",
             desired,
             lambda: [(f.dev, f.dst.packed, mac_bytes(f.mac)) for f in desired],
@@ -250,7 +254,7 @@ class EntryReads(SessionBase):
                 return None
             return table, [dev for dev, _dst, _mac in pre]
 
-        free = DESIRED.get("fdb-free", desired, free_build)
+        free = self._wire.get("fdb-free", desired, free_build)
         if not wanted:
             return [], frozenset()
 
@@ -268,6 +272,7 @@ class EntryReads(SessionBase):
             )
         else:
             fast = _entry_table(
+                self._wire,
                 "fdb-sig",
                 desired,
                 wanted,
@@ -285,7 +290,7 @@ class EntryReads(SessionBase):
                 continue
             if raw.state & nl.NUD_PERMANENT:  # else a record, wherever it is
                 if same is None:  # looked up once, and only if an entry needs it
-                    same = DESIRED.get("fdb", desired, same_build)
+                    same = self._wire.get("fdb", desired, same_build)
                 i = same.get((dev, raw.lladdr, raw.dst))
                 if i is not None:
                     synced.add(i)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from netwright.kernel import _netlink as nl
 from netwright.kernel._base import SessionBase
-from netwright.kernel._wire import DESIRED, NO_NH, route_nh_keys
+from netwright.kernel._wire import NO_NH, route_nh_keys
 from netwright.kernel.records import (
     NetlinkRequestError,
 )
@@ -23,6 +23,7 @@ from netwright.kernel.records import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from netwright.kernel._wire import WireForms
     from netwright.kernel.records import NexthopWire
     from netwright.model.state import Route
 
@@ -46,17 +47,17 @@ _FAMILY_OF_LEN = {4: socket.AF_INET, 16: socket.AF_INET6}
 
 
 def _nexthop_table(
-    desired: Sequence[Route], protocol: int, index: dict[str, int]
+    wire: WireForms, desired: Sequence[Route], protocol: int, index: dict[str, int]
 ) -> dict[Any, Any]:
     """The nexthop a desired route needs, in wire form (`_NH_SIG`), to its `_route_nh_keys` key.
 
-    Remembered while `desired`, `protocol` and the link indices stay.
+    Remembered in `wire` while `desired`, `protocol` and the link indices stay.
     """
 
     def build() -> list[tuple[int, int, bytes, str, Any]]:
         return [
             (_FAMILY_OF_LEN[len(key[0])], key[2], key[0], key[1], key)
-            for key in route_nh_keys(desired)
+            for key in route_nh_keys(wire, desired)
             if key is not NO_NH and len(key[0]) in _FAMILY_OF_LEN
         ]
 
@@ -64,18 +65,21 @@ def _nexthop_table(
         get = index.get
         return {
             (family, protocol, flags, gateway, oif): key
-            for family, flags, gateway, dev, key in DESIRED.get("nh-pre", desired, build)
+            for family, flags, gateway, dev, key in wire.get("nh-pre", desired, build)
             if (oif := get(dev)) is not None
         }
 
-    return DESIRED.get(  # type: ignore[no-any-return]
+    return wire.get(  # type: ignore[no-any-return]
         "nh-sig", desired, table, extra=(protocol, dict(index))
     )
 
 
-def _nexthop_free_table(desired: Sequence[Route], protocol: int) -> dict[Any, Any] | None:
+def _nexthop_free_table(
+    wire: WireForms, desired: Sequence[Route], protocol: int
+) -> dict[Any, Any] | None:
     """`_nexthop_table` without the device in the key (`_NH_FREE_SIG`): built once per
-    desired state, whatever the link indices; the device is checked per match.
+    desired state, whatever the link indices, and kept in `wire`; the device is
+    checked per match.
 
     None when two desired nexthops differ by their device only (then the key is
     not enough, and `_nexthop_table` is the way).
@@ -84,7 +88,7 @@ def _nexthop_free_table(desired: Sequence[Route], protocol: int) -> dict[Any, An
     def build() -> dict[Any, Any] | None:
         pre = [
             (_FAMILY_OF_LEN[len(key[0])], key[2], key[0], key[1], key)
-            for key in route_nh_keys(desired)
+            for key in route_nh_keys(wire, desired)
             if key is not NO_NH and len(key[0]) in _FAMILY_OF_LEN
         ]
         table = {(family, protocol, flags, gw): key for family, flags, gw, _dev, key in pre}
@@ -92,7 +96,7 @@ def _nexthop_free_table(desired: Sequence[Route], protocol: int) -> dict[Any, An
             return None
         return table
 
-    return DESIRED.get("nh-free", desired, build, extra=protocol)  # type: ignore[no-any-return]
+    return wire.get("nh-free", desired, build, extra=protocol)  # type: ignore[no-any-return]
 
 
 def _owned_nexthop(nhid: int, key: Any, protocol: int, index: dict[str, int]) -> nl.RawNexthop:
@@ -132,9 +136,9 @@ class NexthopReads(SessionBase):
         parse = self._parser("nexthop")
         out: list[nl.RawNexthop] = []
         matched: dict[int, Any] = {}
-        free = _nexthop_free_table(desired, protocol)
+        free = _nexthop_free_table(self._wire, desired, protocol)
         if free is None:
-            table = _nexthop_table(desired, protocol, index)
+            table = _nexthop_table(self._wire, desired, protocol, index)
             for run in runs:
                 split = parse.match_run(run, _NH_SIG, table, (_NH_ID_AT,)) if table else None
                 if split is None:

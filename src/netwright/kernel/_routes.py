@@ -29,9 +29,9 @@ from netwright.kernel._nexthops import (
     _owned_nexthop,
 )
 from netwright.kernel._sorting import Found, sort_routes
-from netwright.kernel._wire import DESIRED, route_nh_keys, route_wire_forms
 from netwright.kernel._wire import ip as _ip
 from netwright.kernel._wire import known_ip as _known_ip
+from netwright.kernel._wire import route_nh_keys, route_wire_forms
 from netwright.kernel.records import (
     LeftoverRoutes,
     NetlinkRequestError,
@@ -93,7 +93,7 @@ class RouteReads(NexthopReads):
             for r in raw_nh or ()
             if r.protocol == protocol and r.gateway and r.oif and not r.group and not r.blackhole
         }
-        wire = route_wire_forms(desired)
+        wire = route_wire_forms(self._wire, desired)
         doomed = {index[d]: d for d in vanishing if d in index}
         found = Found()
         if not desired and not doomed:
@@ -256,16 +256,18 @@ class RouteReads(NexthopReads):
         parse = self._parser("route")
         if not desired:  # nothing can be synced: no table to build, no key to look up
             return parse.parse_runs(runs)
-        sig = DESIRED.get(
+        sig = self._wire.get(
             "route-sig",
             desired,
             lambda: {
                 (fam, dst, dst_len, table, metric, 0, protocol, nl.RTN_UNICAST, w[4]): w[0]
-                for (fam, table, dst, dst_len, metric), w in route_wire_forms(desired).items()
+                for (fam, table, dst, dst_len, metric), w in route_wire_forms(
+                    self._wire, desired
+                ).items()
             },
             extra=protocol,
         )
-        want_nh = route_nh_keys(desired)
+        want_nh = route_nh_keys(self._wire, desired)
         names = {ifindex: name for name, ifindex in index.items()}
         nhs = owned_nh.values()
         nh_key = dict(matched)  # `_raw_nexthops` matched these by the same key

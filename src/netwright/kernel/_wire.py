@@ -4,9 +4,18 @@ Why it exists: a no-op at thousands of peers must not build a Python object per
 kernel object, so each dumped message is looked up, as bytes, among the desired
 objects in the same form. Building that form costs more than the dump (at 5,000
 vxlan peers, a no-op that builds it takes half again as long), and it depends on
-the desired objects alone, which are immutable: `DESIRED` keeps what was built for
-the last desired state of each kind, so the next run for an equal state (the node
-agent's resync, a second apply) reuses it.
+the desired objects alone, which are immutable: a `WireForms` keeps what was
+built for the last desired state of each kind, so the next run for an equal
+state (the node agent's resync, a second apply) reuses it.
+
+Who owns it: a `Memo` (`netwright.kernel.memo`), one `WireForms` each, which the
+session reads it through (`SessionBase._wire`); the functions here take it
+explicitly. A caller that runs repeatedly (the agent, the benchmarks) holds one
+memo for its life and passes it to every session; any other session has its own,
+gone with it. Per memo and not per process: a table is worth keeping only for the
+caller that will ask for the same desired state again, and a process-wide one
+would be shared, unasked, by every caller in the process (a test, the lab's many
+nodes) and live as long as the process.
 
 `WireForms` is bounded and cannot go stale: one entry per kind, from a fixed set
 (`WIRE_KINDS`), each holding the last source asked about and what was built from
@@ -82,15 +91,16 @@ class WireForms:
             if source is old:
                 self._entries[kind] = (new, extra, value)
 
+    def table(self, kind: str) -> Any:
+        """What is kept for `kind` (the last one built), None if nothing is."""
+        hit = self._entries.get(kind)
+        return None if hit is None else hit[2]
+
     def clear(self) -> None:
         self._entries.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-#: The one `WireForms` of the process: bounded by `WIRE_KINDS`.
-DESIRED = WireForms()
 
 
 def mac(raw: bytes | None) -> str | None:
@@ -147,8 +157,9 @@ def route_wire_key_of(route: Route) -> WireKey:
 WireRoute = tuple[int, bytes | None, str | None, bool, bytes | None]
 
 
-def route_wire_forms(desired: Sequence[Route]) -> dict[WireKey, WireRoute]:
-    """Each desired route by `route_wire_key_of`, with what `same_route` compares."""
+def route_wire_forms(wire: WireForms, desired: Sequence[Route]) -> dict[WireKey, WireRoute]:
+    """Each desired route by `route_wire_key_of`, with what `same_route` compares
+    (kept in `wire`)."""
 
     def build() -> dict[WireKey, WireRoute]:
         return {
@@ -162,24 +173,25 @@ def route_wire_forms(desired: Sequence[Route]) -> dict[WireKey, WireRoute]:
             for i, r in enumerate(desired)
         }
 
-    return DESIRED.get("route", desired, build)  # type: ignore[no-any-return]
+    return wire.get("route", desired, build)  # type: ignore[no-any-return]
 
 
 #: Stands for "no nexthop can be this desired route's" (never equal to a key).
 NO_NH = object()
 
 
-def route_nh_keys(desired: Sequence[Route]) -> list[Any]:
-    """Per desired route, the (gateway, device, flags) its nexthop must have exactly.
+def route_nh_keys(wire: WireForms, desired: Sequence[Route]) -> list[Any]:
+    """Per desired route, the (gateway, device, flags) its nexthop must have exactly
+    (kept in `wire`).
 
     `NO_NH` for a route without gateway or device (the full comparison decides).
     """
 
     def build() -> list[Any]:
         out: list[Any] = [NO_NH] * len(desired)
-        for i, gateway, dev, onlink, _src in route_wire_forms(desired).values():
+        for i, gateway, dev, onlink, _src in route_wire_forms(wire, desired).values():
             if gateway is not None and dev is not None:
                 out[i] = (gateway, dev, nl.RTNH_F_ONLINK if onlink else 0)
         return out
 
-    return DESIRED.get("route-nh", desired, build)  # type: ignore[no-any-return]
+    return wire.get("route-nh", desired, build)  # type: ignore[no-any-return]

@@ -65,6 +65,7 @@ from netwright.kernel.records import (
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
 
+    from netwright.kernel.memo import Memo
     from netwright.model.state import Address, FdbEntry, Link, Neighbour, Route
 
 
@@ -87,11 +88,12 @@ class Session(RouteReads, EntryReads):
     Use `open_session(target)`. Link and address requests are encoded by pyroute2
     (`_requests()`, on first use), everything else by `_netlink`; all of them go out on
     one socket. Name-to-index lookups are cached and refreshed by `refresh_links()`
-    (and after any link write).
+    (and after any link write). The dump parsers and the desired objects' wire forms
+    are `memo`'s (`netwright.kernel.memo`), else a fresh memo's, gone with the session.
     """
 
-    def __init__(self, target: Target) -> None:
-        super().__init__(target)
+    def __init__(self, target: Target, memo: Memo | None = None) -> None:
+        super().__init__(target, memo)
         #: Link kinds this kernel is known to support or lack, asked once per session
         #: (modules load and unload: a long-lived process asks again next time).
         self._kinds: dict[str, bool] = {}
@@ -385,9 +387,15 @@ class Session(RouteReads, EntryReads):
 
 
 @contextlib.contextmanager
-def open_session(target: Target) -> Iterator[Session]:
+def open_session(target: Target, *, memo: Memo | None = None) -> Iterator[Session]:
+    """A `Session` to `target`, closed on leaving the block.
+
+    `memo`: what earlier sessions learnt, to reuse and add to (a caller that opens
+    session after session, the node agent, holds one and passes it each time);
+    None, the default: a fresh one, so that nothing is carried over.
+    """
     try:
-        session = Session(target)
+        session = Session(target, memo)
     except OSError as exc:
         raise KernelError(f"{target}: cannot open netlink: {exc}") from exc
     try:

@@ -3,7 +3,9 @@
 Why it exists: the engine and `kernel.host` are written against this, not against
 `rtnl.Session`, so a test or a front end can stand in its own session (a recording
 fake, a dry run) and the type checker still checks it. `rtnl.Session` is the one
-real implementation; `open_session(target)` opens it.
+real implementation; `open_session(target, memo=...)` opens it. What a session
+keeps for the next one (its `Memo`) is given when it is opened, so nothing here
+asks for it.
 """
 
 from __future__ import annotations
