@@ -16,17 +16,18 @@ in the way (the whole task fails, naming each, and nothing changes).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import socket
 import traceback
 
 from ansible_collections.netwright.fabric.plugins.module_utils.actions import ActionFailed
+from ansible_collections.netwright.fabric.plugins.module_utils.entries import EntryCheck, Problems
 
 try:
     from netwright.engine import Scope
     from netwright.kernel import Target
+    from netwright.model.config import NatOutgoing
     from netwright.model.state import (
         BirdControl,
         FdbEntry,
@@ -40,7 +41,6 @@ try:
     )
     from netwright.plan import nat_table
     from netwright.plan.planning import BIRD_GROUP, BIRD_MODE, CONFLIST_MODE
-    from netwright.model.config import NatOutgoing
     from netwright.provisioning import Options, provision_objects
     from netwright.render.rendering import BIRD_CONFIG, BIRD_SOCKET, CNI_DIR, under
 except ImportError:
@@ -50,92 +50,7 @@ else:
     HAS_NETWRIGHT = True
     NETWRIGHT_IMPORT_ERROR = None
 
-IFNAMSIZ = 16
-_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _SYSCTL = re.compile(r"^net(\.[A-Za-z0-9_-]+)+$")
-
-
-class Problems(Exception):
-    """Entries that cannot be used: one line each, `path: what is wrong`."""
-
-    def __init__(self, lines):
-        super().__init__("\n".join(lines))
-        self.lines = lines
-
-
-class _Check:
-    """Collects problems with the entries, each prefixed with the entry's path."""
-
-    def __init__(self):
-        self.lines = []
-
-    def problem(self, where, text):
-        self.lines.append(f"{where}: {text}")
-
-    def ifname(self, where, value):
-        if value is None:
-            return None
-        if (
-            not 0 < len(value) < IFNAMSIZ
-            or any(c in value for c in "/: \t\n")
-            or value in (".", "..")
-        ):
-            self.problem(
-                where,
-                f"{value!r} is not an interface name (1 to {IFNAMSIZ - 1} characters,"
-                " no '/', ':' or spaces)",
-            )
-        return value
-
-    def ip(self, where, value):
-        if value is None:
-            return None
-        try:
-            return ipaddress.ip_address(value)
-        except ValueError:
-            self.problem(where, f"{value!r} is not an IP address")
-            return None
-
-    def network(self, where, value):
-        try:
-            return ipaddress.ip_network(value)
-        except ValueError:
-            try:
-                loose = ipaddress.ip_network(value, strict=False)
-            except ValueError:
-                self.problem(where, f"{value!r} is not a network (CIDR)")
-            else:
-                self.problem(where, f"{value!r} has host bits set; did you mean {loose}?")
-            return None
-
-    def mac(self, where, value):
-        if value is None:
-            return None
-        mac = value.lower()
-        if not _MAC.match(mac):
-            self.problem(where, f"{value!r} is not a MAC address (six hex pairs, colon-separated)")
-            return None
-        if int(mac[:2], 16) & 1:
-            self.problem(where, f"{value} is a multicast MAC address; a unicast one is expected")
-        return mac
-
-    def between(self, where, value, low, high):
-        if value is not None and not low <= value <= high:
-            self.problem(where, f"{value} is out of range; allowed {low} to {high}")
-
-    def unique(self, name, keys):
-        seen = {}
-        for i, key in enumerate(keys):
-            if key is None:
-                continue
-            if key in seen:
-                self.problem(f"{name}[{i}]", f"the same object as {name}[{seen[key]}]")
-            else:
-                seen[key] = i
-
-    def done(self):
-        if self.lines:
-            raise Problems(self.lines)
 
 
 # -- one builder per module: params -> (NodeState fields, Scope kinds, file dirs) ---------
@@ -310,7 +225,7 @@ BUILDERS = dict(
 
 def build(module, params):
     """(NodeState, Scope) for fine-grained module `module`; `Problems` names bad entries."""
-    check = _Check()
+    check = EntryCheck()
     state = params.get("state", "present")
     purge = params.get("purge", False)
     if purge and state == "absent":

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.netwright.fabric.plugins.module_utils.entries import ifname_problem
+
 #: An inventory-defined Node: `nodes:` when the spec directory holds no Node documents.
 NODE_ENTRY = dict(
     name=dict(type="str", required=True),
@@ -42,7 +44,6 @@ TARGET_OPTIONS = dict(
 
 MTU_MIN, MTU_MAX = 68, 65535
 WAIT_MAX = 3600.0
-IFNAMSIZ = 16
 # What `ip netns add` accepts as a name: one path component of /run/netns.
 _NETNS = re.compile(r"^[^/\0]+$")
 
@@ -63,13 +64,8 @@ def check_target(params):
     if netns is not None and (not _NETNS.match(netns) or netns in (".", "..")):
         problems.append(f"netns: {netns!r} is not a namespace name (one name under /run/netns)")
     underlay = params.get("underlay")
-    if underlay is not None and (
-        not 0 < len(underlay) < IFNAMSIZ or any(c in underlay for c in "/: \t\n")
-    ):
-        problems.append(
-            f"underlay: {underlay!r} is not an interface name"
-            f" (1 to {IFNAMSIZ - 1} characters, no '/', ':' or spaces)"
-        )
+    if underlay is not None and (text := ifname_problem(underlay)) is not None:
+        problems.append(f"underlay: {text}")
     mtu = params.get("underlay_mtu")
     if mtu is not None and not MTU_MIN <= mtu <= MTU_MAX:
         problems.append(f"underlay_mtu: {mtu} is out of range; allowed {MTU_MIN} to {MTU_MAX}")

@@ -29,6 +29,11 @@ CASES = [
         {"underlay": "eth0:1"},
         ["underlay: 'eth0:1' is not an interface name (1 to 15 characters, no '/', ':' or spaces)"],
     ),
+    (
+        "underlay dot-dot",
+        {"underlay": ".."},
+        ["underlay: '..' is not an interface name (1 to 15 characters, no '/', ':' or spaces)"],
+    ),
     ("mtu low", {"underlay_mtu": 67}, ["underlay_mtu: 67 is out of range; allowed 68 to 65535"]),
     ("mtu high", {"underlay_mtu": 65536}, ["underlay_mtu: 65536 is out of range; allowed 68 to 65535"]),
     ("wait negative", {"wait_lock": -1.0}, ["wait_lock: -1 is out of range; allowed 0 to 3600 seconds"]),
