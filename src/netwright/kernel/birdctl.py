@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 
 #: A reply larger than this is refused: about 150,000 protocols' lines.
 MAX_REPLY = 16 * 1024 * 1024
+#: The final codes of a `configure` BIRD took: reconfigured, in progress, queued.
+RECONFIGURED = frozenset({"0003", "0004", "0005"})
+
+
+def failed(code: str) -> bool:
+    """Is `code` an error (BIRD's 8xxx runtime and 9xxx parse errors)?"""
+    return code[:1] in ("8", "9")
 
 
 def _reply(stream: io.BufferedIOBase, budget: list[int]) -> tuple[str, list[str]]:

@@ -308,9 +308,6 @@ def nft_replace(
 #: BIRD's reply codes for `configure` that mean the new config is (being) loaded:
 #: 0003 Reconfigured, 0004 Reconfiguration in progress, 0005 ... already in progress,
 #: queueing (doc/reply_codes in BIRD's source).
-_BIRD_RECONFIGURED = frozenset({"0003", "0004", "0005"})
-
-
 def bird_configure(socket_path: str, config: str, *, timeout: float = 60.0) -> None:
     """Ask the BIRD behind `socket_path` to reload `config`, over its control socket.
 
@@ -331,6 +328,6 @@ def bird_configure(socket_path: str, config: str, *, timeout: float = 60.0) -> N
         raise KernelError(
             f"bird {socket_path}: BIRD is not running or not answering: {exc}"
         ) from exc
-    if code not in _BIRD_RECONFIGURED:
+    if code not in birdctl.RECONFIGURED:
         said = "; ".join(line.strip() for line in lines if line.strip())
         raise KernelError(f"bird {socket_path}: configure {config} failed: {code} {said}")

@@ -13,8 +13,9 @@ Convergence is watched in the kernel (`ip -json route show proto bird`), never
 through BIRD's control socket: every connection to it wakes BIRD 2.0.12's event
 loop and hides its 3 s stall (docs/troubleshooting.md#bird-stalls-after-a-session-comes-up).
 
-What it must not do: talk to a BIRD without `-s <socket>` (the system BIRD's
-socket is `/run/bird/bird.ctl`: docs/troubleshooting.md#birdc-talks-to-the-system-bird),
+What it must not do: talk to a BIRD but through the lab's own control socket path
+(`kernel.birdctl`, never `birdc` without `-s`: the system BIRD's socket is
+`/run/bird/bird.ctl`, docs/troubleshooting.md#birdc-talks-to-the-system-bird),
 or signal a pid whose start time is not the one recorded (a reused pid is someone
 else's process).
 """
@@ -122,7 +123,8 @@ def launch(
 
 
 def graceful_restart_stop(proc: Process, socket: str, timeout: float = 10.0) -> float:
-    """`birdc graceful restart`: BIRD exits without telling its peers; seconds until gone.
+    """`graceful restart` on the control socket: BIRD exits without telling its peers;
+    seconds until gone.
 
     Its BGP sessions close without a Cease notification, so a peer that agreed to
     graceful restart keeps the routes for the restart time the daemon announced.
@@ -130,7 +132,13 @@ def graceful_restart_stop(proc: Process, socket: str, timeout: float = 10.0) -> 
     if proc.pid is None or starttime(proc.pid) != proc.starttime:
         raise LabError(f"{proc.what}: not running (pid {proc.pid})")
     started = time.perf_counter()
-    run(["birdc", "-s", socket, "graceful", "restart"], timeout=timeout)
+    try:
+        code, lines = birdctl.command(socket, "graceful restart", timeout=timeout)
+    except OSError:
+        pass  # it may close the socket as it goes: its exit, below, is what counts
+    else:
+        if birdctl.failed(code):
+            raise LabError(f"{proc.what}: graceful restart refused: {code} {'; '.join(lines)}")
     while starttime(proc.pid) is not None:
         if time.perf_counter() - started > timeout:
             raise LabError(f"{proc.what}: still running {timeout:.0f} s after graceful restart")
@@ -139,10 +147,24 @@ def graceful_restart_stop(proc: Process, socket: str, timeout: float = 10.0) -> 
 
 
 def configure(socket: str) -> None:
-    """`birdc configure`: reload the configuration file; an error names BIRD's complaint."""
-    out = run(["birdc", "-s", socket, "configure"], timeout=10).stdout
-    if "Reconfigured" not in out and "Reconfiguration in progress" not in out:
-        raise LabError(f"birdc -s {socket} configure: {out.strip().replace(chr(10), '; ')}")
+    """`configure` on the control socket: reload the configuration file; an error names
+    BIRD's complaint."""
+    try:
+        code, lines = birdctl.command(socket, "configure", timeout=10)
+    except OSError as exc:
+        raise LabError(f"BIRD {socket}: configure: {exc}") from exc
+    if code not in birdctl.RECONFIGURED:
+        said = "; ".join(line.strip() for line in lines if line.strip())
+        raise LabError(f"BIRD {socket}: configure failed: {code} {said}")
+
+
+def protocol_detail(socket: str, protocol: str) -> str:
+    """`show protocols all PROTOCOL` on the control socket, as text (timers, routes)."""
+    try:
+        _code, lines = birdctl.command(socket, f"show protocols all {protocol}", timeout=10)
+    except OSError as exc:
+        raise LabError(f"BIRD {socket}: show protocols all {protocol}: {exc}") from exc
+    return "\n".join(lines)
 
 
 def stop(processes: list[Process], timeout: float = 10.0) -> list[str]:

@@ -13,7 +13,7 @@ graceful restart only show what they do against something outside the pools
 - a wrong password keeps a session down: the router's side is reconfigured with a
   random password for one session, which must not come up while the kernel counts
   TCP MD5 failures (`TCPMD5Failure`), and comes back once the right one is restored;
-- graceful restart: one node's BIRD leaves with `birdc graceful restart`; the
+- graceful restart: one node's BIRD leaves with `graceful restart` (on its control socket); the
   router must keep that node's routes for the restart time the node announced (and
   drop them once it is over), and take the node back when it restarts with `-R`.
 
@@ -32,7 +32,7 @@ import time
 from typing import TYPE_CHECKING
 
 from netwright.lab import bird, outside
-from netwright.lab._proc import ip_json, ns_run, run
+from netwright.lab._proc import ip_json, ns_run
 from netwright.lab.checks.results import FAIL
 from netwright.lab.checks.traffic import tcp_probe, v4
 
@@ -154,7 +154,7 @@ def router(r: Recorder, state: LabState) -> None:
     for s in o.sessions:
         node = state.node(s.node)
         info = states.get(s.protocol, "no such protocol")
-        detail = _show_protocol(o.bird_socket, s.protocol)
+        detail = bird.protocol_detail(o.bird_socket, s.protocol)
         hold = _HOLD.search(detail)
         keep = _KEEPALIVE.search(detail)
         timers = (
@@ -177,10 +177,6 @@ def router(r: Recorder, state: LabState) -> None:
             f"{o.ip}'s kernel: {', '.join(f'{b} via {routes.get(b)}' for b in node.blocks)}"
             + (f"; want via {node.ip}" if wrong else ""),
         )
-
-
-def _show_protocol(socket: str, protocol: str) -> str:
-    return run(["birdc", "-s", socket, "show", "protocols", "all", protocol], timeout=10).stdout
 
 
 def _wait(predicate: Callable[[], bool], timeout: float) -> float | None:
