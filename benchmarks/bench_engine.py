@@ -85,6 +85,11 @@ def state(backend: str, n: int) -> NodeState:
             node="n",
             routes=tuple(Route(dst=b, gateway=u, dev="eth0", onlink=True) for b, u in peers),
         )
+    return vxlan_state(peers)
+
+
+def vxlan_state(peers: list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Address]]) -> NodeState:
+    """A vxlan node: the VTEP, and a route, neighbour and fdb entry per (block, underlay)."""
     return NodeState(
         node="n",
         links=(vtep(),),

@@ -32,23 +32,20 @@ import argparse
 import gc
 import ipaddress
 import os
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
+
+from bench_engine import Namespace, remotes, vxlan_state  # beside this file
 
 from netwright.engine import Memo, Target, prepare_link_writes, run
-from netwright.model.state import FdbEntry, Link, Neighbour, NodeState, Route, VxlanLink, vtep_mac
 
-NODE_IP = ipaddress.ip_address("172.31.255.254")
-BLOCKS = ipaddress.ip_network("10.64.0.0/11")
+if TYPE_CHECKING:
+    from netwright.model.state import NodeState
+
 WARMUP = 20
-
-
-def sh(*argv: str) -> None:
-    subprocess.run(argv, text=True, check=True, capture_output=True)
 
 
 def rss_kib() -> int:
@@ -60,34 +57,12 @@ def rss_kib() -> int:
 
 
 def desired(peers: int, *, moved: bool) -> NodeState:
-    """A vxlan node of `peers` peers; `moved`: peer 0 on another underlay address."""
-    base = int(BLOCKS.network_address)
-    ul_base = int(ipaddress.IPv4Address("172.31.0.1"))
-    out = []
-    for i in range(peers):
-        block = ipaddress.IPv4Network((base + (i << 8), 24))
-        ul = ipaddress.IPv4Address(ul_base + (i // 250) * 256 + i % 250)
-        if moved and i == 0:
-            ul = ipaddress.IPv4Address("172.31.254.1")
-        out.append((block, ul))
-    vtep = Link(
-        name="nwvx.1",
-        kind="vxlan",
-        mtu=1450,
-        mac=vtep_mac(NODE_IP),
-        vxlan=VxlanLink(vni=1, port=8472, local=NODE_IP, dev="eth0"),
-    )
-    return NodeState(
-        node="n",
-        links=(vtep,),
-        routes=tuple(
-            Route(dst=b, gateway=b.network_address, dev="nwvx.1", onlink=True) for b, _u in out
-        ),
-        neighbours=tuple(
-            Neighbour(dev="nwvx.1", ip=b.network_address, mac=vtep_mac(u)) for b, u in out
-        ),
-        fdb=tuple(FdbEntry(dev="nwvx.1", mac=vtep_mac(u), dst=u) for _b, u in out),
-    )
+    """`bench_engine`'s vxlan node of `peers` peers; `moved`: peer 0 on another underlay
+    address (its neighbour's MAC and its fdb entry change)."""
+    out = remotes(peers)
+    if moved:
+        out[0] = (out[0][0], ipaddress.IPv4Address("172.31.254.1"))
+    return vxlan_state(out)
 
 
 def main() -> None:
@@ -102,41 +77,32 @@ def main() -> None:
     prepare_link_writes()
     memo = None if args.no_memo else Memo()  # the process's, passed to every run
     kept = {False: desired(args.peers, moved=False), True: desired(args.peers, moved=True)}
-    ns = f"nwsoak-{os.getpid()}-{secrets.token_hex(3)}"
     times: dict[str, list[float]] = {"no-op": [], "change": []}
-    try:
-        sh("ip", "netns", "add", ns)
-        sh("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "ul")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", ns, "link", "set", "ul", "up")
-        sh("ip", "-n", ns, "addr", "add", f"{NODE_IP}/16", "dev", "eth0")
-        with tempfile.TemporaryDirectory() as root:
-            target = Target(netns=ns, root=root)
-            report = run(kept[False], target, check=False, memo=memo)
+    with Namespace() as ns, tempfile.TemporaryDirectory() as root:
+        target = Target(netns=ns, root=root)
+        report = run(kept[False], target, check=False, memo=memo)
+        if not report.ok:
+            sys.exit("\n".join(report.lines()[:20]))
+        start_rss = start_objects = 0
+        for i in range(WARMUP + args.runs):
+            if i == WARMUP:
+                gc.collect()
+                start_rss, start_objects = rss_kib(), len(gc.get_objects())
+            moved = (i // 2) % 2 == 0  # B, B, A, A, ...: a change, then a no-op
+            state = kept[moved] if args.reuse else desired(args.peers, moved=moved)
+            began = time.perf_counter()
+            report = run(state, target, check=False, memo=memo)
+            elapsed = time.perf_counter() - began
             if not report.ok:
-                sys.exit("\n".join(report.lines()[:20]))
-            start_rss = start_objects = 0
-            for i in range(WARMUP + args.runs):
-                if i == WARMUP:
-                    gc.collect()
-                    start_rss, start_objects = rss_kib(), len(gc.get_objects())
-                moved = (i // 2) % 2 == 0  # B, B, A, A, ...: a change, then a no-op
-                state = kept[moved] if args.reuse else desired(args.peers, moved=moved)
-                began = time.perf_counter()
-                report = run(state, target, check=False, memo=memo)
-                elapsed = time.perf_counter() - began
-                if not report.ok:
-                    sys.exit(f"run {i}: " + "\n".join(report.lines()[:20]))
-                kind = "no-op" if report.delta.empty else "change"
-                if kind == "no-op" and i % 2 == 0:
-                    sys.exit(f"run {i}: expected a change, found none")
-                if kind == "change" and i % 2 == 1:
-                    sys.exit(f"run {i}: a second run changed something:\n" + str(report.lines()))
-                times[kind].append(elapsed)
-            gc.collect()
-            end_rss, end_objects = rss_kib(), len(gc.get_objects())
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+                sys.exit(f"run {i}: " + "\n".join(report.lines()[:20]))
+            kind = "no-op" if report.delta.empty else "change"
+            if kind == "no-op" and i % 2 == 0:
+                sys.exit(f"run {i}: expected a change, found none")
+            if kind == "change" and i % 2 == 1:
+                sys.exit(f"run {i}: a second run changed something:\n" + str(report.lines()))
+            times[kind].append(elapsed)
+        gc.collect()
+        end_rss, end_objects = rss_kib(), len(gc.get_objects())
     mode = "the same two states" if args.reuse else "a fresh state each run"
     held = "no memo" if memo is None else "one memo"
     print(f"engine soak: {args.runs} runs, vxlan, {args.peers} peers, {mode}, {held}")
