@@ -22,6 +22,17 @@ if TYPE_CHECKING:
     from netwright.model.config import NodeConfig
     from netwright.model.spec import IPBlock
 
+#: The kinds users write, by plural: what the controller and the agent watch in the API.
+SPEC_KINDS: dict[str, str] = {
+    "backends": "Backend",
+    "ippools": "IPPool",
+    "networks": "Network",
+    "bgppeers": "BGPPeer",
+}
+#: Every plural the controller and the agent keep in their snapshots (`nodes` are
+#: core v1 Nodes).
+ALL_PLURALS = (*SPEC_KINDS, "ipblocks", "nodenetworkconfigs", "nodes")
+
 IPBLOCKS_HEADER = (
     "# Managed by `netwright allocate --write`: one IPBlock per node and pool.\n"
     "# Rewritten whole on every allocation; edit the IPPools, not this file.\n"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from netwright.documents import (
+    SPEC_KINDS,
     condition,
     conditions_key,
     node_document,
@@ -33,13 +34,6 @@ if TYPE_CHECKING:
 
     from netwright.kernel.birdctl import Session
 
-SPEC_KINDS: dict[str, str] = {
-    "backends": "Backend",
-    "ippools": "IPPool",
-    "networks": "Network",
-    "bgppeers": "BGPPeer",
-}
-ALL_PLURALS = (*SPEC_KINDS, "ipblocks", "nodenetworkconfigs", "nodes")
 #: How many drift entries status keeps (newest first): status stays small.
 DRIFT_KEPT = 20
 

@@ -29,7 +29,6 @@ from netwright._kube import (
     resource_version,
 )
 from netwright.agent.deciding import (
-    ALL_PLURALS,
     Outcome,
     agent_status,
     bgp_summary,
@@ -38,6 +37,7 @@ from netwright.agent.deciding import (
     spec_documents,
     vtep_mac,
 )
+from netwright.documents import ALL_PLURALS
 from netwright.engine import Memo
 from netwright.errors import NetwrightError
 from netwright.kernel import birdctl

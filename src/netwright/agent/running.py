@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import kopf
 
 from netwright._kube import credentials_missing, liveness_endpoint
-from netwright.agent.deciding import ALL_PLURALS
 from netwright.agent.keeping import Agent
+from netwright.documents import ALL_PLURALS
 from netwright.engine import Target
 from netwright.errors import NetwrightError
 from netwright.provisioning import Options

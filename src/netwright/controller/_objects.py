@@ -18,16 +18,6 @@ from netwright.documents import node_document
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-#: The kinds users write, by plural (the resource the controller watches and reports on).
-SPEC_KINDS: dict[str, str] = {
-    "backends": "Backend",
-    "ippools": "IPPool",
-    "networks": "Network",
-    "bgppeers": "BGPPeer",
-}
-#: Every plural the controller keeps in its snapshot (`nodes` are core v1 Nodes).
-ALL_PLURALS = (*SPEC_KINDS, "ipblocks", "nodenetworkconfigs", "nodes")
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Snapshot:

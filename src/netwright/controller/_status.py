@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from netwright.controller._objects import SPEC_KINDS
-from netwright.documents import condition, conditions_key
+from netwright.documents import SPEC_KINDS, condition, conditions_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -33,8 +33,6 @@ from typing import Any
 
 from netwright.controller._claims import Blocks, claimed, count_blocks
 from netwright.controller._objects import (
-    ALL_PLURALS,
-    SPEC_KINDS,
     STAND_IN,
     Snapshot,
     covers,
@@ -52,6 +50,8 @@ from netwright.controller._status import (
     status_notes,
 )
 from netwright.documents import (
+    ALL_PLURALS,
+    SPEC_KINDS,
     ipblock_document,
     node_document,
     node_network_config,
