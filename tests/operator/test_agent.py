@@ -188,13 +188,7 @@ def test_the_agent_applies_its_config_repairs_drift_and_routes_to_a_later_node(
     mark = tc.audit_mark(control_plane)
     time.sleep(2.5 * RESYNC)
     assert scrape(metrics_port)['netwright_agent_applies_total{result="ok"}'] >= runs + 2
-    idle = [
-        e
-        for e in control_plane.audit_events()[mark:]
-        if e.get("userAgent", "").startswith("netwright-agent")
-        and e.get("verb") in tc.WRITES
-        and e.get("stage") == "ResponseComplete"
-    ]
+    idle = tc.agent_writes(control_plane, mark)
     assert idle == [], idle
 
     # Drift: a route deleted by hand is back within the resync interval, and reported.

@@ -250,13 +250,7 @@ def test_bgp_agents_render_their_mesh_from_the_peers_and_report_the_sessions(
     # Idle resyncs (n3's session passing between Active and Connect) write nothing.
     mark = tc.audit_mark(control_plane)
     time.sleep(3 * RESYNC)
-    idle = [
-        e
-        for e in control_plane.audit_events()[mark:]
-        if e.get("userAgent", "").startswith("netwright-agent")
-        and e.get("verb") in tc.WRITES
-        and e.get("stage") == "ResponseComplete"
-    ]
+    idle = tc.agent_writes(control_plane, mark)
     assert idle == [], idle
     for port in health.values():  # the agents' liveness probes answer
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:

@@ -112,6 +112,17 @@ def controller_writes(plane: ControlPlane, since: int) -> list[tuple[str, str, s
     return out
 
 
+def agent_writes(plane: ControlPlane, since: int) -> list[dict[str, Any]]:
+    """The audit events of every write the node agents made after audit line `since`."""
+    return [
+        e
+        for e in plane.audit_events()[since:]
+        if e.get("userAgent", "").startswith("netwright-agent")
+        and e.get("verb") in WRITES
+        and e.get("stage") == "ResponseComplete"
+    ]
+
+
 def audit_mark(plane: ControlPlane) -> int:
     return len(plane.audit_events())
 

@@ -6,9 +6,7 @@ The iperf3 tests run the real iperf3 in a network namespace made here (removed i
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -24,7 +22,7 @@ from netwright.lab._bench_probe import FRAME_PAYLOAD, PORT, Endpoint, Servers, _
 from netwright.lab._proc import socket_in
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 DST = "10.244.2.5"
 ETH = bytes(12) + b"\x08\x00"
@@ -116,30 +114,21 @@ def test_ping_headers_stops_at_nested_ipip() -> None:
 # -- iperf3 servers
 
 
-@contextlib.contextmanager
-def _throwaway_netns() -> Iterator[str]:
-    name = f"nwt-{os.getpid()}-{secrets.token_hex(3)}-bp"
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
-
-
 @pytest.mark.kernel
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a network namespace)")
 @pytest.mark.skipif(shutil.which("iperf3") is None, reason="no iperf3")
-def test_a_server_that_cannot_start_is_a_lab_error_with_iperf3s_words() -> None:
+def test_a_server_that_cannot_start_is_a_lab_error_with_iperf3s_words(
+    netns: Callable[[str], str],
+) -> None:
     """The port is taken (by a wildcard listener, so the wait for 127.0.0.1 does not see it)."""
-    with _throwaway_netns() as ns:
-        taken = socket_in(ns, socket.AF_INET, socket.SOCK_STREAM)
-        with taken:
-            taken.bind(("0.0.0.0", PORT))  # in the throwaway namespace only
-            taken.listen(1)
-            servers = Servers()
-            with pytest.raises(LabError) as failed:
-                servers.start(Endpoint("dst", ns, "127.0.0.1"))
+    ns = netns("bp")
+    taken = socket_in(ns, socket.AF_INET, socket.SOCK_STREAM)
+    with taken:
+        taken.bind(("0.0.0.0", PORT))  # in the throwaway namespace only
+        taken.listen(1)
+        servers = Servers()
+        with pytest.raises(LabError) as failed:
+            servers.start(Endpoint("dst", ns, "127.0.0.1"))
     assert str(failed.value).startswith(f"iperf3 server in {ns} exited: ")
     assert "Address already in use" in str(failed.value)
     assert len(servers.started) == 1

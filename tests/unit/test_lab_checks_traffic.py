@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,17 +16,7 @@ from netwright.lab import LabError
 from netwright.lab.checks.traffic import tcp_probe
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-
-@contextlib.contextmanager
-def _throwaway_netns() -> Iterator[str]:
-    name = f"nwt-{os.getpid()}-{secrets.token_hex(3)}-tp"
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+    from collections.abc import Callable
 
 
 def _sockets() -> set[str]:
@@ -43,25 +32,26 @@ def _sockets() -> set[str]:
 
 @pytest.mark.kernel
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a network namespace)")
-def test_no_socket_is_left_open_when_the_client_cannot_be_made() -> None:
-    with _throwaway_netns() as ns:
-        before = _sockets()
-        gone = f"nwt-{os.getpid()}-{secrets.token_hex(3)}-no"  # never made
-        with pytest.raises(LabError) as failed:  # keeps the frame (and its sockets) alive
-            tcp_probe(ns, "127.0.0.1", 15399, client_netns=gone, dst="127.0.0.1", dst_port=15399)
-        assert gone in str(failed.value)
-        assert _sockets() <= before
+def test_no_socket_is_left_open_when_the_client_cannot_be_made(
+    netns: Callable[[str], str],
+) -> None:
+    ns = netns("tp")
+    before = _sockets()
+    gone = f"nwt-{os.getpid()}-{secrets.token_hex(3)}-no"  # never made
+    with pytest.raises(LabError) as failed:  # keeps the frame (and its sockets) alive
+        tcp_probe(ns, "127.0.0.1", 15399, client_netns=gone, dst="127.0.0.1", dst_port=15399)
+    assert gone in str(failed.value)
+    assert _sockets() <= before
 
 
 @pytest.mark.kernel
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a network namespace)")
-def test_the_probe_answers_and_closes_both_ends() -> None:
-    with _throwaway_netns() as ns:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        before = _sockets()
-        seen, reply, took = tcp_probe(
-            ns, "127.0.0.1", 15399, client_netns=ns, dst="127.0.0.1", dst_port=15399
-        )
-        assert (seen, reply) == ("127.0.0.1", b"netwright lab")
-        assert took > 0
-        assert _sockets() <= before
+def test_the_probe_answers_and_closes_both_ends(netns: Callable[[str], str]) -> None:
+    ns = netns("tp")  # `lo` up
+    before = _sockets()
+    seen, reply, took = tcp_probe(
+        ns, "127.0.0.1", 15399, client_netns=ns, dst="127.0.0.1", dst_port=15399
+    )
+    assert (seen, reply) == ("127.0.0.1", b"netwright lab")
+    assert took > 0
+    assert _sockets() <= before

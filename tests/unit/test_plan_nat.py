@@ -6,10 +6,8 @@ inside a throwaway network namespace, as root; everyone else skips it.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
-import secrets
 import shutil
 import subprocess
 from typing import TYPE_CHECKING
@@ -21,7 +19,7 @@ from netwright.model.state import NFT_FAMILY, NFT_TABLE
 from netwright.plan import nat_table, plan_node
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
 net = ipaddress.ip_network
@@ -71,16 +69,6 @@ def test_plan_node_carries_the_table_only_with_nat() -> None:
     assert plan_node(with_nat, [], NodeFacts()).nft == nat_table(nat)
 
 
-@contextlib.contextmanager
-def _throwaway_netns() -> Iterator[str]:
-    name = f"nwt-{os.getpid()}-{secrets.token_hex(3)}-nft"
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
-
-
 @pytest.mark.kernel
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (nft -c talks to the kernel)")
 @pytest.mark.skipif(shutil.which("nft") is None or shutil.which("ip") is None, reason="no nft/ip")
@@ -90,15 +78,15 @@ def test_nft_accepts_the_table(
     sources: tuple[ipaddress.IPv4Network, ...],
     exclude: tuple[ipaddress.IPv4Network, ...],
     families: tuple[int, ...],
+    netns: Callable[[str], str],
 ) -> None:
     del families
     path = tmp_path / "netwright.nft"
     path.write_text(nat_table(NatOutgoing(sources=sources, exclude=exclude)).text)
-    with _throwaway_netns() as ns:
-        done = subprocess.run(
-            ["ip", "netns", "exec", ns, "nft", "-c", "-f", str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    done = subprocess.run(
+        ["ip", "netns", "exec", netns("nft"), "nft", "-c", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr + path.read_text()
