@@ -33,8 +33,15 @@ from __future__ import annotations
 from netwright.kernel import _netlink as nl
 from netwright.kernel._wire import WireForms
 
-#: The parsers a `Memo` holds, by the kind `SessionBase._parser` names.
-PARSER_KINDS = ("route", "nexthop", "neighbour")
+#: How a `Memo` makes its parsers, by the kind `SessionBase._parser` names (a tuple:
+#: nothing at module level a run could add to).
+_PARSERS = (
+    ("route", nl.route_parser),
+    ("nexthop", nl.nexthop_parser),
+    ("neighbour", nl.neighbour_parser),
+)
+#: The parsers a `Memo` holds.
+PARSER_KINDS = tuple(kind for kind, _make in _PARSERS)
 
 
 class Memo:
@@ -46,11 +53,7 @@ class Memo:
         #: The desired objects in wire form, one table per kind of `WIRE_KINDS`.
         self.wire = WireForms()
         #: The dump parsers by kind (`PARSER_KINDS`), at most 64 layouts each.
-        self.parsers: dict[str, nl.FastParser] = {
-            "route": nl.route_parser(),
-            "nexthop": nl.nexthop_parser(),
-            "neighbour": nl.neighbour_parser(),
-        }
+        self.parsers: dict[str, nl.FastParser] = {kind: make() for kind, make in _PARSERS}
 
     def __repr__(self) -> str:
         layouts = ", ".join(f"{k} {len(p.layouts)}" for k, p in self.parsers.items())
